@@ -231,7 +231,7 @@ pub fn check_level(
         previous_oldest_first
             .iter()
             .enumerate()
-            .last()
+            .next_back()
             .into_iter()
             .collect()
     };
@@ -257,7 +257,9 @@ fn named_types(schema: &Schema) -> HashMap<String, &Schema> {
     fn walk<'a>(schema: &'a Schema, names: &mut HashMap<String, &'a Schema>) {
         match schema {
             Schema::Record(record) => {
-                if names.insert(record.name.fullname(None), schema).is_none() {
+                // A recursive record is walked once.
+                let first_visit = names.insert(record.name.fullname(None), schema).is_none();
+                if first_visit {
                     for field in &record.fields {
                         walk(&field.schema, names);
                     }
