@@ -1,0 +1,148 @@
+//! The SDK for weft processors: write a plain Rust type, get a WebAssembly component
+//! implementing `wit/processor.wit`, with no generated bindings in sight.
+//!
+//! Two APIs, one per kind of processor:
+//!
+//! - **Typed** ([`Processor`], exported with [`export_typed!`]): the processor declares the
+//!   Avro schemas it reads and writes and works on its own serde structs. The SDK decodes
+//!   each event with the stream's schema resolved to the declared input schema, and encodes
+//!   the output with the declared output schema.
+//! - **Record** ([`RecordProcessor`], exported with [`export_record!`]): a schema-agnostic
+//!   processor (filter, project, mask) sees the input schema in `configure`, says which schema
+//!   it emits, and works on [`Record`]s — Avro values with field access by [`FieldPath`].
+//!   Answering [`RecordOutcome::Keep`] passes the event on without re-encoding it.
+//!
+//! Either way the SDK checks the pipeline's parameters against the manifest (unknown names
+//! refused, required ones present, defaults filled in), carries key, headers and timestamp
+//! of the input event over to what is emitted, and logs a panic's message through the host
+//! before the trap so it can end up in the dead-letter reason.
+//!
+//! # Example
+//!
+//! A typed processor; its crate is a `cdylib` (plus `rlib` for native unit tests) built with
+//! `cargo build --target wasm32-wasip2`.
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use weft_guest::{ConfigError, EventMeta, Manifest, Outcome, ParamSpec, Params, Processor};
+//!
+//! #[derive(Deserialize)]
+//! struct Greeting {
+//!     name: String,
+//! }
+//!
+//! #[derive(Serialize)]
+//! struct Shout {
+//!     name: String,
+//!     text: String,
+//! }
+//!
+//! struct Shouter {
+//!     suffix: String,
+//! }
+//!
+//! impl Processor for Shouter {
+//!     type Input = Greeting;
+//!     type Output = Shout;
+//!
+//!     const MANIFEST: Manifest = Manifest {
+//!         name: "shouter",
+//!         version: env!("CARGO_PKG_VERSION"),
+//!         description: "Greets loudly.",
+//!         params: &[ParamSpec::with_default("suffix", "Appended to the greeting.", "!")],
+//!     };
+//!     // Usually include_str!("../schemas/greeting.avsc").
+//!     const INPUT_SCHEMA: &'static str = r#"{"type": "record", "name": "Greeting",
+//!         "fields": [{"name": "name", "type": "string"}]}"#;
+//!     const OUTPUT_SCHEMA: &'static str = r#"{"type": "record", "name": "Shout",
+//!         "fields": [{"name": "name", "type": "string"}, {"name": "text", "type": "string"}]}"#;
+//!
+//!     fn configure(params: &Params) -> Result<Self, ConfigError> {
+//!         let suffix = params.get("suffix").unwrap_or_default().to_owned();
+//!         weft_guest::log::info!("shouting with suffix {suffix:?}");
+//!         Ok(Self { suffix })
+//!     }
+//!
+//!     fn process(&mut self, input: Greeting, _meta: &EventMeta<'_>) -> Outcome<Shout> {
+//!         if input.name.is_empty() {
+//!             return Outcome::reject("nobody to greet");
+//!         }
+//!         let text = format!("HELLO {}{}", input.name.to_uppercase(), self.suffix);
+//!         Outcome::Emit(Shout { name: input.name, text })
+//!     }
+//! }
+//!
+//! weft_guest::export_typed!(Shouter);
+//!
+//! // Natively, `testing` runs the same configure / decode / process / encode path.
+//! use weft_guest::testing::{configure_typed, TestOutcome};
+//! use weft_guest::avro::types::Value;
+//!
+//! let mut stage = configure_typed::<Shouter>(&[("suffix", "!!")], Shouter::INPUT_SCHEMA)?;
+//! let input = Value::Record(vec![("name".into(), Value::String("ada".into()))]);
+//! assert_eq!(
+//!     stage.process_one(input)?,
+//!     TestOutcome::Emit(vec![Value::Record(vec![
+//!         ("name".into(), Value::String("ada".into())),
+//!         ("text".into(), Value::String("HELLO ADA!!".into())),
+//!     ])])
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A record processor implements [`RecordProcessor`] instead and is exported with
+//! [`export_record!`]; see the `filter`, `project` and `mask` plugins.
+
+extern crate self as weft_guest;
+
+#[doc(hidden)]
+pub mod bindings;
+mod codec;
+mod event;
+pub mod log;
+mod manifest;
+mod record;
+mod runtime;
+pub mod testing;
+mod typed;
+
+/// The Avro library the SDK speaks, so processors use the same version.
+pub use apache_avro as avro;
+
+pub use event::{Event, EventMeta, Header, Outcome};
+pub use manifest::{ConfigError, Manifest, ParamSpec, Params};
+pub use record::{Configured, FieldPath, Record, RecordOutcome, RecordProcessor, unwrap_union};
+pub use typed::Processor;
+
+/// What the export macros expand to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::runtime::{RecordAdapter, TypedAdapter};
+    pub use wit_bindgen;
+}
+
+/// Exports a [`Processor`] (typed API) as the component's `processor` world.
+///
+/// Use it once per plugin crate: `weft_guest::export_typed!(MyProcessor);`
+#[macro_export]
+macro_rules! export_typed {
+    ($processor:ty) => {
+        const _: () = {
+            type WeftTypedProcessor = $crate::__private::TypedAdapter<$processor>;
+            $crate::bindings::__export_processor!(WeftTypedProcessor with_types_in $crate::bindings);
+        };
+    };
+}
+
+/// Exports a [`RecordProcessor`] (generic record API) as the component's `processor` world.
+///
+/// Use it once per plugin crate: `weft_guest::export_record!(MyProcessor);`
+#[macro_export]
+macro_rules! export_record {
+    ($processor:ty) => {
+        const _: () = {
+            type WeftRecordProcessor = $crate::__private::RecordAdapter<$processor>;
+            $crate::bindings::__export_processor!(WeftRecordProcessor with_types_in $crate::bindings);
+        };
+    };
+}
