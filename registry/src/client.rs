@@ -1,0 +1,316 @@
+//! A small blocking client of the registry's HTTP API, for the `weft` CLI and the host.
+//!
+//! Self-contained on purpose (reqwest, serde, sha2 and hex only; no other module of this
+//! crate), so it can move to its own crate without change.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+/// Metadata of one plugin version, as the registry answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PluginMeta {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub input_schema: Option<String>,
+    pub output_schema: Option<String>,
+    pub params: Vec<ParamMeta>,
+    /// Hex sha256 of the component bytes.
+    pub sha256: String,
+    pub size: u64,
+    pub uploaded_at: String,
+    pub yanked: bool,
+}
+
+/// A parameter of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ParamMeta {
+    pub name: String,
+    pub description: String,
+    pub required: bool,
+    pub default: Option<String>,
+}
+
+/// A plugin in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PluginSummary {
+    pub name: String,
+    pub description: String,
+    /// Newest non-yanked version.
+    pub latest: Option<String>,
+    pub versions: Vec<String>,
+}
+
+/// What `push` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// A new version was stored.
+    Created(PluginMeta),
+    /// These exact bytes were already stored under that version.
+    Unchanged(PluginMeta),
+}
+
+impl Pushed {
+    pub fn meta(&self) -> &PluginMeta {
+        match self {
+            Pushed::Created(m) | Pushed::Unchanged(m) => m,
+        }
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The registry answered with an error body.
+    #[error("registry error {error_code} (HTTP {status}): {message}")]
+    Api {
+        status: u16,
+        error_code: u32,
+        message: String,
+    },
+    /// The registry could not be reached or answered garbage.
+    #[error("registry at {url}: {reason}")]
+    Transport { url: String, reason: String },
+    /// The downloaded bytes do not hash to the digest the registry announced.
+    #[error("download of {name}@{version}: sha256 {actual} does not match the expected {expected}")]
+    DigestMismatch {
+        name: String,
+        version: String,
+        expected: String,
+        actual: String,
+    },
+}
+
+impl ClientError {
+    /// The registry's detailed code (40401, 40901, ...), if it answered one.
+    pub fn error_code(&self) -> Option<u32> {
+        match self {
+            ClientError::Api { error_code, .. } => Some(*error_code),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error_code: u32,
+    message: String,
+}
+
+/// A blocking registry client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::blocking::Client,
+}
+
+impl Client {
+    /// A client of the registry at `base_url` (e.g. `http://127.0.0.1:8081`), with a token
+    /// for writes (and reads, if the registry requires it).
+    pub fn new(base_url: &str, token: Option<String>) -> Result<Self> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| ClientError::Transport {
+                url: base_url.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            base: base_url.trim_end_matches('/').to_string(),
+            token,
+            http,
+        })
+    }
+
+    /// The registry's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Uploads a component; the registry reads its name and version from `describe()`.
+    pub fn push(&self, bytes: Vec<u8>) -> Result<Pushed> {
+        let req = self
+            .request(reqwest::Method::POST, "/v1/plugins")
+            .header(reqwest::header::CONTENT_TYPE, "application/wasm")
+            .body(bytes);
+        let (status, meta) = self.send_json::<PluginMeta>(req, "/v1/plugins")?;
+        Ok(if status == 201 {
+            Pushed::Created(meta)
+        } else {
+            Pushed::Unchanged(meta)
+        })
+    }
+
+    /// The catalog.
+    pub fn list(&self) -> Result<Vec<PluginSummary>> {
+        self.get_json("/v1/plugins")
+    }
+
+    /// One version's metadata, or every version's (oldest first) when `version` is `None`.
+    pub fn show(&self, name: &str, version: Option<&str>) -> Result<Vec<PluginMeta>> {
+        match version {
+            Some(v) => Ok(vec![self.get_json(&format!(
+                "/v1/plugins/{}/versions/{}",
+                seg(name),
+                seg(v)
+            ))?]),
+            None => self.get_json(&format!("/v1/plugins/{}", seg(name))),
+        }
+    }
+
+    /// The newest non-yanked version matching a semver requirement (`^1`, `=1.2.0`).
+    pub fn resolve(&self, name: &str, req: &str) -> Result<PluginMeta> {
+        self.get_json(&format!(
+            "/v1/plugins/{}/resolve?req={}",
+            seg(name),
+            seg(req)
+        ))
+    }
+
+    /// Downloads a version's bytes and checks them against its sha256.
+    pub fn download(&self, name: &str, version: &str) -> Result<Vec<u8>> {
+        let meta = self
+            .show(name, Some(version))?
+            .pop()
+            .ok_or_else(|| ClientError::Transport {
+                url: self.base.clone(),
+                reason: "empty metadata answer".into(),
+            })?;
+        let path = format!(
+            "/v1/plugins/{}/versions/{}/download",
+            seg(name),
+            seg(version)
+        );
+        let resp = self.send(self.request(reqwest::Method::GET, &path), &path)?;
+        let bytes = resp.bytes().map_err(|e| self.transport(&path, e))?.to_vec();
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != meta.sha256 {
+            return Err(ClientError::DigestMismatch {
+                name: name.to_string(),
+                version: version.to_string(),
+                expected: meta.sha256,
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Confluent: registers a schema under a subject; returns its global id.
+    pub fn register(&self, subject: &str, schema: &str) -> Result<u32> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: u32,
+        }
+        let path = format!("/subjects/{}/versions", seg(subject));
+        let req = self
+            .request(reqwest::Method::POST, &path)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/vnd.schemaregistry.v1+json",
+            )
+            .body(serde_json::json!({ "schema": schema }).to_string());
+        Ok(self.send_json::<Id>(req, &path)?.1.id)
+    }
+
+    /// Confluent: the schema (JSON text) registered under a global id.
+    pub fn schema_by_id(&self, id: u32) -> Result<String> {
+        #[derive(Deserialize)]
+        struct Schema {
+            schema: String,
+        }
+        Ok(self
+            .get_json::<Schema>(&format!("/schemas/ids/{id}"))?
+            .schema)
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        Ok(self
+            .send_json(self.request(reqwest::Method::GET, path), path)?
+            .1)
+    }
+
+    fn send_json<T: DeserializeOwned>(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+        path: &str,
+    ) -> Result<(u16, T)> {
+        let resp = self.send(req, path)?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().map_err(|e| self.transport(path, e))?;
+        let value = serde_json::from_slice(&body).map_err(|e| self.transport(path, e))?;
+        Ok((status, value))
+    }
+
+    /// Sends; a non-success status becomes [`ClientError::Api`].
+    fn send(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+        path: &str,
+    ) -> Result<reqwest::blocking::Response> {
+        let resp = req.send().map_err(|e| self.transport(path, e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp.bytes().map_err(|e| self.transport(path, e))?;
+        Err(match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(e) => ClientError::Api {
+                status: status.as_u16(),
+                error_code: e.error_code,
+                message: e.message,
+            },
+            Err(_) => ClientError::Api {
+                status: status.as_u16(),
+                error_code: u32::from(status.as_u16()),
+                message: String::from_utf8_lossy(&body).chars().take(200).collect(),
+            },
+        })
+    }
+
+    fn transport(&self, path: &str, e: impl std::fmt::Display) -> ClientError {
+        ClientError::Transport {
+            url: format!("{}{path}", self.base),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+fn seg(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_percent_encoded() {
+        assert_eq!(seg("^1.2"), "%5E1.2");
+        assert_eq!(seg("a/b c"), "a%2Fb%20c");
+        assert_eq!(seg("mask"), "mask");
+    }
+}

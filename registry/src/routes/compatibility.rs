@@ -1,0 +1,107 @@
+//! Confluent compatibility tests: would this schema be accepted under the subject's level?
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use weft_host::schema::check_level;
+
+use super::subjects::{SchemaRequest, VersionSel};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, SrJson};
+use crate::names;
+use crate::state::AppState;
+use crate::store::{SubjectVersion, describe_problems, parse_schema};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(test_version))
+        .routes(routes!(test_all))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct VerboseQuery {
+    /// Explain incompatibilities in `messages`.
+    #[serde(default)]
+    pub verbose: bool,
+}
+
+/// `{"is_compatible": bool, "messages": [...]}` (messages only when verbose).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CompatibilityResponse {
+    pub is_compatible: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<String>>,
+}
+
+fn test(
+    state: &AppState,
+    subject: &str,
+    against: &[SubjectVersion],
+    req: &SchemaRequest,
+    verbose: bool,
+) -> ApiResult<SrJson<CompatibilityResponse>> {
+    let (schema, _) = req.parsed()?;
+    let level = state.store.effective_level(subject)?;
+    let previous = against
+        .iter()
+        .map(|v| parse_schema(&v.schema))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let result = check_level(level, &schema, &previous);
+    let messages = match &result {
+        Ok(()) => Vec::new(),
+        Err(problems) => describe_problems(problems, against, level),
+    };
+    Ok(SrJson(CompatibilityResponse {
+        is_compatible: result.is_ok(),
+        messages: verbose.then_some(messages),
+    }))
+}
+
+/// Test a schema against one version of a subject (`latest` for the newest).
+#[utoipa::path(post, path = "/compatibility/subjects/{subject}/versions/{version}", tag = "compatibility",
+    params(("subject" = String, Path), ("version" = String, Path), VerboseQuery),
+    request_body = SchemaRequest,
+    responses((status = 200, body = CompatibilityResponse),
+        (status = 404, body = ErrorBody, description = "40401, 40402"),
+        (status = 422, body = ErrorBody, description = "42201, 42202")))]
+async fn test_version(
+    State(state): State<AppState>,
+    Path((subject, version)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<VerboseQuery>,
+    ApiJson(req): ApiJson<SchemaRequest>,
+) -> ApiResult<SrJson<CompatibilityResponse>> {
+    names::subject(&subject)?;
+    let sel = VersionSel::parse(&version)?;
+    let versions = match state.store.live_versions(&subject, false) {
+        // Nothing to be incompatible with, as Confluent answers for `latest`.
+        Err(ApiError::SubjectNotFound(_)) if sel == VersionSel::Latest => Vec::new(),
+        other => other?,
+    };
+    let against: Vec<SubjectVersion> = if versions.is_empty() {
+        Vec::new()
+    } else {
+        vec![sel.pick(&versions)?.clone()]
+    };
+    test(&state, &subject, &against, &req, q.verbose)
+}
+
+/// Test a schema against every live version the subject's level looks at.
+#[utoipa::path(post, path = "/compatibility/subjects/{subject}/versions", tag = "compatibility",
+    params(("subject" = String, Path), VerboseQuery),
+    request_body = SchemaRequest,
+    responses((status = 200, body = CompatibilityResponse)))]
+async fn test_all(
+    State(state): State<AppState>,
+    Path(subject): Path<String>,
+    ApiQuery(q): ApiQuery<VerboseQuery>,
+    ApiJson(req): ApiJson<SchemaRequest>,
+) -> ApiResult<SrJson<CompatibilityResponse>> {
+    names::subject(&subject)?;
+    let versions = match state.store.live_versions(&subject, false) {
+        Err(ApiError::SubjectNotFound(_)) => Vec::new(),
+        other => other?,
+    };
+    test(&state, &subject, &versions, &req, q.verbose)
+}

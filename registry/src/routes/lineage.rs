@@ -1,0 +1,358 @@
+//! Pipelines and lineage: who reads a topic, who uses a plugin version, what a topic
+//! derives from, and a server-side check of a pipeline's whole schema chain.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use weft_host::schema::{check_can_read, check_level};
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::ApiJson;
+use crate::names;
+use crate::state::AppState;
+use crate::store::{Pipeline, parse_schema};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_pipelines))
+        .routes(routes!(get_pipeline, put_pipeline, delete_pipeline))
+        .routes(routes!(validate))
+        .routes(routes!(topic_lineage))
+        .routes(routes!(plugin_lineage))
+        .routes(routes!(plugin_version_lineage))
+}
+
+/// One link of a pipeline's schema chain.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LinkReport {
+    /// What writes, e.g. `topic orders (subject orders-value v3)` or `mask@1.0.0`.
+    pub from: String,
+    /// What reads.
+    pub to: String,
+    /// `ok`, `incompatible`, or `unchecked` (a schema is unknown before `configure` runs).
+    pub status: String,
+    pub problems: Vec<String>,
+}
+
+/// The result of checking a pipeline.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ValidationReport {
+    /// No link is incompatible and every plugin version exists.
+    pub valid: bool,
+    pub links: Vec<LinkReport>,
+    /// Problems outside the links (unknown plugin versions, bad names).
+    pub errors: Vec<String>,
+}
+
+/// Lineage of one topic.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopicLineage {
+    pub topic: String,
+    /// Pipelines reading the topic.
+    pub consumers: Vec<String>,
+    /// Pipelines writing the topic.
+    pub producers: Vec<String>,
+    /// Topics this one derives from, transitively through the producers.
+    pub upstream: Vec<String>,
+    /// Topics derived from this one, transitively through the consumers.
+    pub downstream: Vec<String>,
+}
+
+/// A pipeline using a plugin.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PluginUse {
+    pub pipeline: String,
+    pub version: String,
+}
+
+fn check_pipeline(state: &AppState, p: &Pipeline) -> ApiResult<ValidationReport> {
+    let mut errors = Vec::new();
+    let mut check_name = |r: ApiResult<()>| {
+        if let Err(e) = r {
+            errors.push(e.to_string());
+        }
+    };
+    check_name(names::pipeline_name(&p.name));
+    for e in p.sources.iter().chain(&p.sinks) {
+        check_name(names::topic_name(&e.topic));
+        check_name(names::subject(&e.subject()));
+    }
+    if p.sources.is_empty() || p.sinks.is_empty() {
+        errors.push("a pipeline needs at least one source and one sink".into());
+    }
+    let mut links = Vec::new();
+    // Each source starts its own walk down the chain: (label, schema text) known so far.
+    for source in &p.sources {
+        let subject = source.subject();
+        let mut current: Option<(String, String)> = match state.store.live_versions(&subject, false)
+        {
+            Ok(versions) => versions.last().map(|v| {
+                (
+                    format!("topic {} (subject {subject} v{})", source.topic, v.version),
+                    v.schema.clone(),
+                )
+            }),
+            Err(ApiError::SubjectNotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let mut from_label = format!("topic {}", source.topic);
+        for plugin in &p.processors {
+            let id = format!("{}@{}", plugin.name, plugin.version);
+            let meta = match state.store.plugin_version(&plugin.name, &plugin.version) {
+                Ok(meta) => meta,
+                Err(e @ (ApiError::PluginNotFound(_) | ApiError::PluginVersionNotFound { .. })) => {
+                    errors.push(e.to_string());
+                    current = None;
+                    from_label = id;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(reader) = &meta.input_schema {
+                links.push(link(current.as_ref(), &from_label, &id, |writer| {
+                    let w = parse_schema(writer)?;
+                    let r = parse_schema(reader)?;
+                    Ok(check_can_read(&w, &r).err().map(|e| vec![e.to_string()]))
+                })?);
+            }
+            current = meta.output_schema.clone().map(|s| (id.clone(), s));
+            from_label = id;
+        }
+        for sink in &p.sinks {
+            let subject = sink.subject();
+            let to = format!("topic {} (subject {subject})", sink.topic);
+            let versions = match state.store.live_versions(&subject, false) {
+                Ok(v) => v,
+                Err(ApiError::SubjectNotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let level = state.store.effective_level(&subject)?;
+            links.push(link(current.as_ref(), &from_label, &to, |writer| {
+                let w = parse_schema(writer)?;
+                let previous = versions
+                    .iter()
+                    .map(|v| parse_schema(&v.schema))
+                    .collect::<ApiResult<Vec<_>>>()?;
+                Ok(check_level(level, &w, &previous)
+                    .err()
+                    .map(|problems| problems.iter().map(|p| format!("{level}: {p}")).collect()))
+            })?);
+        }
+    }
+    let valid = errors.is_empty() && links.iter().all(|l| l.status != "incompatible");
+    Ok(ValidationReport {
+        valid,
+        links,
+        errors,
+    })
+}
+
+/// One link: unchecked when the upstream schema is unknown, else the check's verdict.
+fn link(
+    current: Option<&(String, String)>,
+    from_label: &str,
+    to: &str,
+    check: impl FnOnce(&str) -> ApiResult<Option<Vec<String>>>,
+) -> ApiResult<LinkReport> {
+    let Some((from, writer)) = current else {
+        return Ok(LinkReport {
+            from: from_label.to_string(),
+            to: to.to_string(),
+            status: "unchecked".into(),
+            problems: vec!["the upstream schema is only known once `configure` runs".into()],
+        });
+    };
+    let problems = check(writer)?.unwrap_or_default();
+    Ok(LinkReport {
+        from: from.clone(),
+        to: to.to_string(),
+        status: if problems.is_empty() {
+            "ok"
+        } else {
+            "incompatible"
+        }
+        .into(),
+        problems,
+    })
+}
+
+/// Check a pipeline's schema chain without registering it.
+#[utoipa::path(post, path = "/v1/pipelines/validate", tag = "lineage", request_body = Pipeline,
+    responses((status = 200, body = ValidationReport)))]
+async fn validate(
+    State(state): State<AppState>,
+    ApiJson(p): ApiJson<Pipeline>,
+) -> ApiResult<Json<ValidationReport>> {
+    Ok(Json(check_pipeline(&state, &p)?))
+}
+
+/// List registered pipelines.
+#[utoipa::path(get, path = "/v1/pipelines", tag = "lineage", responses((status = 200, body = Vec<Pipeline>)))]
+async fn list_pipelines(State(state): State<AppState>) -> ApiResult<Json<Vec<Pipeline>>> {
+    Ok(Json(state.store.all_pipelines()?))
+}
+
+/// Get a pipeline.
+#[utoipa::path(get, path = "/v1/pipelines/{name}", tag = "lineage", params(("name" = String, Path)),
+    responses((status = 200, body = Pipeline), (status = 404, body = ErrorBody, description = "40413")))]
+async fn get_pipeline(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Pipeline>> {
+    names::pipeline_name(&name)?;
+    Ok(Json(state.store.pipeline(&name)?))
+}
+
+/// Register (or replace) a pipeline after checking its schema chain.
+#[utoipa::path(put, path = "/v1/pipelines/{name}", tag = "lineage", params(("name" = String, Path)),
+    request_body = Pipeline,
+    responses((status = 201, body = Pipeline), (status = 200, body = Pipeline, description = "replaced"),
+        (status = 409, body = ErrorBody, description = "40903 a link is incompatible"),
+        (status = 422, body = ErrorBody, description = "42213 invalid pipeline")))]
+async fn put_pipeline(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(p): ApiJson<Pipeline>,
+) -> ApiResult<(StatusCode, Json<Pipeline>)> {
+    names::pipeline_name(&name)?;
+    if p.name != name {
+        return Err(ApiError::InvalidPipeline(format!(
+            "the body names pipeline `{}` but the URL `{name}`",
+            p.name
+        )));
+    }
+    let report = check_pipeline(&state, &p)?;
+    if !report.errors.is_empty() {
+        return Err(ApiError::InvalidPipeline(report.errors.join("; ")));
+    }
+    if !report.valid {
+        let problems: Vec<String> = report
+            .links
+            .iter()
+            .filter(|l| l.status == "incompatible")
+            .map(|l| format!("{} → {}: {}", l.from, l.to, l.problems.join("; ")))
+            .collect();
+        return Err(ApiError::IncompatiblePipeline(format!(
+            "pipeline `{name}` has incompatible links: {}",
+            problems.join(" | ")
+        )));
+    }
+    let created = state.store.put_pipeline(&p)?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(p)))
+}
+
+/// Unregister a pipeline.
+#[utoipa::path(delete, path = "/v1/pipelines/{name}", tag = "lineage", params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody, description = "40413")))]
+async fn delete_pipeline(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    names::pipeline_name(&name)?;
+    state.store.delete_pipeline(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who reads and writes a topic, and what it derives from.
+#[utoipa::path(get, path = "/v1/lineage/topics/{topic}", tag = "lineage", params(("topic" = String, Path)),
+    responses((status = 200, body = TopicLineage)))]
+async fn topic_lineage(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+) -> ApiResult<Json<TopicLineage>> {
+    names::topic_name(&topic)?;
+    let pipelines = state.store.all_pipelines()?;
+    let reads = |p: &Pipeline, t: &str| p.sources.iter().any(|e| e.topic == t);
+    let writes = |p: &Pipeline, t: &str| p.sinks.iter().any(|e| e.topic == t);
+    let names_where = |f: &dyn Fn(&Pipeline) -> bool| -> Vec<String> {
+        pipelines
+            .iter()
+            .filter(|p| f(p))
+            .map(|p| p.name.clone())
+            .collect()
+    };
+    // Walks producers (upstream) or consumers (downstream) to a fixed point; cycles end it.
+    let walk = |upstream: bool| -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        let mut frontier = vec![topic.clone()];
+        while let Some(t) = frontier.pop() {
+            for p in &pipelines {
+                let (hit, next) = if upstream {
+                    (writes(p, &t), &p.sources)
+                } else {
+                    (reads(p, &t), &p.sinks)
+                };
+                if hit {
+                    for e in next {
+                        if e.topic != topic && seen.insert(e.topic.clone()) {
+                            frontier.push(e.topic.clone());
+                        }
+                    }
+                }
+            }
+        }
+        seen.into_iter().collect()
+    };
+    Ok(Json(TopicLineage {
+        consumers: names_where(&|p| reads(p, &topic)),
+        producers: names_where(&|p| writes(p, &topic)),
+        upstream: walk(true),
+        downstream: walk(false),
+        topic: topic.clone(),
+    }))
+}
+
+/// Pipelines using any version of a plugin.
+#[utoipa::path(get, path = "/v1/lineage/plugins/{name}", tag = "lineage", params(("name" = String, Path)),
+    responses((status = 200, body = Vec<PluginUse>)))]
+async fn plugin_lineage(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<PluginUse>>> {
+    names::plugin_name(&name)?;
+    let mut out = Vec::new();
+    for p in state.store.all_pipelines()? {
+        for r in p.processors.iter().filter(|r| r.name == name) {
+            out.push(PluginUse {
+                pipeline: p.name.clone(),
+                version: r.version.clone(),
+            });
+        }
+    }
+    Ok(Json(out))
+}
+
+/// Pipelines using one plugin version.
+#[utoipa::path(get, path = "/v1/lineage/plugins/{name}/versions/{version}", tag = "lineage",
+    params(("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = Vec<String>)))]
+async fn plugin_version_lineage(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<String>>> {
+    names::plugin_name(&name)?;
+    let version = names::version(&version)?.to_string();
+    let users = state
+        .store
+        .all_pipelines()?
+        .into_iter()
+        .filter(|p| {
+            p.processors
+                .iter()
+                .any(|r| r.name == name && r.version == version)
+        })
+        .map(|p| p.name)
+        .collect();
+    Ok(Json(users))
+}

@@ -1,0 +1,107 @@
+//! Persistent state in one sled database: schemas and subjects, plugins and their bytes,
+//! pipelines. Each resource keeps its operations in its own file.
+
+mod pipelines;
+mod plugins;
+mod subjects;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use pipelines::{Endpoint, Pipeline, PluginRef};
+pub use plugins::{ParamInfo, PluginVersion, PutOutcome};
+pub use subjects::{
+    DEFAULT_LEVEL, SchemaEntry, SubjectVersion, canonical_schema, describe_problems, parse_schema,
+};
+
+use crate::error::{ApiError, ApiResult};
+
+/// Handles on the database's trees. Cheap to clone (sled handles are reference counted).
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    /// schema id (u32 BE) → [`subjects::StoredSchema`]
+    schemas: sled::Tree,
+    /// sha256 of the canonical schema text → schema id: the same schema, the same id.
+    schema_ids: sled::Tree,
+    /// subject \0 version (u32 BE) → [`subjects::VersionRecord`]
+    versions: sled::Tree,
+    /// schema id (u32 BE) subject \0 version (u32 BE) → (): which versions use an id.
+    id_refs: sled::Tree,
+    /// subject, or [`subjects::GLOBAL`] → compatibility level
+    configs: sled::Tree,
+    /// counters
+    meta: sled::Tree,
+    /// plugin name \0 version → [`PluginVersion`]
+    plugins: sled::Tree,
+    /// sha256 hex → component bytes (content-addressed)
+    blobs: sled::Tree,
+    /// plugin name → compatibility level of its evolution
+    plugin_configs: sled::Tree,
+    /// pipeline name → [`Pipeline`]
+    pipelines: sled::Tree,
+    /// Serialises check-then-write sequences (compatibility checks against the versions
+    /// present, id allocation). sled transactions keep each write atomic on disk.
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path) -> ApiResult<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ApiError::Store(format!("creating data dir {dir:?}: {e}")))?;
+        let db = sled::open(dir.join("db"))?;
+        Ok(Self {
+            schemas: db.open_tree("schemas")?,
+            schema_ids: db.open_tree("schema_ids")?,
+            versions: db.open_tree("versions")?,
+            id_refs: db.open_tree("id_refs")?,
+            configs: db.open_tree("configs")?,
+            meta: db.open_tree("meta")?,
+            plugins: db.open_tree("plugins")?,
+            blobs: db.open_tree("blobs")?,
+            plugin_configs: db.open_tree("plugin_configs")?,
+            pipelines: db.open_tree("pipelines")?,
+            db,
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Flushes to disk (on shutdown).
+    pub fn flush(&self) -> ApiResult<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // A panic while holding the lock leaves no half-written state (writes are
+        // transactions), so a poisoned lock is still safe to take.
+        self.write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// `a \0 b`: a composite key whose first part contains no NUL (names are validated).
+fn key2(first: &str, second: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(first.len() + 1 + second.len());
+    key.extend_from_slice(first.as_bytes());
+    key.push(0);
+    key.extend_from_slice(second);
+    key
+}
+
+/// Splits a [`key2`] key.
+fn split_key2(key: &[u8]) -> Option<(&str, &[u8])> {
+    let at = key.iter().position(|&b| b == 0)?;
+    let first = std::str::from_utf8(&key[..at]).ok()?;
+    Some((first, &key[at + 1..]))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> ApiResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| ApiError::Internal(format!("encoding a record: {e}")))
+}
