@@ -1,0 +1,284 @@
+//! Reading a pipeline file: every problem found in one pass, each with its key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use super::types::*;
+
+/// One problem in a pipeline file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted key, e.g. `source[0].path`; empty for the whole file.
+    pub key: String,
+    pub message: String,
+}
+
+/// Every problem found in a pipeline file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors {
+    pub file: PathBuf,
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.issues.len();
+        write!(
+            f,
+            "{}: {n} error{}",
+            self.file.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        for issue in &self.issues {
+            if issue.key.is_empty() {
+                write!(f, "\n  {}", issue.message)?;
+            } else {
+                write!(f, "\n  {}: {}", issue.key, issue.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sections a pipeline file may have.
+const SECTIONS: &[&str] = &[
+    "pipeline",
+    "source",
+    "processor",
+    "sink",
+    "dead_letter",
+    "limits",
+    "registry",
+];
+
+/// Reads and checks a pipeline file. Relative paths in it are made relative to its folder.
+pub fn load_file(path: &Path) -> Result<PipelineConfig, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        file: path.to_path_buf(),
+        issues: vec![ConfigIssue {
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        }],
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse_str(&text, path, base)
+}
+
+/// Parses pipeline TOML; `file` names it in errors, `base` anchors relative paths.
+pub fn parse_str(text: &str, file: &Path, base: &Path) -> Result<PipelineConfig, ConfigErrors> {
+    let mut issues = Vec::new();
+    let fail = |issues: Vec<ConfigIssue>| ConfigErrors {
+        file: file.to_path_buf(),
+        issues,
+    };
+    let table: toml::Table = toml::from_str(text).map_err(|e| {
+        fail(vec![ConfigIssue {
+            key: String::new(),
+            message: format!("not valid TOML: {}", e.to_string().trim_end()),
+        }])
+    })?;
+
+    for key in table.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            issues.push(issue(
+                key,
+                format!("unknown section; expected one of {}", SECTIONS.join(", ")),
+            ));
+        }
+    }
+
+    let pipeline = section::<PipelineMeta>(&table, "pipeline", &mut issues).unwrap_or_default();
+    let sources = match table.get("source") {
+        None => {
+            issues.push(issue(
+                "source",
+                "missing: a pipeline needs at least one [[source]]".into(),
+            ));
+            None
+        }
+        Some(_) => section::<Vec<SourceConfig>>(&table, "source", &mut issues),
+    };
+    let processors =
+        section::<Vec<ProcessorConfig>>(&table, "processor", &mut issues).unwrap_or_default();
+    let sink = match table.get("sink") {
+        None => {
+            issues.push(issue("sink", "missing: a pipeline needs a [sink]".into()));
+            None
+        }
+        Some(_) => section::<SinkConfig>(&table, "sink", &mut issues),
+    };
+    let dead_letter =
+        section::<DeadLetterConfig>(&table, "dead_letter", &mut issues).unwrap_or_default();
+    let limits = section::<Limits>(&table, "limits", &mut issues).unwrap_or_default();
+    let registry = section::<RegistryConfig>(&table, "registry", &mut issues);
+
+    let (Some(sources), Some(sink)) = (sources, sink) else {
+        return Err(fail(issues));
+    };
+    let mut config = PipelineConfig {
+        pipeline,
+        sources,
+        processors,
+        sink,
+        dead_letter,
+        limits,
+        registry,
+    };
+    resolve_paths(&mut config, base);
+    check(&config, &mut issues);
+    if issues.is_empty() {
+        Ok(config)
+    } else {
+        Err(fail(issues))
+    }
+}
+
+fn issue(key: impl Into<String>, message: String) -> ConfigIssue {
+    ConfigIssue {
+        key: key.into(),
+        message,
+    }
+}
+
+/// Deserializes one top-level section, recording its error (with the full key) instead of
+/// stopping, so the other sections are still checked.
+fn section<T: DeserializeOwned>(
+    table: &toml::Table,
+    name: &str,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<T> {
+    let value = table.get(name)?.clone();
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(err) => {
+            let path = err.path().to_string();
+            let key = if path == "." {
+                name.to_string()
+            } else if path.starts_with('[') {
+                format!("{name}{path}")
+            } else {
+                format!("{name}.{path}")
+            };
+            issues.push(issue(key, err.into_inner().to_string()));
+            None
+        }
+    }
+}
+
+fn resolve_paths(config: &mut PipelineConfig, base: &Path) {
+    let anchor = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    for source in &mut config.sources {
+        match source {
+            SourceConfig::AvroFile { path } => anchor(path),
+            SourceConfig::Jsonl { path, schema } => {
+                anchor(path);
+                anchor(schema);
+            }
+            SourceConfig::Stdin { schema } | SourceConfig::Generate { schema, .. } => {
+                anchor(schema)
+            }
+        }
+    }
+    for p in &mut config.processors {
+        if is_local_plugin(&p.plugin) {
+            let path = Path::new(&p.plugin);
+            if path.is_relative() {
+                p.plugin = base.join(path).display().to_string();
+            }
+        }
+    }
+    match &mut config.sink {
+        SinkConfig::AvroFile { path } | SinkConfig::Jsonl { path } => anchor(path),
+        SinkConfig::Stdout | SinkConfig::Null => {}
+    }
+    if let DeadLetterConfig::Jsonl { path } = &mut config.dead_letter {
+        anchor(path);
+    }
+}
+
+/// A plugin reference is a local component when it names a `.wasm` file.
+pub fn is_local_plugin(reference: &str) -> bool {
+    reference.ends_with(".wasm")
+}
+
+/// Checks what serde cannot: files exist, numbers are in range, references are well-formed.
+fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
+    let mut file_exists = |key: String, path: &Path, what: &str| {
+        if !path.is_file() {
+            issues.push(issue(
+                key,
+                format!("{what} {} not found", path.display()),
+            ));
+        }
+    };
+    for (i, source) in config.sources.iter().enumerate() {
+        match source {
+            SourceConfig::AvroFile { path } => file_exists(format!("source[{i}].path"), path, "file"),
+            SourceConfig::Jsonl { path, schema } => {
+                file_exists(format!("source[{i}].path"), path, "file");
+                file_exists(format!("source[{i}].schema"), schema, "schema file");
+            }
+            SourceConfig::Stdin { schema } => {
+                file_exists(format!("source[{i}].schema"), schema, "schema file")
+            }
+            SourceConfig::Generate { schema, .. } => {
+                file_exists(format!("source[{i}].schema"), schema, "schema file")
+            }
+        }
+    }
+    for (i, p) in config.processors.iter().enumerate() {
+        if is_local_plugin(&p.plugin) {
+            file_exists(format!("processor[{i}].plugin"), Path::new(&p.plugin), "component");
+        }
+    }
+    for (i, source) in config.sources.iter().enumerate() {
+        if let SourceConfig::Generate { rate: Some(rate), .. } = source
+            && (!rate.is_finite() || *rate <= 0.0)
+        {
+            issues.push(issue(
+                format!("source[{i}].rate"),
+                format!("must be a positive number of events per second, got {rate}"),
+            ));
+        }
+    }
+    for (i, p) in config.processors.iter().enumerate() {
+        if !is_local_plugin(&p.plugin) {
+            if let Err(message) = crate::pipeline::parse_plugin_ref(&p.plugin) {
+                issues.push(issue(format!("processor[{i}].plugin"), message));
+            } else if config.registry.is_none() && std::env::var_os("WEFT_REGISTRY_URL").is_none() {
+                issues.push(issue(
+                    format!("processor[{i}].plugin"),
+                    format!(
+                        "{:?} is a registry reference but no registry is configured: add [registry] url = \"...\" or set WEFT_REGISTRY_URL (or give a path ending in .wasm)",
+                        p.plugin
+                    ),
+                ));
+            }
+        }
+    }
+    let limits = &config.limits;
+    let positive = [
+        ("limits.memory_mb", limits.memory_mb),
+        ("limits.deadline_ms", limits.deadline_ms),
+        ("limits.batch_size", limits.batch_size as u64),
+    ];
+    for (key, value) in positive {
+        if value == 0 {
+            issues.push(issue(key, "must be greater than 0".into()));
+        }
+    }
+    if limits.memory_mb > 4096 {
+        issues.push(issue(
+            "limits.memory_mb",
+            format!("{} exceeds the 4096 MiB a 32-bit Wasm memory can address", limits.memory_mb),
+        ));
+    }
+}

@@ -1,0 +1,216 @@
+//! The pipeline file's types. Config types are separate from runtime types: building a
+//! [`crate::pipeline::Pipeline`] turns these into running parts.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// A whole pipeline file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// `[pipeline]`: name and description.
+    #[serde(default)]
+    pub pipeline: PipelineMeta,
+    /// `[[source]]`: one or more sources; several are read as their union.
+    #[serde(rename = "source")]
+    pub sources: Vec<SourceConfig>,
+    /// `[[processor]]`: the chain, in order. May be empty (a plain copy).
+    #[serde(rename = "processor", default)]
+    pub processors: Vec<ProcessorConfig>,
+    /// `[sink]`: where processed events go.
+    pub sink: SinkConfig,
+    /// `[dead_letter]`: where rejected and poison events go (default: JSON lines on stderr).
+    #[serde(default)]
+    pub dead_letter: DeadLetterConfig,
+    /// `[limits]`: per-processor and batching bounds.
+    #[serde(default)]
+    pub limits: Limits,
+    /// `[registry]`: where `name@version` plugin references are resolved.
+    #[serde(default)]
+    pub registry: Option<RegistryConfig>,
+}
+
+/// `[pipeline]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineMeta {
+    /// `name = "titles"`: shown in summaries and logs.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `description = "..."`
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A `[[source]]` table, selected by `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// `kind = "avro-file"`, `path = "in.avro"`: an Avro object container file; its schema
+    /// comes from the file header.
+    AvroFile { path: PathBuf },
+    /// `kind = "jsonl"`, `path = "in.jsonl"`, `schema = "title.avsc"`: one JSON object per
+    /// line, encoded with the given Avro schema.
+    Jsonl { path: PathBuf, schema: PathBuf },
+    /// `kind = "stdin"`, `schema = "title.avsc"`: JSON lines read from standard input.
+    Stdin { schema: PathBuf },
+    /// `kind = "generate"`, `schema = "title.avsc"`, `count = 1000`: synthetic events that
+    /// follow the schema. `rate` (events per second) paces them; `seed` makes them repeatable.
+    Generate {
+        schema: PathBuf,
+        count: u64,
+        #[serde(default)]
+        rate: Option<f64>,
+        #[serde(default = "default_seed")]
+        seed: u64,
+    },
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+impl SourceConfig {
+    /// Short name for errors and summaries.
+    pub fn describe(&self) -> String {
+        match self {
+            SourceConfig::AvroFile { path } => format!("avro-file {}", path.display()),
+            SourceConfig::Jsonl { path, .. } => format!("jsonl {}", path.display()),
+            SourceConfig::Stdin { .. } => "stdin".into(),
+            SourceConfig::Generate { count, .. } => format!("generate ({count} events)"),
+        }
+    }
+}
+
+/// A `[[processor]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorConfig {
+    /// `plugin = "plugins/filter.wasm"` (a path relative to the pipeline file) or
+    /// `plugin = "filter@^0.1"` (resolved through the registry).
+    pub plugin: String,
+    /// `params = { condition = "year > 2000" }`: strings, numbers or booleans, passed to the
+    /// processor's `configure` as strings. Checked against the parameters it declares.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamValue>,
+}
+
+/// A parameter value as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl std::fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamValue::String(s) => f.write_str(s),
+            ParamValue::Integer(i) => write!(f, "{i}"),
+            ParamValue::Float(x) => write!(f, "{x}"),
+            ParamValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// The `[sink]` table, selected by `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// `kind = "avro-file"`, `path = "out.avro"`: an Avro object container file written with
+    /// the chain's output schema.
+    AvroFile { path: PathBuf },
+    /// `kind = "jsonl"`, `path = "out.jsonl"`: one JSON object per line.
+    Jsonl { path: PathBuf },
+    /// `kind = "stdout"`: JSON lines on standard output.
+    Stdout,
+    /// `kind = "null"`: discard (counted in the summary).
+    Null,
+}
+
+impl SinkConfig {
+    pub fn describe(&self) -> String {
+        match self {
+            SinkConfig::AvroFile { path } => format!("avro-file {}", path.display()),
+            SinkConfig::Jsonl { path } => format!("jsonl {}", path.display()),
+            SinkConfig::Stdout => "stdout".into(),
+            SinkConfig::Null => "null".into(),
+        }
+    }
+}
+
+/// The `[dead_letter]` table: JSON lines with the event, the processor and the reason.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DeadLetterConfig {
+    /// `kind = "jsonl"`, `path = "dead.jsonl"`
+    Jsonl { path: PathBuf },
+    /// `kind = "stderr"` (the default)
+    #[default]
+    Stderr,
+}
+
+impl DeadLetterConfig {
+    pub fn describe(&self) -> String {
+        match self {
+            DeadLetterConfig::Jsonl { path } => format!("jsonl {}", path.display()),
+            DeadLetterConfig::Stderr => "stderr".into(),
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// `memory_mb = 64`: linear-memory limit of each processor instance.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u64,
+    /// `deadline_ms = 1000`: longest a processor may take on one batch before it is
+    /// interrupted and its events isolated.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// `batch_size = 1024`: most events per batch (one component call per processor per batch).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// `linger_ms = 100`: longest a partial batch waits for more events from a slow source.
+    #[serde(default = "default_linger_ms")]
+    pub linger_ms: u64,
+}
+
+fn default_memory_mb() -> u64 {
+    64
+}
+fn default_deadline_ms() -> u64 {
+    1000
+}
+fn default_batch_size() -> usize {
+    1024
+}
+fn default_linger_ms() -> u64 {
+    100
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_mb: default_memory_mb(),
+            deadline_ms: default_deadline_ms(),
+            batch_size: default_batch_size(),
+            linger_ms: default_linger_ms(),
+        }
+    }
+}
+
+/// `[registry]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// `url = "http://127.0.0.1:8081"` (also `WEFT_REGISTRY_URL`).
+    pub url: String,
+}

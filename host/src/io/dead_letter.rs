@@ -1,0 +1,107 @@
+//! The dead-letter sink: every rejected or poison event, with the processor and the reason.
+//!
+//! One JSON object per line:
+//! `{"processor":"filter@0.1.0","stage":1,"reason":"...","value":{...},"key":null,"headers":{},"timestamp":null}`.
+//! `value` is the event decoded with the schema it had when it failed, or the raw input text
+//! when the source could not decode it (`stage` is then `null`).
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use apache_avro::from_avro_datum;
+use base64::Engine as _;
+use serde_json::{Value as Json, json};
+
+use super::json::avro_to_json;
+use super::sink::create;
+use crate::config::DeadLetterConfig;
+use crate::runtime::DeadLetter;
+use crate::{Error, Result};
+
+/// Where dead letters go.
+pub struct DeadLetterSink {
+    name: String,
+    out: Box<dyn Write + Send>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for DeadLetterSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetterSink").field("name", &self.name).finish()
+    }
+}
+
+/// Opens the configured dead-letter sink.
+pub fn open_dead_letter(config: &DeadLetterConfig) -> Result<DeadLetterSink> {
+    Ok(match config {
+        DeadLetterConfig::Jsonl { path } => DeadLetterSink {
+            name: format!("jsonl {}", path.display()),
+            out: Box::new(BufWriter::new(create(path)?)),
+            path: Some(path.clone()),
+        },
+        DeadLetterConfig::Stderr => DeadLetterSink {
+            name: "stderr".into(),
+            out: Box::new(std::io::stderr()),
+            path: None,
+        },
+    })
+}
+
+/// The JSON form of a dead letter.
+pub fn to_json(dead: &DeadLetter) -> Json {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let value = match &dead.schema {
+        Some(schema) => match from_avro_datum(schema, &mut dead.event.value.as_slice(), None) {
+            Ok(v) => avro_to_json(&v),
+            Err(_) => json!({ "base64": b64(&dead.event.value) }),
+        },
+        None => Json::String(String::from_utf8_lossy(&dead.event.value).into_owned()),
+    };
+    let headers: serde_json::Map<String, Json> = dead
+        .event
+        .headers
+        .iter()
+        .map(|h| (h.key.clone(), Json::String(String::from_utf8_lossy(&h.value).into_owned())))
+        .collect();
+    json!({
+        "processor": dead.processor,
+        "stage": dead.stage.map(|s| s + 1),
+        "reason": dead.reason,
+        "value": value,
+        "key": dead.event.key.as_deref().map(b64),
+        "headers": headers,
+        "timestamp": dead.event.timestamp,
+    })
+}
+
+impl DeadLetterSink {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn write(&mut self, dead: &[DeadLetter]) -> Result<()> {
+        for d in dead {
+            let line = to_json(d).to_string();
+            let written = self
+                .out
+                .write_all(line.as_bytes())
+                .and_then(|()| self.out.write_all(b"\n"));
+            written.map_err(|e| self.io_error(e))?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| self.io_error(e))
+    }
+
+    fn io_error(&self, e: std::io::Error) -> Error {
+        match &self.path {
+            Some(path) => Error::io(path, e),
+            None => Error::Sink {
+                sink: format!("dead-letter {}", self.name),
+                reason: e.to_string(),
+            },
+        }
+    }
+}

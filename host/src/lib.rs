@@ -1,0 +1,15 @@
+//! weft's runtime: loads processor components, builds pipelines from TOML files, checks every
+//! schema link before an event moves, and runs the chain fused in one wasmtime `Store`.
+//!
+//! The `weft` binary (`src/main.rs`) is a thin CLI over this library.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod io;
+pub mod pipeline;
+pub mod runtime;
+pub mod schema;
+
+pub use error::{Error, Result};
+pub use runtime::{Event, Header};

@@ -1,0 +1,298 @@
+//! Building a pipeline from its config (load plugins, check every link) and running it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use apache_avro::Schema;
+
+use crate::config::{PipelineConfig, ProcessorConfig, is_local_plugin};
+use crate::io::{Batch, Source, open_dead_letter, open_sink, open_sources};
+use crate::runtime::{Chain, ChainLimits, Plugin, Runtime, StageSpec, StageStats};
+use crate::{Error, Result};
+
+/// A registry reference `name@requirement`, e.g. `mask@^1` or `filter@0.1.0`.
+pub fn parse_plugin_ref(reference: &str) -> std::result::Result<(String, semver::VersionReq), String> {
+    let (name, req) = reference.split_once('@').ok_or_else(|| {
+        format!("{reference:?} is neither a path to a .wasm file nor a registry reference NAME@VERSION (e.g. \"mask@^1\")")
+    })?;
+    let req = semver::VersionReq::parse(req)
+        .map_err(|e| format!("{reference:?}: {req:?} is not a semver requirement: {e}"))?;
+    Ok((name.to_string(), req))
+}
+
+/// Finds the component a `[[processor]]` names. Local paths are read directly; registry
+/// references go through `registry` (see [`crate::registry`] when configured).
+pub trait PluginResolver {
+    fn resolve(&self, runtime: &Runtime, reference: &str) -> Result<Plugin>;
+}
+
+/// Resolves only local `.wasm` paths.
+#[derive(Debug, Default)]
+pub struct LocalOnly;
+
+impl PluginResolver for LocalOnly {
+    fn resolve(&self, runtime: &Runtime, reference: &str) -> Result<Plugin> {
+        if is_local_plugin(reference) {
+            runtime.load_file(Path::new(reference))
+        } else {
+            Err(Error::InvalidComponent {
+                origin: reference.to_string(),
+                reason: "registry references need a registry: add [registry] url = \"...\" or set WEFT_REGISTRY_URL".into(),
+            })
+        }
+    }
+}
+
+/// A pipeline whose plugins are loaded and whose links are checked; nothing is running yet
+/// and no sink has been opened.
+pub struct Pipeline {
+    config: PipelineConfig,
+    source: Box<dyn Source>,
+    chain: Chain,
+    source_schema: Arc<Schema>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.config.pipeline.name)
+            .field("chain", &self.chain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Opens the sources, loads every plugin, checks its parameters, configures the chain and
+    /// checks each link's schemas. Fails before any event moves.
+    pub fn build(config: PipelineConfig, runtime: &Runtime, resolver: &dyn PluginResolver) -> Result<Self> {
+        let source = open_sources(&config.sources)?;
+        let source_schema = source.schema();
+        let mut specs = Vec::with_capacity(config.processors.len());
+        let mut problems = Vec::new();
+        for (index, p) in config.processors.iter().enumerate() {
+            match resolver.resolve(runtime, &p.plugin).and_then(|plugin| stage_spec(index, p, plugin)) {
+                Ok(spec) => specs.push(spec),
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::InvalidComponent {
+                origin: "pipeline".into(),
+                reason: format!("\n  {}", problems.join("\n  ")),
+            });
+        }
+        let limits = ChainLimits {
+            memory_bytes: (config.limits.memory_mb as usize) << 20,
+            deadline: Duration::from_millis(config.limits.deadline_ms),
+        };
+        let chain = Chain::build(runtime, specs, source_schema.clone(), limits)?;
+        Ok(Self {
+            config,
+            source,
+            chain,
+            source_schema,
+        })
+    }
+
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    /// Schema of the events the sink receives.
+    pub fn output_schema(&self) -> Arc<Schema> {
+        self.chain.output_schema().unwrap_or_else(|| self.source_schema.clone())
+    }
+
+    pub fn source_schema(&self) -> Arc<Schema> {
+        self.source_schema.clone()
+    }
+
+    pub fn source_name(&self) -> String {
+        self.source.name()
+    }
+
+    /// Runs until the source is exhausted or `stop` is set. Each batch is written and
+    /// flushed to the sink and the dead-letter sink before the source commits it.
+    pub fn run(mut self, options: &RunOptions) -> Result<RunSummary> {
+        let started = Instant::now();
+        let mut sink = open_sink(&self.config.sink, self.output_schema())?;
+        let mut dead_sink = open_dead_letter(&self.config.dead_letter)?;
+        let limits = self.config.limits;
+        let linger = Duration::from_millis(limits.linger_ms);
+        let mut summary = RunSummary {
+            source: self.source.name(),
+            sink: sink.name(),
+            dead_letter: dead_sink.name().to_string(),
+            processors: self.chain.stage_ids(),
+            ..RunSummary::default()
+        };
+        let mut batch = Batch::default();
+        let mut last_progress = Instant::now();
+        loop {
+            if options.stop.load(Ordering::Relaxed) {
+                summary.interrupted = true;
+                break;
+            }
+            batch.clear();
+            let more = self.source.poll(limits.batch_size, linger, &mut batch)?;
+            summary.events_in += batch.len() as u64;
+            summary.source_rejected += batch.dead.len() as u64;
+            let mut dead = std::mem::take(&mut batch.dead);
+            if !batch.events.is_empty() {
+                summary.batches += 1;
+                let events = std::mem::take(&mut batch.events);
+                let output = self.chain.process(events)?;
+                summary.events_out += output.events.len() as u64;
+                sink.write(&output.events)?;
+                dead.extend(output.dead);
+            }
+            summary.dead_letters += dead.len() as u64;
+            dead_sink.write(&dead)?;
+            sink.flush()?;
+            dead_sink.flush()?;
+            self.source.commit()?;
+            if let Some(every) = options.progress
+                && last_progress.elapsed() >= every
+            {
+                last_progress = Instant::now();
+                let secs = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "[{secs:>6.1}s] in {} · out {} · dead letters {} · {:.0} events/s",
+                    summary.events_in,
+                    summary.events_out,
+                    summary.dead_letters,
+                    summary.events_in as f64 / secs.max(1e-9)
+                );
+            }
+            if !more {
+                break;
+            }
+        }
+        sink.close()?;
+        dead_sink.flush()?;
+        summary.elapsed = started.elapsed();
+        summary.stages = self.chain.stats().to_vec();
+        Ok(summary)
+    }
+}
+
+fn stage_spec(index: usize, config: &ProcessorConfig, plugin: Plugin) -> Result<StageSpec> {
+    let manifest = plugin.manifest();
+    let key = format!("processor[{index}]");
+    let mut problems = Vec::new();
+    for name in config.params.keys() {
+        if !manifest.params.iter().any(|p| &p.name == name) {
+            let known: Vec<_> = manifest.params.iter().map(|p| p.name.as_str()).collect();
+            problems.push(format!(
+                "{key}.params.{name}: {} has no parameter `{name}` (it takes: {})",
+                plugin.id(),
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ));
+        }
+    }
+    for p in &manifest.params {
+        if p.required && p.default.is_none() && !config.params.contains_key(&p.name) {
+            problems.push(format!(
+                "{key}.params: {} requires parameter `{}` ({})",
+                plugin.id(),
+                p.name,
+                p.description
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Configure {
+            processor: plugin.id(),
+            reason: problems.join("; "),
+        });
+    }
+    let params = config
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
+    Ok(StageSpec { plugin, params })
+}
+
+/// How a run reports and stops.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Print a progress line on stderr this often; `None` for none.
+    pub progress: Option<Duration>,
+    /// Set to stop after the current batch (Ctrl-C).
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            progress: None,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub source: String,
+    pub sink: String,
+    pub dead_letter: String,
+    pub processors: Vec<String>,
+    /// Events read from the source (including those it could not decode).
+    pub events_in: u64,
+    pub events_out: u64,
+    /// Events the source could not decode (also counted in `dead_letters`).
+    pub source_rejected: u64,
+    pub dead_letters: u64,
+    pub batches: u64,
+    pub stages: Vec<StageStats>,
+    pub elapsed: Duration,
+    /// Stopped early by a signal.
+    pub interrupted: bool,
+}
+
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.elapsed.as_secs_f64();
+        writeln!(f, "source       {}", self.source)?;
+        writeln!(f, "sink         {}", self.sink)?;
+        writeln!(f, "dead letters {}", self.dead_letter)?;
+        writeln!(
+            f,
+            "{:<4} {:<28} {:>10} {:>10} {:>9} {:>6} {:>10}",
+            "#", "processor", "in", "out", "rejected", "traps", "ns/event"
+        )?;
+        for (i, (name, s)) in self.processors.iter().zip(&self.stages).enumerate() {
+            let ns = if s.events_in == 0 { 0.0 } else { s.busy.as_nanos() as f64 / s.events_in as f64 };
+            writeln!(
+                f,
+                "{:<4} {:<28} {:>10} {:>10} {:>9} {:>6} {:>10.0}",
+                i + 1,
+                name,
+                s.events_in,
+                s.events_out,
+                s.rejected,
+                s.traps,
+                ns
+            )?;
+        }
+        write!(
+            f,
+            "{} events in, {} out, {} dead letters ({} undecodable at the source) in {:.2}s — {:.0} events/s{}",
+            self.events_in,
+            self.events_out,
+            self.dead_letters,
+            self.source_rejected,
+            secs,
+            self.events_in as f64 / secs.max(1e-9),
+            if self.interrupted { " (interrupted)" } else { "" }
+        )
+    }
+}

@@ -1,0 +1,400 @@
+//! A fused chain: every processor of a task instantiated in one `Store`, called once per batch,
+//! with traps isolated to the event that caused them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use apache_avro::Schema;
+use wasmtime::Store;
+
+use super::bindings::{Event, Outcome, Processor};
+use super::plugin::ticks;
+use super::{HostState, Plugin, Runtime};
+use crate::schema::check_can_read;
+use crate::{Error, Result};
+
+/// One processor of a chain, as the pipeline file gives it.
+#[derive(Debug, Clone)]
+pub struct StageSpec {
+    pub plugin: Plugin,
+    /// Parameters passed to `configure`, in file order.
+    pub params: Vec<(String, String)>,
+}
+
+/// Per-call limits of every store of a chain.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainLimits {
+    /// Linear-memory limit of each processor instance.
+    pub memory_bytes: usize,
+    /// Deadline of one `process` call.
+    pub deadline: Duration,
+}
+
+/// Counters of one processor over a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageStats {
+    pub events_in: u64,
+    pub events_out: u64,
+    pub rejected: u64,
+    pub traps: u64,
+    pub busy: Duration,
+}
+
+/// An event a processor rejected or could not process, with why.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub event: Event,
+    /// Index of the processor in the chain; `None` when the source could not decode it.
+    pub stage: Option<usize>,
+    /// `name@version` of the processor, or the source's name.
+    pub processor: String,
+    pub reason: String,
+    /// The schema `event.value` is written with; `None` when it is raw input bytes.
+    pub schema: Option<Arc<Schema>>,
+}
+
+/// What a batch became.
+#[derive(Debug, Default)]
+pub struct ChainOutput {
+    pub events: Vec<Event>,
+    pub dead: Vec<DeadLetter>,
+}
+
+struct Stage {
+    spec: StageSpec,
+    id: String,
+    input: Arc<Schema>,
+    input_json: String,
+    output: Arc<Schema>,
+    /// `keep` is only meaningful when the processor does not change the schema.
+    keep_allowed: bool,
+}
+
+/// Why a call did not return outcomes.
+enum CallError {
+    /// The processor returned `err`: the batch as a whole failed.
+    Fatal(String),
+    /// The instance trapped and has been discarded.
+    Trap(String),
+}
+
+/// Processors of one task, fused in one store.
+pub struct Chain {
+    runtime: Runtime,
+    limits: ChainLimits,
+    stages: Vec<Stage>,
+    store: Store<HostState>,
+    instances: Vec<Processor>,
+    stats: Vec<StageStats>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("stages", &self.stage_ids())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a link is named in errors: `source → filter@0.1.0 (#1)`.
+fn link_name(upstream: &str, downstream: &str) -> String {
+    format!("{upstream} → {downstream}")
+}
+
+impl Chain {
+    /// Instantiates and configures every processor in order, checking each link's schemas
+    /// before any event moves. `input` is the schema of the events fed to the first processor.
+    pub fn build(
+        runtime: &Runtime,
+        specs: Vec<StageSpec>,
+        input: Arc<Schema>,
+        limits: ChainLimits,
+    ) -> Result<Self> {
+        let mut store = new_store(runtime, limits);
+        let mut stages = Vec::with_capacity(specs.len());
+        let mut instances = Vec::with_capacity(specs.len());
+        let mut upstream_schema = input;
+        let mut upstream_name = "source".to_string();
+        for (index, spec) in specs.into_iter().enumerate() {
+            let id = format!("{} (#{})", spec.plugin.id(), index + 1);
+            let link = link_name(&upstream_name, &id);
+            let manifest = spec.plugin.manifest();
+            if let Some(declared) = &manifest.input_schema {
+                let reader = Schema::parse_str(declared).map_err(|e| Error::Schema {
+                    origin: format!("{id} input"),
+                    reason: e.to_string(),
+                })?;
+                check_can_read(&upstream_schema, &reader).map_err(|e| Error::Link {
+                    link: link.clone(),
+                    reason: format!(
+                        "{} cannot read what {upstream_name} writes: {e}",
+                        spec.plugin.id()
+                    ),
+                })?;
+            }
+            let input_json = upstream_schema.canonical_form();
+            let instance = spec
+                .plugin
+                .pre()
+                .instantiate(&mut store)
+                .map_err(|e| Error::Configure {
+                    processor: id.clone(),
+                    reason: format!("instantiation failed: {e:#}"),
+                })?;
+            let output_json = configure(&mut store, &instance, &spec, &id, &input_json)?;
+            let output = Schema::parse_str(&output_json).map_err(|e| Error::Schema {
+                origin: format!("{id} output (returned by configure)"),
+                reason: e.to_string(),
+            })?;
+            let output = Arc::new(output);
+            let keep_allowed = output.canonical_form() == input_json;
+            stages.push(Stage {
+                id: spec.plugin.id(),
+                spec,
+                input: upstream_schema,
+                input_json,
+                output: output.clone(),
+                keep_allowed,
+            });
+            instances.push(instance);
+            upstream_schema = output;
+            upstream_name = id;
+        }
+        let stats = vec![StageStats::default(); stages.len()];
+        Ok(Self {
+            runtime: runtime.clone(),
+            limits,
+            stages,
+            store,
+            instances,
+            stats,
+        })
+    }
+
+    /// Schema of the events the chain emits (its input schema when it has no processor).
+    pub fn output_schema(&self) -> Option<Arc<Schema>> {
+        self.stages.last().map(|s| s.output.clone())
+    }
+
+    /// `name@version` of each processor, in order.
+    pub fn stage_ids(&self) -> Vec<String> {
+        self.stages.iter().map(|s| s.id.clone()).collect()
+    }
+
+    /// Input and output schema of each processor, in order.
+    pub fn stage_schemas(&self) -> Vec<(Arc<Schema>, Arc<Schema>)> {
+        self.stages
+            .iter()
+            .map(|s| (s.input.clone(), s.output.clone()))
+            .collect()
+    }
+
+    pub fn stats(&self) -> &[StageStats] {
+        &self.stats
+    }
+
+    /// Runs one batch through every processor. Rejected events and events that made a
+    /// processor trap come back as dead letters; the rest flows on. Fails only when an
+    /// instance cannot be re-created after a trap.
+    pub fn process(&mut self, batch: Vec<Event>) -> Result<ChainOutput> {
+        let mut current = batch;
+        let mut dead = Vec::new();
+        for index in 0..self.stages.len() {
+            if current.is_empty() {
+                break;
+            }
+            self.stats[index].events_in += current.len() as u64;
+            let started = Instant::now();
+            let next = match self.call(index, &current) {
+                Ok(outcomes) if outcomes.len() == current.len() => {
+                    self.apply(index, current, outcomes, &mut dead)
+                }
+                Ok(outcomes) => {
+                    let reason = format!(
+                        "returned {} outcomes for {} events",
+                        outcomes.len(),
+                        current.len()
+                    );
+                    tracing::warn!(processor = %self.stages[index].id, "{reason}; isolating events one by one");
+                    self.isolate(index, current, &mut dead)?
+                }
+                Err(CallError::Fatal(reason)) => {
+                    tracing::warn!(processor = %self.stages[index].id, "batch failed: {reason}; isolating events one by one");
+                    self.isolate(index, current, &mut dead)?
+                }
+                Err(CallError::Trap(reason)) => {
+                    self.stats[index].traps += 1;
+                    tracing::warn!(processor = %self.stages[index].id, "trapped on a batch: {reason}; isolating events one by one");
+                    self.reset()?;
+                    self.isolate(index, current, &mut dead)?
+                }
+            };
+            self.stats[index].busy += started.elapsed();
+            self.stats[index].events_out += next.len() as u64;
+            current = next;
+        }
+        Ok(ChainOutput {
+            events: current,
+            dead,
+        })
+    }
+
+    fn apply(
+        &mut self,
+        index: usize,
+        events: Vec<Event>,
+        outcomes: Vec<Outcome>,
+        dead: &mut Vec<DeadLetter>,
+    ) -> Vec<Event> {
+        let mut next = Vec::with_capacity(events.len());
+        for (event, outcome) in events.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Keep if self.stages[index].keep_allowed => next.push(event),
+                Outcome::Keep => dead.push(self.dead_letter(
+                    index,
+                    event,
+                    "contract violation: `keep` from a processor that changes the schema".into(),
+                )),
+                Outcome::Emit(emitted) => next.extend(emitted),
+                Outcome::Reject(reason) => dead.push(self.dead_letter(index, event, reason)),
+            }
+        }
+        next
+    }
+
+    /// Calls the processor on each event alone, so a poison event fails by itself.
+    fn isolate(
+        &mut self,
+        index: usize,
+        events: Vec<Event>,
+        dead: &mut Vec<DeadLetter>,
+    ) -> Result<Vec<Event>> {
+        let mut next = Vec::with_capacity(events.len());
+        for event in events {
+            match self.call(index, std::slice::from_ref(&event)) {
+                Ok(outcomes) if outcomes.len() == 1 => {
+                    next.extend(self.apply(index, vec![event], outcomes, dead));
+                }
+                Ok(outcomes) => {
+                    let reason = format!("returned {} outcomes for 1 event", outcomes.len());
+                    dead.push(self.dead_letter(index, event, reason));
+                }
+                Err(CallError::Fatal(reason)) => {
+                    dead.push(self.dead_letter(index, event, format!("failed: {reason}")));
+                }
+                Err(CallError::Trap(reason)) => {
+                    self.stats[index].traps += 1;
+                    self.reset()?;
+                    dead.push(self.dead_letter(index, event, reason));
+                }
+            }
+        }
+        Ok(next)
+    }
+
+    fn dead_letter(&mut self, index: usize, event: Event, reason: String) -> DeadLetter {
+        self.stats[index].rejected += 1;
+        DeadLetter {
+            event,
+            stage: Some(index),
+            processor: self.stages[index].id.clone(),
+            reason,
+            schema: Some(self.stages[index].input.clone()),
+        }
+    }
+
+    fn call(&mut self, index: usize, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
+        self.store.set_epoch_deadline(ticks(self.limits.deadline));
+        let data = self.store.data_mut();
+        data.current.clone_from(&self.stages[index].id);
+        data.last_error = None;
+        match self.instances[index].call_process(&mut self.store, batch) {
+            Ok(Ok(outcomes)) => Ok(outcomes),
+            Ok(Err(reason)) => Err(CallError::Fatal(reason)),
+            Err(err) => Err(CallError::Trap(self.trap_reason(&err))),
+        }
+    }
+
+    /// A reason a user can act on: which limit was hit, or the guest's panic message.
+    fn trap_reason(&mut self, err: &wasmtime::Error) -> String {
+        let panic = self.store.data_mut().last_error.take();
+        if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
+            if *trap == wasmtime::Trap::Interrupt {
+                return format!(
+                    "trap: deadline of {} ms per batch exceeded",
+                    self.limits.deadline.as_millis()
+                );
+            }
+            if let Some(panic) = panic {
+                return format!("trap: {panic}");
+            }
+            return format!("trap: {trap}");
+        }
+        let text = format!("{err:#}");
+        if text.contains("forcing trap when growing memory") {
+            return format!(
+                "trap: memory limit of {} MiB per processor exceeded",
+                self.limits.memory_bytes >> 20
+            );
+        }
+        match panic {
+            Some(panic) => format!("trap: {panic}"),
+            None => format!("trap: {text}"),
+        }
+    }
+
+    /// Discards every instance (a trapped instance cannot be entered again) and builds the
+    /// chain anew in a fresh store, with the same parameters and schemas.
+    fn reset(&mut self) -> Result<()> {
+        let mut store = new_store(&self.runtime, self.limits);
+        let mut instances = Vec::with_capacity(self.stages.len());
+        for stage in &self.stages {
+            let instance = stage
+                .spec
+                .plugin
+                .pre()
+                .instantiate(&mut store)
+                .map_err(|e| Error::Configure {
+                    processor: stage.id.clone(),
+                    reason: format!("re-instantiation after a trap failed: {e:#}"),
+                })?;
+            configure(&mut store, &instance, &stage.spec, &stage.id, &stage.input_json)?;
+            instances.push(instance);
+        }
+        self.store = store;
+        self.instances = instances;
+        Ok(())
+    }
+}
+
+fn new_store(runtime: &Runtime, limits: ChainLimits) -> Store<HostState> {
+    let mut store = Store::new(runtime.engine(), HostState::new(limits.memory_bytes));
+    store.limiter(|s| &mut s.limits);
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(ticks(limits.deadline));
+    store
+}
+
+fn configure(
+    store: &mut Store<HostState>,
+    instance: &Processor,
+    spec: &StageSpec,
+    id: &str,
+    input_json: &str,
+) -> Result<String> {
+    store.data_mut().current = id.to_string();
+    match instance.call_configure(&mut *store, &spec.params, input_json) {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(err)) => Err(Error::Configure {
+            processor: id.to_string(),
+            reason: match err.param {
+                Some(param) => format!("parameter `{param}`: {}", err.message),
+                None => err.message,
+            },
+        }),
+        Err(trap) => Err(Error::Configure {
+            processor: id.to_string(),
+            reason: format!("trapped: {trap:#}"),
+        }),
+    }
+}

@@ -1,0 +1,162 @@
+//! The Wasm runtime: one `Engine` per process, components compiled once and cached on disk,
+//! and chains of processor instances sharing one `Store`.
+
+mod bindings;
+mod chain;
+mod plugin;
+mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+pub use bindings::{ConfigError, Event, Header, Level, Manifest, Outcome, ParamSpec};
+pub use chain::{Chain, ChainLimits, ChainOutput, DeadLetter, StageSpec, StageStats};
+pub use plugin::Plugin;
+pub(crate) use state::HostState;
+
+use crate::{Error, Result};
+
+/// How often the epoch ticker advances the engine's epoch; the granularity of deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Settings of the process-wide Wasm runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Directory of the compiled-code cache; `None` compiles every component at each start.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            cache_dir: default_cache_dir(),
+        }
+    }
+}
+
+/// `$WEFT_CACHE_DIR`, else `$XDG_CACHE_HOME/weft`, else `~/.cache/weft`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("WEFT_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(dir).join("weft"));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("weft"))
+}
+
+/// The process-wide engine, linker and epoch ticker. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Creates the engine (epoch interruption on, compiled-code cache on disk) and a linker
+    /// that offers plugins only the `log` import plus a WASI with no files, network,
+    /// environment or real clocks.
+    pub fn new(options: RuntimeOptions) -> Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        // Deadlines per call: a guest that loops forever is interrupted at the next epoch.
+        config.epoch_interruption(true);
+        // Rust guests may grow memory in large steps; keep guard pages default but no
+        // upfront reservation larger than the per-store limit needs.
+        if let Some(dir) = &options.cache_dir {
+            // Keyed by the component's content hash and the engine's settings, so a warm
+            // start skips Cranelift entirely.
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir.join("compiled"));
+            match wasmtime::Cache::new(cache) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(err) => tracing::warn!(dir = %dir.display(), "compiled-code cache disabled: {err:#}"),
+            }
+        }
+        let engine = Engine::new(&config).map_err(|e| Error::Runtime(format!("{e:#}")))?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| Error::Runtime(format!("linking WASI: {e:#}")))?;
+        bindings::Processor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| Error::Runtime(format!("linking weft imports: {e:#}")))?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.weak(), ticker_stop.clone());
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                ticker_stop,
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<HostState> {
+        &self.inner.linker
+    }
+
+    /// Loads a component from a file: compiles (or takes from the cache), links, and reads
+    /// its manifest through `describe()` in a bounded sandbox.
+    pub fn load_file(&self, path: &std::path::Path) -> Result<Plugin> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Plugin::load(self, &bytes, &path.display().to_string())
+    }
+
+    /// Loads a component from bytes; `origin` names it in errors.
+    pub fn load_bytes(&self, bytes: &[u8]) -> Result<Plugin> {
+        Plugin::load(self, bytes, "<bytes>")
+    }
+
+    /// Like [`Runtime::load_bytes`], naming the component in errors.
+    pub fn load_named(&self, bytes: &[u8], origin: &str) -> Result<Plugin> {
+        Plugin::load(self, bytes, origin)
+    }
+}
+
+fn spawn_epoch_ticker(engine: wasmtime::EngineWeak, stop: Arc<AtomicBool>) {
+    let spawned = thread::Builder::new()
+        .name("weft-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                thread::sleep(EPOCH_TICK);
+                match engine.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::error!("cannot start the epoch ticker, deadlines will not fire: {err}");
+    }
+}

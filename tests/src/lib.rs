@@ -1,0 +1,1 @@
+//! Helpers shared by weft's end-to-end tests: where the built plugins are, temp pipelines.
