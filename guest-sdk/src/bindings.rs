@@ -11,4 +11,6 @@ wit_bindgen::generate!({
     // the `wit_bindgen` runtime re-exported by the SDK, so plugins depend on the SDK only.
     default_bindings_module: "weft_guest::bindings",
     runtime_path: "weft_guest::__private::wit_bindgen::rt",
+    // Events and outcomes are compared in tests of processors.
+    additional_derives: [PartialEq],
 });
