@@ -9,6 +9,7 @@ pub mod error;
 pub mod io;
 pub mod pipeline;
 pub mod runtime;
+pub mod scaffold;
 pub mod schema;
 
 pub use error::{Error, Result};

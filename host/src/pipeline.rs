@@ -258,6 +258,34 @@ pub struct RunSummary {
     pub interrupted: bool,
 }
 
+impl RunSummary {
+    /// The summary as JSON, for scripts and benchmarks.
+    pub fn to_json(&self) -> serde_json::Value {
+        let secs = self.elapsed.as_secs_f64();
+        serde_json::json!({
+            "source": self.source,
+            "sink": self.sink,
+            "dead_letter": self.dead_letter,
+            "events_in": self.events_in,
+            "events_out": self.events_out,
+            "dead_letters": self.dead_letters,
+            "source_rejected": self.source_rejected,
+            "batches": self.batches,
+            "elapsed_s": secs,
+            "events_per_s": self.events_in as f64 / secs.max(1e-9),
+            "interrupted": self.interrupted,
+            "processors": self.processors.iter().zip(&self.stages).map(|(name, s)| serde_json::json!({
+                "processor": name,
+                "events_in": s.events_in,
+                "events_out": s.events_out,
+                "rejected": s.rejected,
+                "traps": s.traps,
+                "busy_s": s.busy.as_secs_f64(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
 impl std::fmt::Display for RunSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let secs = self.elapsed.as_secs_f64();

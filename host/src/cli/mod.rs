@@ -1,0 +1,165 @@
+//! The `weft` command line: argument parsing and one function per subcommand.
+
+mod inspect;
+mod new;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use weft_host::config;
+use weft_host::pipeline::{LocalOnly, Pipeline, RunOptions};
+use weft_host::runtime::{Runtime, RuntimeOptions};
+
+/// weft runs chains of WebAssembly processors over Avro event streams, fused in one process.
+///
+/// A pipeline file (TOML) names its sources, the processors in order (components built for
+/// wasm32-wasip2), a sink and a dead-letter sink. Every link's schemas are checked before an
+/// event moves; a processor that panics, loops or runs out of memory sends the event at
+/// fault to the dead-letter sink and the rest flows on.
+#[derive(Debug, Parser)]
+#[command(name = "weft", version, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Directory of the compiled-component cache [default: $WEFT_CACHE_DIR or ~/.cache/weft].
+    #[arg(long, global = true, env = "WEFT_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline until its sources are exhausted (or Ctrl-C), then print a summary.
+    Run {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// No progress line on stderr.
+        #[arg(long)]
+        quiet: bool,
+        /// Print the summary as JSON on stdout instead of the table on stderr.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build a pipeline and check every link's schemas, without running it.
+    Validate {
+        /// The pipeline file.
+        pipeline: PathBuf,
+    },
+    /// Show a processor component's manifest: name, version, parameters and schemas.
+    Inspect {
+        /// The component (.wasm).
+        plugin: PathBuf,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new processor crate that builds as-is.
+    New {
+        /// Name of the processor ([a-z][a-z0-9-]*); also the crate's folder.
+        name: String,
+        /// Where to create the folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Path to weft's guest SDK (`guest-sdk/` of a weft checkout).
+        #[arg(long, default_value = new::DEFAULT_SDK_PATH)]
+        sdk_path: PathBuf,
+    },
+}
+
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime_options = RuntimeOptions {
+        cache_dir: cli.cache_dir.clone().or_else(weft_host::runtime::default_cache_dir),
+    };
+    match cli.command {
+        Command::Run {
+            pipeline,
+            quiet,
+            json,
+        } => {
+            let runtime = Runtime::new(runtime_options)?;
+            let built = build(&pipeline, &runtime)?;
+            let stop = Arc::new(AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, stop.clone())
+                    .context("installing the signal handler")?;
+            }
+            let options = RunOptions {
+                progress: (!quiet).then_some(Duration::from_secs(1)),
+                stop,
+            };
+            let summary = built.run(&options)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary.to_json())?);
+            } else {
+                eprintln!("{summary}");
+            }
+            Ok(if summary.interrupted {
+                ExitCode::from(130)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Validate { pipeline } => {
+            let runtime = Runtime::new(runtime_options)?;
+            let built = build(&pipeline, &runtime)?;
+            println!("{}: ok", pipeline.display());
+            println!("  source  {}  ({})", built.source_name(), schema_name(&built.source_schema()));
+            for (id, (_, output)) in built.chain().stage_ids().iter().zip(built.chain().stage_schemas()) {
+                println!("  → {id}  emits {}", schema_name(&output));
+            }
+            println!("  → sink  {}", built.config().sink.describe());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { plugin, json } => {
+            let runtime = Runtime::new(runtime_options)?;
+            inspect::inspect(&runtime, &plugin, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::New {
+            name,
+            dir,
+            sdk_path,
+        } => {
+            let created = weft_host::scaffold::create(&name, &dir, &sdk_path)?;
+            println!("created {}", created.display());
+            println!(
+                "build it:  cargo build --release --target wasm32-wasip2 --manifest-path {}/Cargo.toml",
+                created.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn build(path: &std::path::Path, runtime: &Runtime) -> anyhow::Result<Pipeline> {
+    let config = config::load_file(path)?;
+    Pipeline::build(config, runtime, &LocalOnly).with_context(|| format!("{}", path.display()))
+}
+
+fn schema_name(schema: &apache_avro::Schema) -> String {
+    match schema.name() {
+        Some(name) => name.fullname(None),
+        None => schema.canonical_form(),
+    }
+}
