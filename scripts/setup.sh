@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what weft needs to build and run on a fresh machine. Idempotent; safe to re-run.
+#   scripts/setup.sh           toolchain target for plugins
+#   scripts/setup.sh --kafka   also the Kafka-compatible broker the tests start (tansu)
+set -euo pipefail
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    echo "==> adding the wasm32-wasip2 target (plugins are built for it)"
+    rustup target add wasm32-wasip2
+fi
+
+if [[ "${1:-}" == "--kafka" ]] && ! command -v tansu >/dev/null 2>&1; then
+    echo "==> installing tansu, a Kafka-compatible broker (about 8 minutes on 2 cores, once)"
+    cargo install tansu --locked --features dynostore,libsql
+fi

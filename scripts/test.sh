@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this): set-up, lints, plugins, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --kafka
+echo "==> cargo fmt --check"
+cargo fmt --all --check
+echo "==> building the plugins"
+scripts/build-plugins.sh
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "==> cargo test"
+cargo test --workspace --all-targets
+cargo test --workspace --doc
