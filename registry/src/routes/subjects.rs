@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, SrJson};
 use crate::names;
 use crate::state::AppState;
-use crate::store::{SubjectVersion, canonical_schema, parse_schema};
+use crate::store::{SchemaText, SubjectVersion, canonical_schema, parse_schema};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,7 +38,7 @@ pub struct SchemaRequest {
 
 impl SchemaRequest {
     /// Parses and canonicalises the schema; 42201 if it is not a valid Avro schema.
-    pub fn parsed(&self) -> ApiResult<(apache_avro::Schema, String)> {
+    pub fn parsed(&self) -> ApiResult<(apache_avro::Schema, SchemaText)> {
         if let Some(kind) = &self.schema_type
             && !kind.eq_ignore_ascii_case("AVRO")
         {
@@ -194,7 +194,7 @@ async fn lookup(
     let (_, canonical) = req.parsed()?;
     let id = state
         .store
-        .id_of(&canonical)?
+        .id_of(&canonical.identity)?
         .ok_or(ApiError::SchemaNotFound)?;
     let found = versions
         .iter()

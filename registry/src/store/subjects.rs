@@ -51,9 +51,17 @@ pub fn parse_schema(text: &str) -> ApiResult<Schema> {
     Schema::parse_str(text).map_err(|e| ApiError::InvalidSchema(e.to_string()))
 }
 
-/// The text a schema is stored and identified by: compact JSON with sorted keys, so
-/// whitespace and key order do not make two ids for one schema.
-pub fn canonical_schema(text: &str) -> ApiResult<String> {
+/// A schema's two texts: compact JSON as given (what is stored and served), and the same
+/// with object keys sorted (what identifies it), so whitespace and key order do not make two
+/// ids for one schema whatever serde_json's map ordering is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaText {
+    pub identity: String,
+    pub text: String,
+}
+
+/// Builds a schema's [`SchemaText`]; 42201 if it is not JSON.
+pub fn canonical_schema(text: &str) -> ApiResult<SchemaText> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| ApiError::InvalidSchema(e.to_string()))?;
     // A bare primitive name may be written `"int"` or `{"type":"int"}`; store it one way.
@@ -64,7 +72,27 @@ pub fn canonical_schema(text: &str) -> ApiResult<String> {
         },
         _ => value,
     };
-    serde_json::to_string(&value).map_err(|e| ApiError::Internal(e.to_string()))
+    let compact = |v: &serde_json::Value| {
+        serde_json::to_string(v).map_err(|e| ApiError::Internal(e.to_string()))
+    };
+    Ok(SchemaText {
+        identity: compact(&sorted(value.clone()))?,
+        text: compact(&value)?,
+    })
+}
+
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let entries: std::collections::BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            serde_json::Value::Object(entries.into_iter().collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
 }
 
 fn version_key(subject: &str, version: u32) -> Vec<u8> {
@@ -77,8 +105,8 @@ fn ref_key(id: u32, subject: &str, version: u32) -> Vec<u8> {
     key
 }
 
-fn digest(canonical: &str) -> [u8; 32] {
-    Sha256::digest(canonical.as_bytes()).into()
+fn digest(identity: &str) -> [u8; 32] {
+    Sha256::digest(identity.as_bytes()).into()
 }
 
 /// Formats problems the way Confluent's verbose answers do, naming the version and level.
@@ -212,11 +240,11 @@ impl Store {
         Ok(out)
     }
 
-    /// The id of a schema already registered somewhere, by its canonical text.
-    pub fn id_of(&self, canonical: &str) -> ApiResult<Option<u32>> {
+    /// The id of a schema already registered somewhere, by its identity text.
+    pub fn id_of(&self, identity: &str) -> ApiResult<Option<u32>> {
         Ok(self
             .schema_ids
-            .get(digest(canonical))?
+            .get(digest(identity))?
             .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
             .map(u32::from_be_bytes))
     }
@@ -268,11 +296,11 @@ impl Store {
         &self,
         subject: &str,
         schema: &Schema,
-        canonical: &str,
+        canonical: &SchemaText,
     ) -> ApiResult<(u32, u32)> {
         let _guard = self.lock();
         let versions = self.subject_versions(subject)?;
-        let existing_id = self.id_of(canonical)?;
+        let existing_id = self.id_of(&canonical.identity)?;
         if let Some(id) = existing_id
             && let Some(v) = versions.iter().find(|v| v.id == id && !v.deleted)
         {
@@ -293,9 +321,9 @@ impl Store {
         }
 
         let version = versions.last().map(|v| v.version + 1).unwrap_or(1);
-        let digest = digest(canonical);
+        let digest = digest(&canonical.identity);
         let stored = encode(&StoredSchema {
-            schema: canonical.to_string(),
+            schema: canonical.text.clone(),
         })?;
         let id = (
             &self.schemas,
