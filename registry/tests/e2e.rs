@@ -1,0 +1,171 @@
+//! End to end: the real `weft-registry` binary on a free port, the real plugins from
+//! `plugins/` pushed, resolved and downloaded through the blocking client, and Confluent calls.
+//!
+//! Needs the compiled plugins; fails (does not skip) with the command to build them.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use weft_registry::client::{Client, ClientError, Pushed};
+
+const TOKEN: &str = "e2e-token-123456";
+const PLUGINS: [&str; 4] = ["filter", "project", "mask", "enrich"];
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("registry/ has a parent")
+        .to_path_buf()
+}
+
+/// The compiled plugin components; panics with the build command if any is missing.
+fn plugin_files() -> Vec<(String, PathBuf)> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let dir = target.join("wasm32-wasip2").join("plugin");
+    let files: Vec<(String, PathBuf)> = PLUGINS
+        .iter()
+        .map(|p| (p.to_string(), dir.join(format!("{p}.wasm"))))
+        .collect();
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|(_, f)| !f.exists())
+        .map(|(_, f)| f.display().to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "compiled plugins missing: {missing:?}\nbuild them first with:\n  cargo build --profile plugin --target wasm32-wasip2 -p weft-plugin-filter -p weft-plugin-project -p weft-plugin-mask -p weft-plugin-enrich"
+    );
+    files
+}
+
+/// The registry process; killed when dropped.
+struct Registry {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_registry() -> Registry {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft-registry"))
+        .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start weft-registry");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the bound address");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    Registry {
+        child,
+        url,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn real_plugins_push_resolve_and_download_through_the_binary() {
+    let files = plugin_files();
+    let registry = start_registry();
+    let client = Client::new(&registry.url, Some(TOKEN.into())).expect("client");
+    let anonymous = Client::new(&registry.url, None).expect("client");
+
+    for (name, file) in &files {
+        let bytes = std::fs::read(file).expect("read plugin");
+        // Writes need the token.
+        let err = anonymous.push(bytes.clone()).expect_err("no token");
+        assert_eq!(err.error_code(), Some(40101), "{err}");
+
+        let pushed = client.push(bytes.clone()).expect("push");
+        let Pushed::Created(meta) = &pushed else {
+            panic!("first push of {name} must create: {pushed:?}");
+        };
+        assert_eq!(&meta.name, name);
+        assert_eq!(meta.size, bytes.len() as u64);
+        // The same bytes again: idempotent.
+        assert!(matches!(
+            client.push(bytes.clone()),
+            Ok(Pushed::Unchanged(_))
+        ));
+
+        let major = semver::Version::parse(&meta.version).expect("semver").major;
+        let resolved = anonymous
+            .resolve(name, &format!("^{major}"))
+            .expect("resolve");
+        assert_eq!(resolved.version, meta.version);
+        let shown = anonymous.show(name, None).expect("show");
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0], *meta);
+        let downloaded = anonymous.download(name, &meta.version).expect("download");
+        assert_eq!(downloaded, bytes);
+        // Declared schemas came out of describe() and parse as Avro.
+        for schema in meta.input_schema.iter().chain(&meta.output_schema) {
+            apache_avro::Schema::parse_str(schema).expect("declared schema parses");
+        }
+    }
+    let list = anonymous.list().expect("list");
+    let mut names: Vec<&str> = list.iter().map(|p| p.name.as_str()).collect();
+    names.sort();
+    let mut expected = PLUGINS.to_vec();
+    expected.sort();
+    assert_eq!(names, expected);
+
+    match anonymous.resolve("mask", "^99") {
+        Err(ClientError::Api { error_code, .. }) => assert_eq!(error_code, 40412),
+        other => panic!("expected no match, got {other:?}"),
+    }
+
+    // Not a component: refused with a reason.
+    let err = client
+        .push(b"\0asm\x01\0\0\0".to_vec())
+        .expect_err("core module");
+    assert_eq!(err.error_code(), Some(42210), "{err}");
+
+    // Confluent calls over the wire.
+    let schema = r#"{"type":"record","name":"T","fields":[{"name":"a","type":"int"}]}"#;
+    let id = client.register("t-value", schema).expect("register");
+    assert_eq!(client.register("other-value", schema).expect("again"), id);
+    let back: serde_json::Value =
+        serde_json::from_str(&anonymous.schema_by_id(id).expect("by id")).expect("json");
+    assert_eq!(back["name"], "T");
+    let err = anonymous.schema_by_id(id + 100).expect_err("unknown id");
+    assert_eq!(err.error_code(), Some(40403));
+}
+
+#[test]
+fn openapi_and_health_are_served_by_the_binary() {
+    let registry = start_registry();
+    let http = reqwest::blocking::Client::new();
+    let health: serde_json::Value = http
+        .get(format!("{}/health", registry.url))
+        .send()
+        .and_then(|r| r.json())
+        .expect("health");
+    assert_eq!(health["status"], "ok");
+    let doc: serde_json::Value = http
+        .get(format!("{}/openapi.json", registry.url))
+        .send()
+        .and_then(|r| r.json())
+        .expect("openapi");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')));
+    assert!(doc["paths"]["/v1/plugins"].is_object());
+}
