@@ -1,1 +1,123 @@
-//! Helpers shared by weft's end-to-end tests: where the built plugins are, temp pipelines.
+//! Helpers shared by weft's end-to-end tests: where the built plugins are, temporary
+//! pipelines, and reading what a run wrote.
+
+use std::path::{Path, PathBuf};
+
+use weft_host::config;
+use weft_host::pipeline::{LocalOnly, Pipeline, RunOptions, RunSummary};
+use weft_host::runtime::{Runtime, RuntimeOptions};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace")
+        .to_path_buf()
+}
+
+/// The target directory cargo builds into.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// Path of a built plugin component. Panics, saying how to build it, when it is missing:
+/// tests that need the real plugins must fail, never skip.
+pub fn plugin(name: &str) -> PathBuf {
+    let path = target_dir()
+        .join("wasm32-wasip2")
+        .join("plugin")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: build the plugins first with scripts/build-plugins.sh",
+        path.display()
+    );
+    path
+}
+
+/// The demo's title schema.
+pub fn title_schema() -> PathBuf {
+    workspace().join("plugins/enrich/schemas/title.avsc")
+}
+
+/// A runtime with a cache private to the test process's temp dir.
+pub fn runtime() -> Runtime {
+    let cache = std::env::temp_dir().join("weft-test-cache");
+    Runtime::new(RuntimeOptions {
+        cache_dir: Some(cache),
+    })
+    .expect("runtime starts")
+}
+
+/// A temp dir holding a pipeline file and what it reads and writes.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Workdir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Workdir {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn write(&self, relative: &str, content: &str) -> PathBuf {
+        let path = self.path(relative);
+        std::fs::write(&path, content).expect("write file");
+        path
+    }
+
+    /// Writes `pipeline.toml`, builds and runs it.
+    pub fn run(&self, pipeline_toml: &str) -> anyhow::Result<RunSummary> {
+        let path = self.write("pipeline.toml", pipeline_toml);
+        let config = config::load_file(&path)?;
+        let pipeline = Pipeline::build(config, &runtime(), &LocalOnly)?;
+        Ok(pipeline.run(&RunOptions::default())?)
+    }
+
+    /// The JSON objects of a JSON-lines file written by a run.
+    pub fn read_jsonl(&self, relative: &str) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.path(relative)).expect("output exists");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("valid JSON line"))
+            .collect()
+    }
+}
+
+/// Quotes a path for a TOML string.
+pub fn toml_path(path: &Path) -> String {
+    format!("{:?}", path.display().to_string())
+}
+
+/// `n` title events as JSON lines: ids 1..=n, years 1990 + id, ratings id % 10, and
+/// kind `book` for ids divisible by 3.
+pub fn titles_jsonl(n: u64) -> String {
+    (1..=n)
+        .map(|i| {
+            let kind = ["book", "movie", "series"][(i % 3) as usize];
+            serde_json::json!({
+                "id": i,
+                "title": format!("Title {i}"),
+                "kind": kind,
+                "year": 1990 + i,
+                "rating": (i % 10) as f64,
+                "genres": ["drama"],
+                "owner": {"name": "Ada", "email": format!("ada{i}@example.com")},
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}

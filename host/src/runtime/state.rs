@@ -2,13 +2,15 @@
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 use super::bindings::{Level, weft::processor::log};
 
 /// Store data of a chain. Plugins see WASI only because Rust's standard library imports it:
-/// the context has no preopened directories, no environment, no arguments, no sockets and no
-/// inherited stdio, so every such call fails inside the guest.
+/// the context has no preopened directories, no environment, no arguments, no sockets, no
+/// inherited stdio and frozen clocks, so every such call fails or learns nothing.
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
@@ -24,6 +26,8 @@ impl HostState {
     pub(crate) fn new(memory_limit_bytes: usize) -> Self {
         let wasi = WasiCtxBuilder::new()
             .allow_blocking_current_thread(false)
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
             .build();
         Self {
             wasi,
@@ -37,6 +41,28 @@ impl HostState {
             current: String::new(),
             last_error: None,
         }
+    }
+}
+
+/// Processors get no clock: both WASI clocks stand still at zero, so a processor's output
+/// depends on its input and parameters only (replays give the same result).
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
     }
 }
 
