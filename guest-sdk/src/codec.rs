@@ -42,6 +42,52 @@ pub(crate) fn check_readable(writer: &Schema, reader: &Schema) -> Result<(), Str
     })
 }
 
+/// `schema` as JSON. apache-avro leaves out the `doc` of record fields; a derived
+/// schema should keep the docs of the fields it carries over, so they are put back.
+pub(crate) fn schema_json(schema: &Schema) -> Result<String, ConfigError> {
+    let mut json = serde_json::to_value(schema)
+        .map_err(|e| ConfigError::new(format!("cannot write the output schema: {e}")))?;
+    restore_field_docs(schema, &mut json);
+    Ok(json.to_string())
+}
+
+fn restore_field_docs(schema: &Schema, json: &mut serde_json::Value) {
+    match (schema, json) {
+        (Schema::Record(record), serde_json::Value::Object(object)) => {
+            let Some(serde_json::Value::Array(fields)) = object.get_mut("fields") else {
+                return;
+            };
+            for (field, json) in record.fields.iter().zip(fields.iter_mut()) {
+                let serde_json::Value::Object(json) = json else {
+                    continue;
+                };
+                if let Some(doc) = &field.doc {
+                    json.insert("doc".to_owned(), serde_json::Value::String(doc.clone()));
+                }
+                if let Some(ty) = json.get_mut("type") {
+                    restore_field_docs(&field.schema, ty);
+                }
+            }
+        }
+        (Schema::Union(union), serde_json::Value::Array(variants)) => {
+            for (schema, json) in union.variants().iter().zip(variants.iter_mut()) {
+                restore_field_docs(schema, json);
+            }
+        }
+        (Schema::Array(array), serde_json::Value::Object(object)) => {
+            if let Some(items) = object.get_mut("items") {
+                restore_field_docs(&array.items, items);
+            }
+        }
+        (Schema::Map(map), serde_json::Value::Object(object)) => {
+            if let Some(values) = object.get_mut("values") {
+                restore_field_docs(&map.types, values);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Decodes one datum written with `writer`, resolved to `reader` when given.
 pub(crate) fn decode(
     writer: &Schema,
@@ -261,6 +307,18 @@ mod tests {
         );
         assert_eq!(rating(&null), Value::Union(0, Box::new(Value::Null)));
         assert!(non_null.validate(&schema) && null.validate(&schema));
+    }
+
+    #[test]
+    fn schema_json_keeps_field_docs() {
+        let schema = Schema::parse_str(TITLE).expect("title schema");
+        let json = schema_json(&schema).expect("serializable");
+        let value: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(value["fields"][0]["doc"], "Catalogue id, unique per title.");
+        assert_eq!(value["fields"][4]["default"], serde_json::Value::Null);
+        assert_eq!(value["fields"][5]["default"], serde_json::json!([]));
+        let again = Schema::parse_str(&json).expect("reparses");
+        assert_eq!(again.canonical_form(), schema.canonical_form());
     }
 
     #[test]

@@ -364,8 +364,7 @@ impl<P: RecordProcessor> RecordStage<P> {
         } = P::configure(&params, &input)?;
         let output_json = match &output_schema {
             None => input_schema.to_owned(),
-            Some(schema) => serde_json::to_string(schema)
-                .map_err(|e| ConfigError::new(format!("cannot write the output schema: {e}")))?,
+            Some(schema) => codec::schema_json(schema)?,
         };
         Ok((
             Self {
