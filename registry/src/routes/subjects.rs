@@ -121,7 +121,7 @@ impl VersionSel {
     }
 
     /// Picks the version out of a subject's versions (those the caller chose to consider).
-    pub fn pick<'a>(self, versions: &'a [SubjectVersion]) -> ApiResult<&'a SubjectVersion> {
+    pub fn pick(self, versions: &[SubjectVersion]) -> ApiResult<&SubjectVersion> {
         match self {
             VersionSel::Latest => versions.last(),
             VersionSel::Number(n) => versions.iter().find(|v| v.version == n),
