@@ -154,11 +154,15 @@ impl Settings {
         if tokens.iter().any(|t| t.0.len() < 8) {
             anyhow::bail!("tokens must be at least 8 characters long");
         }
+        let auth_reads = cli.auth_reads.or(file.auth_reads).unwrap_or(false);
+        if auth_reads && tokens.is_empty() {
+            anyhow::bail!("auth_reads needs at least one token, or nothing could be read");
+        }
         Ok(Self {
             data_dir,
             listen: cli.listen.or(file.listen).unwrap_or_else(default_listen),
             tokens,
-            auth_reads: cli.auth_reads.or(file.auth_reads).unwrap_or(false),
+            auth_reads,
             max_plugin_bytes: cli
                 .max_plugin_bytes
                 .or(file.max_plugin_bytes)

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub use pipelines::{Endpoint, Pipeline, PluginRef};
 pub use plugins::{ParamInfo, PluginVersion, PutOutcome};
 pub use subjects::{
-    DEFAULT_LEVEL, SchemaEntry, SchemaText, SubjectVersion, canonical_schema, describe_problems, parse_schema,
+    DEFAULT_LEVEL, SchemaEntry, SchemaText, SubjectVersion, canonical_schema, describe_problems,
+    parse_schema,
 };
 
 use crate::error::{ApiError, ApiResult};
