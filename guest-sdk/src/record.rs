@@ -199,7 +199,7 @@ pub struct FieldPath {
     steps: Vec<Step>,
     /// The field's schema with a top-level named reference (and those of union
     /// branches) replaced by the definition.
-    schema: Schema,
+    schema: Box<Schema>,
     /// Whether a record on the way can be null.
     through_null: bool,
 }
@@ -246,7 +246,7 @@ impl FieldPath {
         Ok(Self {
             path: path.to_owned(),
             steps,
-            schema: deref_branches(current, names),
+            schema: Box::new(deref_branches(current, names)),
             through_null,
         })
     }
@@ -263,7 +263,7 @@ impl FieldPath {
     /// The field's schema without a null branch, and whether the field can be null
     /// (it is a union with null, or a record on the way can be null).
     pub fn value_schema(&self) -> (&Schema, bool) {
-        match &self.schema {
+        match self.schema.as_ref() {
             Schema::Union(union) => {
                 let non_null: Vec<&Schema> = union
                     .variants()
