@@ -517,3 +517,116 @@ fn full_transitive_checks_both_ways_against_all() {
             .contains("earlier schema reading data written with the new")
     );
 }
+
+// ---- more shapes ----
+
+#[test]
+fn union_branch_order_does_not_matter() {
+    ok(&parse(r#"["int","string"]"#), &parse(r#"["string","int"]"#));
+}
+
+#[test]
+fn arrays_of_unions_promote_inside() {
+    let narrow = parse(r#"{"type":"array","items":["null","int"]}"#);
+    let wide = parse(r#"{"type":"array","items":["null","long"]}"#);
+    ok(&narrow, &wide);
+    let e = bad(&wide, &narrow);
+    assert_eq!(e.path, "[]");
+    assert_eq!(e.kind, IncompatibilityKind::MissingUnionBranch);
+}
+
+#[test]
+fn maps_of_records_report_the_field_inside() {
+    let old = record(
+        r#"{"name":"attrs","type":{"type":"map","values":{"type":"record","name":"A","fields":[{"name":"v","type":"int"}]}}}"#,
+    );
+    let new = record(
+        r#"{"name":"attrs","type":{"type":"map","values":{"type":"record","name":"A","fields":[{"name":"v","type":"int"},{"name":"w","type":"int"}]}}}"#,
+    );
+    assert_eq!(bad(&old, &new).path, "attrs{}.w");
+}
+
+#[test]
+fn structural_type_changes_are_mismatches() {
+    let e = bad(
+        &record(r#"{"name":"x","type":{"type":"array","items":"int"}}"#),
+        &record(r#"{"name":"x","type":{"type":"map","values":"int"}}"#),
+    );
+    assert_eq!(
+        e.message,
+        "type changed from array (writer) to map (reader)"
+    );
+    let e = bad(
+        &parse(r#"{"type":"record","name":"R","fields":[]}"#),
+        &parse(r#"{"type":"enum","name":"R","symbols":["A"]}"#),
+    );
+    assert_eq!(e.kind, IncompatibilityKind::TypeMismatch);
+}
+
+#[test]
+fn enum_inside_a_union_uses_the_reader_default() {
+    let writer = parse(r#"["null",{"type":"enum","name":"Suit","symbols":["A","B","C"]}]"#);
+    let reader =
+        parse(r#"["null",{"type":"enum","name":"Suit","symbols":["A","B"],"default":"A"}]"#);
+    ok(&writer, &reader);
+    let strict = parse(r#"["null",{"type":"enum","name":"Suit","symbols":["A","B"]}]"#);
+    assert_eq!(
+        bad(&writer, &strict).kind,
+        IncompatibilityKind::MissingEnumSymbols
+    );
+}
+
+#[test]
+fn fixed_renamed_needs_an_alias() {
+    let old = parse(r#"{"type":"fixed","name":"Md5","namespace":"h","size":16}"#);
+    let new = parse(r#"{"type":"fixed","name":"Digest","namespace":"h","size":16}"#);
+    bad(&old, &new);
+    let aliased =
+        parse(r#"{"type":"fixed","name":"Digest","namespace":"h","aliases":["Md5"],"size":16}"#);
+    ok(&old, &aliased);
+}
+
+#[test]
+fn field_name_wins_over_alias() {
+    let writer = record(r#"{"name":"email","type":"string"},{"name":"mail","type":"int"}"#);
+    let reader = record(r#"{"name":"email","aliases":["mail"],"type":"string"}"#);
+    ok(&writer, &reader);
+}
+
+#[test]
+fn decimal_on_bytes_and_fixed_do_not_mix() {
+    let on_bytes = parse(r#"{"type":"bytes","logicalType":"decimal","precision":4,"scale":2}"#);
+    let on_fixed = parse(
+        r#"{"type":"fixed","name":"D","size":8,"logicalType":"decimal","precision":4,"scale":2}"#,
+    );
+    bad(&on_bytes, &on_fixed);
+    bad(&on_fixed, &on_bytes);
+}
+
+#[test]
+fn enum_symbol_added_is_backward_but_not_forward_or_full() {
+    let old = record(r#"{"name":"s","type":{"type":"enum","name":"S","symbols":["A"]}}"#);
+    let new = record(r#"{"name":"s","type":{"type":"enum","name":"S","symbols":["A","B"]}}"#);
+    let prev = [old.clone()];
+    assert!(check_level(level("BACKWARD"), &new, &prev).is_ok());
+    assert!(check_level(level("FORWARD"), &new, &prev).is_err());
+    assert!(check_level(level("FULL"), &new, &prev).is_err());
+    // With a default symbol in the old reader, forward holds too.
+    let old_default =
+        record(r#"{"name":"s","type":{"type":"enum","name":"S","symbols":["A"],"default":"A"}}"#);
+    assert!(check_level(level("FULL"), &new, &[old_default]).is_ok());
+}
+
+#[test]
+fn forward_transitive_accepts_a_series_of_additive_changes() {
+    let a = record(r#"{"name":"id","type":"long"}"#);
+    let b = record(r#"{"name":"id","type":"long"},{"name":"x","type":"int"}"#);
+    let c = record(
+        r#"{"name":"id","type":"long"},{"name":"x","type":"int"},{"name":"y","type":"int"}"#,
+    );
+    assert!(check_level(level("FORWARD_TRANSITIVE"), &c, &[a.clone(), b.clone()]).is_ok());
+    // But not backward: c needs x and y, which a never wrote.
+    let errs = check_level(level("BACKWARD_TRANSITIVE"), &c, &[a, b]).expect_err("needs defaults");
+    let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["y", "x", "y"]);
+}
