@@ -23,6 +23,9 @@ pub enum Error {
     Schema { origin: String, reason: String },
     #[error("{0}")]
     Config(#[from] crate::config::ConfigErrors),
+    /// Problems found while loading the processors of a pipeline, all of them at once.
+    #[error("{} processor error{}:\n  {}", problems.len(), if problems.len() == 1 { "" } else { "s" }, problems.join("\n  "))]
+    Processors { problems: Vec<String> },
     #[error("link {link}: {reason}")]
     Link { link: String, reason: String },
     #[error("source {source_name}: {reason}")]

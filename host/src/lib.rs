@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod io;
 pub mod pipeline;
+pub mod registry;
 pub mod runtime;
 pub mod scaffold;
 pub mod schema;

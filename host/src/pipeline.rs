@@ -13,7 +13,9 @@ use crate::runtime::{Chain, ChainLimits, Plugin, Runtime, StageSpec, StageStats}
 use crate::{Error, Result};
 
 /// A registry reference `name@requirement`, e.g. `mask@^1` or `filter@0.1.0`.
-pub fn parse_plugin_ref(reference: &str) -> std::result::Result<(String, semver::VersionReq), String> {
+pub fn parse_plugin_ref(
+    reference: &str,
+) -> std::result::Result<(String, semver::VersionReq), String> {
     let (name, req) = reference.split_once('@').ok_or_else(|| {
         format!("{reference:?} is neither a path to a .wasm file nor a registry reference NAME@VERSION (e.g. \"mask@^1\")")
     })?;
@@ -66,22 +68,26 @@ impl std::fmt::Debug for Pipeline {
 impl Pipeline {
     /// Opens the sources, loads every plugin, checks its parameters, configures the chain and
     /// checks each link's schemas. Fails before any event moves.
-    pub fn build(config: PipelineConfig, runtime: &Runtime, resolver: &dyn PluginResolver) -> Result<Self> {
+    pub fn build(
+        config: PipelineConfig,
+        runtime: &Runtime,
+        resolver: &dyn PluginResolver,
+    ) -> Result<Self> {
         let source = open_sources(&config.sources)?;
         let source_schema = source.schema();
         let mut specs = Vec::with_capacity(config.processors.len());
         let mut problems = Vec::new();
         for (index, p) in config.processors.iter().enumerate() {
-            match resolver.resolve(runtime, &p.plugin).and_then(|plugin| stage_spec(index, p, plugin)) {
-                Ok(spec) => specs.push(spec),
-                Err(e) => problems.push(e.to_string()),
+            match resolver.resolve(runtime, &p.plugin) {
+                Ok(plugin) => match stage_spec(index, p, plugin) {
+                    Ok(spec) => specs.push(spec),
+                    Err(mut found) => problems.append(&mut found),
+                },
+                Err(e) => problems.push(format!("processor[{index}].plugin: {e}")),
             }
         }
         if !problems.is_empty() {
-            return Err(Error::InvalidComponent {
-                origin: "pipeline".into(),
-                reason: format!("\n  {}", problems.join("\n  ")),
-            });
+            return Err(Error::Processors { problems });
         }
         let limits = ChainLimits {
             memory_bytes: (config.limits.memory_mb as usize) << 20,
@@ -106,7 +112,9 @@ impl Pipeline {
 
     /// Schema of the events the sink receives.
     pub fn output_schema(&self) -> Arc<Schema> {
-        self.chain.output_schema().unwrap_or_else(|| self.source_schema.clone())
+        self.chain
+            .output_schema()
+            .unwrap_or_else(|| self.source_schema.clone())
     }
 
     pub fn source_schema(&self) -> Arc<Schema> {
@@ -182,7 +190,12 @@ impl Pipeline {
     }
 }
 
-fn stage_spec(index: usize, config: &ProcessorConfig, plugin: Plugin) -> Result<StageSpec> {
+/// The stage of one `[[processor]]`, or every problem with its parameters.
+fn stage_spec(
+    index: usize,
+    config: &ProcessorConfig,
+    plugin: Plugin,
+) -> std::result::Result<StageSpec, Vec<String>> {
     let manifest = plugin.manifest();
     let key = format!("processor[{index}]");
     let mut problems = Vec::new();
@@ -192,7 +205,11 @@ fn stage_spec(index: usize, config: &ProcessorConfig, plugin: Plugin) -> Result<
             problems.push(format!(
                 "{key}.params.{name}: {} has no parameter `{name}` (it takes: {})",
                 plugin.id(),
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ));
         }
     }
@@ -207,10 +224,7 @@ fn stage_spec(index: usize, config: &ProcessorConfig, plugin: Plugin) -> Result<
         }
     }
     if !problems.is_empty() {
-        return Err(Error::Configure {
-            processor: plugin.id(),
-            reason: problems.join("; "),
-        });
+        return Err(problems);
     }
     let params = config
         .params
@@ -298,7 +312,11 @@ impl std::fmt::Display for RunSummary {
             "#", "processor", "in", "out", "rejected", "traps", "ns/event"
         )?;
         for (i, (name, s)) in self.processors.iter().zip(&self.stages).enumerate() {
-            let ns = if s.events_in == 0 { 0.0 } else { s.busy.as_nanos() as f64 / s.events_in as f64 };
+            let ns = if s.events_in == 0 {
+                0.0
+            } else {
+                s.busy.as_nanos() as f64 / s.events_in as f64
+            };
             writeln!(
                 f,
                 "{:<4} {:<28} {:>10} {:>10} {:>9} {:>6} {:>10.0}",
@@ -320,7 +338,11 @@ impl std::fmt::Display for RunSummary {
             self.source_rejected,
             secs,
             self.events_in as f64 / secs.max(1e-9),
-            if self.interrupted { " (interrupted)" } else { "" }
+            if self.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            }
         )
     }
 }

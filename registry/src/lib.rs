@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod client;
+pub use weft_host::registry::client;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -1,6 +1,8 @@
 //! Helpers shared by weft's end-to-end tests: where the built plugins are, temporary
 //! pipelines, and reading what a run wrote.
 
+pub mod kafka;
+
 use std::path::{Path, PathBuf};
 
 use weft_host::config;

@@ -65,8 +65,11 @@ fn rejected_and_undecodable_events_reach_the_dead_letter_sink() {
     let work = Workdir::new();
     let mut lines = titles_jsonl(5);
     // Line 6: a year enrich rejects; line 7: not the schema; line 8: not JSON.
-    lines.push_str(&json!({"id": 6, "title": "Old", "kind": "book", "year": 1500, "rating": null,
-        "genres": [], "owner": {"name": "A", "email": "a@b"}}).to_string());
+    lines.push_str(
+        &json!({"id": 6, "title": "Old", "kind": "book", "year": 1500, "rating": null,
+        "genres": [], "owner": {"name": "A", "email": "a@b"}})
+        .to_string(),
+    );
     lines.push_str("\n{\"id\": \"seven\"}\nnot json\n");
     let input = work.write("titles.jsonl", &lines);
     let pipeline = format!(
@@ -98,20 +101,50 @@ path = "dead.jsonl"
 
     let dead = work.read_jsonl("dead.jsonl");
     assert_eq!(dead.len(), 3);
-    let by_stage: Vec<_> = dead.iter().map(|d| (d["stage"].clone(), d["reason"].as_str().unwrap_or("").to_string())).collect();
-    assert!(by_stage.contains(&(json!(1), "title 6 has year 1500, before 1800".to_string())), "{by_stage:?}");
-    let source_reasons: Vec<_> = dead.iter().filter(|d| d["stage"].is_null()).map(|d| d["reason"].as_str().unwrap_or("")).collect();
+    let by_stage: Vec<_> = dead
+        .iter()
+        .map(|d| {
+            (
+                d["stage"].clone(),
+                d["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        by_stage.contains(&(json!(1), "title 6 has year 1500, before 1800".to_string())),
+        "{by_stage:?}"
+    );
+    let source_reasons: Vec<_> = dead
+        .iter()
+        .filter(|d| d["stage"].is_null())
+        .map(|d| d["reason"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(source_reasons.len(), 2);
-    assert!(source_reasons[0].starts_with("line 7: field `id`"), "{source_reasons:?}");
-    assert!(source_reasons[1].starts_with("line 8: not JSON"), "{source_reasons:?}");
-    let enrich_dead = dead.iter().find(|d| d["stage"] == json!(1)).expect("enrich rejection");
-    assert_eq!(enrich_dead["processor"], json!(format!("enrich@{}", "0.1.0")));
+    assert!(
+        source_reasons[0].starts_with("line 7: field `id`"),
+        "{source_reasons:?}"
+    );
+    assert!(
+        source_reasons[1].starts_with("line 8: not JSON"),
+        "{source_reasons:?}"
+    );
+    let enrich_dead = dead
+        .iter()
+        .find(|d| d["stage"] == json!(1))
+        .expect("enrich rejection");
+    assert_eq!(
+        enrich_dead["processor"],
+        json!(format!("enrich@{}", "0.1.0"))
+    );
     assert_eq!(enrich_dead["value"]["id"], json!(6));
 
     // The Avro file holds the five good titles, enriched, readable by any Avro reader.
     let file = std::fs::File::open(work.path("out.avro")).expect("avro output");
     let reader = apache_avro::Reader::new(file).expect("container file");
-    assert_eq!(reader.writer_schema().name().map(|n| n.fullname(None)), Some("weft.demo.TitleEnriched".to_string()));
+    assert_eq!(
+        reader.writer_schema().name().map(|n| n.fullname(None)),
+        Some("weft.demo.TitleEnriched".to_string())
+    );
     let ids: Vec<i64> = reader
         .map(|v| match v.expect("record") {
             apache_avro::types::Value::Record(fields) => match &fields[0].1 {

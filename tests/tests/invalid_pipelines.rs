@@ -13,7 +13,10 @@ fn error_of(path: &Path) -> String {
         Err(errors) => return errors.to_string(),
     };
     match Pipeline::build(config, &runtime(), &LocalOnly) {
-        Ok(_) => panic!("{} is valid, but it is in the folder of invalid pipelines", path.display()),
+        Ok(_) => panic!(
+            "{} is valid, but it is in the folder of invalid pipelines",
+            path.display()
+        ),
         Err(err) => err.to_string(),
     }
 }
@@ -52,6 +55,10 @@ fn each_invalid_pipeline_reports_its_exact_error() {
         }
         checked += 1;
     }
-    assert!(checked >= 8, "only {checked} invalid pipelines found in {}", dir.display());
+    assert!(
+        checked >= 8,
+        "only {checked} invalid pipelines found in {}",
+        dir.display()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

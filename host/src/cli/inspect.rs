@@ -42,7 +42,10 @@ pub fn inspect(runtime: &Runtime, path: &Path, json: bool) -> anyhow::Result<()>
         };
         println!("  {:<16} {} ({flag})", p.name, p.description);
     }
-    for (label, schema) in [("input schema", &m.input_schema), ("output schema", &m.output_schema)] {
+    for (label, schema) in [
+        ("input schema", &m.input_schema),
+        ("output schema", &m.output_schema),
+    ] {
         match schema_json(schema) {
             Some(s) => println!("{label}\n{}", serde_json::to_string_pretty(&s)?),
             None => println!("{label}: any record (derived in configure)"),

@@ -2,6 +2,7 @@
 
 mod inspect;
 mod new;
+mod plugin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +13,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use weft_host::config;
-use weft_host::pipeline::{LocalOnly, Pipeline, RunOptions};
+use weft_host::pipeline::{LocalOnly, Pipeline, PluginResolver, RunOptions};
+use weft_host::registry::RegistryResolver;
+use weft_host::registry::client::Client;
 use weft_host::runtime::{Runtime, RuntimeOptions};
 
 /// weft runs chains of WebAssembly processors over Avro event streams, fused in one process.
@@ -30,6 +33,18 @@ pub struct Cli {
     /// Directory of the compiled-component cache [default: $WEFT_CACHE_DIR or ~/.cache/weft].
     #[arg(long, global = true, env = "WEFT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Registry for `plugin` commands and `name@version` references; overrides the pipeline's
+    /// `[registry] url`.
+    #[arg(long, global = true, env = "WEFT_REGISTRY_URL")]
+    pub registry: Option<String>,
+    /// Bearer token for registry writes.
+    #[arg(
+        long,
+        global = true,
+        env = "WEFT_REGISTRY_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -71,6 +86,22 @@ pub enum Command {
         #[arg(long, default_value = new::DEFAULT_SDK_PATH)]
         sdk_path: PathBuf,
     },
+    /// Push, list and show plugins in the registry (--registry or WEFT_REGISTRY_URL).
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Upload a component; its manifest gives the name and version.
+    Push {
+        /// The component (.wasm).
+        file: PathBuf,
+    },
+    /// List the plugins in the registry.
+    List,
+    /// Show a plugin's versions, or one version: NAME or NAME@VERSION.
+    Show { reference: String },
 }
 
 pub fn init_tracing(verbose: u8) {
@@ -89,7 +120,15 @@ pub fn init_tracing(verbose: u8) {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime_options = RuntimeOptions {
-        cache_dir: cli.cache_dir.clone().or_else(weft_host::runtime::default_cache_dir),
+        cache_dir: cli
+            .cache_dir
+            .clone()
+            .or_else(weft_host::runtime::default_cache_dir),
+    };
+    let registry = Registry {
+        url: cli.registry.clone(),
+        token: cli.token.clone(),
+        cache_dir: runtime_options.cache_dir.clone(),
     };
     match cli.command {
         Command::Run {
@@ -98,7 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let runtime = Runtime::new(runtime_options)?;
-            let built = build(&pipeline, &runtime)?;
+            let built = build(&pipeline, &runtime, &registry)?;
             let stop = Arc::new(AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 signal_hook::flag::register(signal, stop.clone())
@@ -122,10 +161,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate { pipeline } => {
             let runtime = Runtime::new(runtime_options)?;
-            let built = build(&pipeline, &runtime)?;
+            let built = build(&pipeline, &runtime, &registry)?;
             println!("{}: ok", pipeline.display());
-            println!("  source  {}  ({})", built.source_name(), schema_name(&built.source_schema()));
-            for (id, (_, output)) in built.chain().stage_ids().iter().zip(built.chain().stage_schemas()) {
+            println!(
+                "  source  {}  ({})",
+                built.source_name(),
+                schema_name(&built.source_schema())
+            );
+            for (id, (_, output)) in built
+                .chain()
+                .stage_ids()
+                .iter()
+                .zip(built.chain().stage_schemas())
+            {
                 println!("  → {id}  emits {}", schema_name(&output));
             }
             println!("  → sink  {}", built.config().sink.describe());
@@ -149,12 +197,60 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plugin(command) => {
+            let client = registry.client(None)?;
+            match command {
+                PluginCommand::Push { file } => {
+                    plugin::push(&client, &Runtime::new(runtime_options)?, &file)?
+                }
+                PluginCommand::List => plugin::list(&client)?,
+                PluginCommand::Show { reference } => plugin::show(&client, &reference)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
-fn build(path: &std::path::Path, runtime: &Runtime) -> anyhow::Result<Pipeline> {
+/// Where the registry is, from flags and environment.
+struct Registry {
+    url: Option<String>,
+    token: Option<String>,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Registry {
+    /// A client of the flag's registry, else of `fallback` (the pipeline's `[registry] url`).
+    fn client(&self, fallback: Option<&str>) -> anyhow::Result<Client> {
+        let url = self.url.as_deref().or(fallback).context(
+            "no registry given: pass --registry URL, set WEFT_REGISTRY_URL or add [registry] url to the pipeline",
+        )?;
+        Ok(Client::new(url, self.token.clone())?)
+    }
+}
+
+fn build(
+    path: &std::path::Path,
+    runtime: &Runtime,
+    registry: &Registry,
+) -> anyhow::Result<Pipeline> {
     let config = config::load_file(path)?;
-    Pipeline::build(config, runtime, &LocalOnly).with_context(|| format!("{}", path.display()))
+    let pipeline_registry = config.registry.as_ref().map(|r| r.url.clone());
+    let needs_registry = config
+        .processors
+        .iter()
+        .any(|p| !config::is_local_plugin(&p.plugin));
+    let resolver: Box<dyn PluginResolver> = if needs_registry {
+        let client = registry.client(pipeline_registry.as_deref())?;
+        let cache = registry
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("weft-cache"));
+        Box::new(RegistryResolver::new(client, &cache))
+    } else {
+        Box::new(LocalOnly)
+    };
+    Pipeline::build(config, runtime, resolver.as_ref())
+        .with_context(|| format!("{}", path.display()))
 }
 
 fn schema_name(schema: &apache_avro::Schema) -> String {

@@ -92,43 +92,35 @@ pub fn parse_str(text: &str, file: &Path, base: &Path) -> Result<PipelineConfig,
     }
 
     let pipeline = section::<PipelineMeta>(&table, "pipeline", &mut issues).unwrap_or_default();
-    let sources = match table.get("source") {
-        None => {
-            issues.push(issue(
-                "source",
-                "missing: a pipeline needs at least one [[source]]".into(),
-            ));
-            None
-        }
-        Some(_) => section::<Vec<SourceConfig>>(&table, "source", &mut issues),
-    };
-    let processors =
-        section::<Vec<ProcessorConfig>>(&table, "processor", &mut issues).unwrap_or_default();
-    let sink = match table.get("sink") {
-        None => {
-            issues.push(issue("sink", "missing: a pipeline needs a [sink]".into()));
-            None
-        }
-        Some(_) => section::<SinkConfig>(&table, "sink", &mut issues),
-    };
+    if !table.contains_key("source") {
+        issues.push(issue(
+            "source",
+            "missing: a pipeline needs at least one [[source]]".into(),
+        ));
+    }
+    let sources = list_section::<SourceConfig>(&table, "source", &mut issues);
+    let processors = list_section::<ProcessorConfig>(&table, "processor", &mut issues);
+    if !table.contains_key("sink") {
+        issues.push(issue("sink", "missing: a pipeline needs a [sink]".into()));
+    }
+    let sink = section::<SinkConfig>(&table, "sink", &mut issues);
     let dead_letter =
         section::<DeadLetterConfig>(&table, "dead_letter", &mut issues).unwrap_or_default();
     let limits = section::<Limits>(&table, "limits", &mut issues).unwrap_or_default();
     let registry = section::<RegistryConfig>(&table, "registry", &mut issues);
 
-    let (Some(sources), Some(sink)) = (sources, sink) else {
-        return Err(fail(issues));
-    };
+    // Whatever did parse is still checked, so one run reports every problem.
     let mut config = PipelineConfig {
         pipeline,
         sources,
         processors,
-        sink,
+        sink: sink.unwrap_or(SinkConfig::Null),
         dead_letter,
         limits,
         registry,
     };
     resolve_paths(&mut config, base);
+    super::kafka::resolve(&mut config);
     check(&config, &mut issues);
     if issues.is_empty() {
         Ok(config)
@@ -163,10 +155,55 @@ fn section<T: DeserializeOwned>(
             } else {
                 format!("{name}.{path}")
             };
-            issues.push(issue(key, err.into_inner().to_string()));
+            issues.push(issue(key, one_line(&err.into_inner().to_string())));
             None
         }
     }
+}
+
+/// Deserializes an array of tables (`[[source]]`) element by element, so one bad element
+/// does not hide the problems of the others.
+fn list_section<T: DeserializeOwned>(
+    table: &toml::Table,
+    name: &str,
+    issues: &mut Vec<ConfigIssue>,
+) -> Vec<T> {
+    let Some(value) = table.get(name) else {
+        return Vec::new();
+    };
+    let Some(items) = value.as_array() else {
+        issues.push(issue(
+            name,
+            format!("must be an array of tables: write [[{name}]]"),
+        ));
+        return Vec::new();
+    };
+    let mut parsed = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match serde_path_to_error::deserialize::<_, T>(item.clone()) {
+            Ok(v) => parsed.push(v),
+            Err(err) => {
+                let path = err.path().to_string();
+                let key = if path == "." {
+                    format!("{name}[{i}]")
+                } else {
+                    format!("{name}[{i}].{path}")
+                };
+                issues.push(issue(key, one_line(&err.into_inner().to_string())));
+            }
+        }
+    }
+    parsed
+}
+
+/// serde's messages for tagged enums span lines (`...\nin `kind``); a key's message is one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn resolve_paths(config: &mut PipelineConfig, base: &Path) {
@@ -185,6 +222,11 @@ fn resolve_paths(config: &mut PipelineConfig, base: &Path) {
             SourceConfig::Stdin { schema } | SourceConfig::Generate { schema, .. } => {
                 anchor(schema)
             }
+            SourceConfig::Kafka(k) => {
+                if let Some(schema) = &mut k.schema {
+                    anchor(schema);
+                }
+            }
         }
     }
     for p in &mut config.processors {
@@ -197,7 +239,7 @@ fn resolve_paths(config: &mut PipelineConfig, base: &Path) {
     }
     match &mut config.sink {
         SinkConfig::AvroFile { path } | SinkConfig::Jsonl { path } => anchor(path),
-        SinkConfig::Stdout | SinkConfig::Null => {}
+        SinkConfig::Stdout | SinkConfig::Null | SinkConfig::Kafka(_) => {}
     }
     if let DeadLetterConfig::Jsonl { path } = &mut config.dead_letter {
         anchor(path);
@@ -213,15 +255,14 @@ pub fn is_local_plugin(reference: &str) -> bool {
 fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
     let mut file_exists = |key: String, path: &Path, what: &str| {
         if !path.is_file() {
-            issues.push(issue(
-                key,
-                format!("{what} {} not found", path.display()),
-            ));
+            issues.push(issue(key, format!("{what} {} not found", path.display())));
         }
     };
     for (i, source) in config.sources.iter().enumerate() {
         match source {
-            SourceConfig::AvroFile { path } => file_exists(format!("source[{i}].path"), path, "file"),
+            SourceConfig::AvroFile { path } => {
+                file_exists(format!("source[{i}].path"), path, "file")
+            }
             SourceConfig::Jsonl { path, schema } => {
                 file_exists(format!("source[{i}].path"), path, "file");
                 file_exists(format!("source[{i}].schema"), schema, "schema file");
@@ -232,15 +273,26 @@ fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
             SourceConfig::Generate { schema, .. } => {
                 file_exists(format!("source[{i}].schema"), schema, "schema file")
             }
+            SourceConfig::Kafka(k) => {
+                if let Some(schema) = &k.schema {
+                    file_exists(format!("source[{i}].schema"), schema, "schema file");
+                }
+            }
         }
     }
     for (i, p) in config.processors.iter().enumerate() {
         if is_local_plugin(&p.plugin) {
-            file_exists(format!("processor[{i}].plugin"), Path::new(&p.plugin), "component");
+            file_exists(
+                format!("processor[{i}].plugin"),
+                Path::new(&p.plugin),
+                "component",
+            );
         }
     }
     for (i, source) in config.sources.iter().enumerate() {
-        if let SourceConfig::Generate { rate: Some(rate), .. } = source
+        if let SourceConfig::Generate {
+            rate: Some(rate), ..
+        } = source
             && (!rate.is_finite() || *rate <= 0.0)
         {
             issues.push(issue(
@@ -250,20 +302,13 @@ fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
         }
     }
     for (i, p) in config.processors.iter().enumerate() {
-        if !is_local_plugin(&p.plugin) {
-            if let Err(message) = crate::pipeline::parse_plugin_ref(&p.plugin) {
-                issues.push(issue(format!("processor[{i}].plugin"), message));
-            } else if config.registry.is_none() && std::env::var_os("WEFT_REGISTRY_URL").is_none() {
-                issues.push(issue(
-                    format!("processor[{i}].plugin"),
-                    format!(
-                        "{:?} is a registry reference but no registry is configured: add [registry] url = \"...\" or set WEFT_REGISTRY_URL (or give a path ending in .wasm)",
-                        p.plugin
-                    ),
-                ));
-            }
+        if !is_local_plugin(&p.plugin)
+            && let Err(message) = crate::pipeline::parse_plugin_ref(&p.plugin)
+        {
+            issues.push(issue(format!("processor[{i}].plugin"), message));
         }
     }
+    super::kafka::check(config, issues);
     let limits = &config.limits;
     let positive = [
         ("limits.memory_mb", limits.memory_mb),
@@ -278,7 +323,10 @@ fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
     if limits.memory_mb > 4096 {
         issues.push(issue(
             "limits.memory_mb",
-            format!("{} exceeds the 4096 MiB a 32-bit Wasm memory can address", limits.memory_mb),
+            format!(
+                "{} exceeds the 4096 MiB a 32-bit Wasm memory can address",
+                limits.memory_mb
+            ),
         ));
     }
 }

@@ -22,8 +22,10 @@
 //! path = "out/dead.jsonl"
 //! ```
 
+mod kafka;
 mod load;
 mod types;
 
+pub use kafka::{BROKERS_ENV, REGISTRY_ENV};
 pub use load::{ConfigErrors, ConfigIssue, is_local_plugin, load_file, parse_str};
 pub use types::*;

@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use super::kafka::{
+    KafkaDeadLetterConfig, KafkaSinkConfig, KafkaSourceConfig, StartPosition, WireFormat,
+};
+
 /// A whole pipeline file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +70,9 @@ pub enum SourceConfig {
         #[serde(default = "default_seed")]
         seed: u64,
     },
+    /// `kind = "kafka"`, `topics = ["titles"]`, `group = "g"`: a consumer group; see
+    /// [`KafkaSourceConfig`].
+    Kafka(KafkaSourceConfig),
 }
 
 fn default_seed() -> u64 {
@@ -80,6 +87,7 @@ impl SourceConfig {
             SourceConfig::Jsonl { path, .. } => format!("jsonl {}", path.display()),
             SourceConfig::Stdin { .. } => "stdin".into(),
             SourceConfig::Generate { count, .. } => format!("generate ({count} events)"),
+            SourceConfig::Kafka(k) => format!("kafka {} (group {})", k.topics_label(), k.group),
         }
     }
 }
@@ -131,6 +139,8 @@ pub enum SinkConfig {
     Stdout,
     /// `kind = "null"`: discard (counted in the summary).
     Null,
+    /// `kind = "kafka"`, `topic = "out"`: an idempotent producer; see [`KafkaSinkConfig`].
+    Kafka(KafkaSinkConfig),
 }
 
 impl SinkConfig {
@@ -140,6 +150,7 @@ impl SinkConfig {
             SinkConfig::Jsonl { path } => format!("jsonl {}", path.display()),
             SinkConfig::Stdout => "stdout".into(),
             SinkConfig::Null => "null".into(),
+            SinkConfig::Kafka(k) => format!("kafka {}", k.topic),
         }
     }
 }
@@ -153,6 +164,9 @@ pub enum DeadLetterConfig {
     /// `kind = "stderr"` (the default)
     #[default]
     Stderr,
+    /// `kind = "kafka"`, `topic = "dead"`: the original bytes with `weft.*` headers; see
+    /// [`KafkaDeadLetterConfig`].
+    Kafka(KafkaDeadLetterConfig),
 }
 
 impl DeadLetterConfig {
@@ -160,6 +174,7 @@ impl DeadLetterConfig {
         match self {
             DeadLetterConfig::Jsonl { path } => format!("jsonl {}", path.display()),
             DeadLetterConfig::Stderr => "stderr".into(),
+            DeadLetterConfig::Kafka(k) => format!("kafka {}", k.topic),
         }
     }
 }

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use serde_json::{Value as Json, json};
 
 use super::json::avro_to_json;
+use super::kafka::KafkaDeadLetters;
 use super::sink::create;
 use crate::config::DeadLetterConfig;
 use crate::runtime::DeadLetter;
@@ -21,13 +22,22 @@ use crate::{Error, Result};
 /// Where dead letters go.
 pub struct DeadLetterSink {
     name: String,
-    out: Box<dyn Write + Send>,
+    out: Output,
     path: Option<PathBuf>,
+}
+
+enum Output {
+    /// JSON lines.
+    Lines(Box<dyn Write + Send>),
+    /// A Kafka topic: the original bytes with `weft.*` headers.
+    Kafka(KafkaDeadLetters),
 }
 
 impl std::fmt::Debug for DeadLetterSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeadLetterSink").field("name", &self.name).finish()
+        f.debug_struct("DeadLetterSink")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -36,14 +46,22 @@ pub fn open_dead_letter(config: &DeadLetterConfig) -> Result<DeadLetterSink> {
     Ok(match config {
         DeadLetterConfig::Jsonl { path } => DeadLetterSink {
             name: format!("jsonl {}", path.display()),
-            out: Box::new(BufWriter::new(create(path)?)),
+            out: Output::Lines(Box::new(BufWriter::new(create(path)?))),
             path: Some(path.clone()),
         },
         DeadLetterConfig::Stderr => DeadLetterSink {
             name: "stderr".into(),
-            out: Box::new(std::io::stderr()),
+            out: Output::Lines(Box::new(std::io::stderr())),
             path: None,
         },
+        DeadLetterConfig::Kafka(kafka) => {
+            let sink = KafkaDeadLetters::open(kafka)?;
+            DeadLetterSink {
+                name: sink.name().to_string(),
+                out: Output::Kafka(sink),
+                path: None,
+            }
+        }
     })
 }
 
@@ -61,7 +79,12 @@ pub fn to_json(dead: &DeadLetter) -> Json {
         .event
         .headers
         .iter()
-        .map(|h| (h.key.clone(), Json::String(String::from_utf8_lossy(&h.value).into_owned())))
+        .map(|h| {
+            (
+                h.key.clone(),
+                Json::String(String::from_utf8_lossy(&h.value).into_owned()),
+            )
+        })
         .collect();
     json!({
         "processor": dead.processor,
@@ -80,19 +103,28 @@ impl DeadLetterSink {
     }
 
     pub fn write(&mut self, dead: &[DeadLetter]) -> Result<()> {
+        let out = match &mut self.out {
+            Output::Lines(out) => out,
+            Output::Kafka(kafka) => return kafka.write(dead),
+        };
         for d in dead {
             let line = to_json(d).to_string();
-            let written = self
-                .out
+            let written = out
                 .write_all(line.as_bytes())
-                .and_then(|()| self.out.write_all(b"\n"));
-            written.map_err(|e| self.io_error(e))?;
+                .and_then(|()| out.write_all(b"\n"));
+            if let Err(e) = written {
+                return Err(self.io_error(e));
+            }
         }
         Ok(())
     }
 
     pub fn flush(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| self.io_error(e))
+        let flushed = match &mut self.out {
+            Output::Lines(out) => out.flush(),
+            Output::Kafka(kafka) => return kafka.flush(),
+        };
+        flushed.map_err(|e| self.io_error(e))
     }
 
     fn io_error(&self, e: std::io::Error) -> Error {

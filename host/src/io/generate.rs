@@ -95,11 +95,12 @@ impl Generator {
             Schema::Union(u) => {
                 let variants = u.variants();
                 // Optional fields are null one time in ten.
-                let i = if variants.len() > 1 && variants[0] == Schema::Null && !rng.random_bool(0.1) {
-                    rng.random_range(1..variants.len())
-                } else {
-                    rng.random_range(0..variants.len())
-                };
+                let i =
+                    if variants.len() > 1 && variants[0] == Schema::Null && !rng.random_bool(0.1) {
+                        rng.random_range(1..variants.len())
+                    } else {
+                        rng.random_range(0..variants.len())
+                    };
                 let variant = variants[i].clone();
                 Value::Union(i as u32, Box::new(self.value(&variant, field)))
             }
@@ -213,10 +214,15 @@ mod tests {
         assert_eq!(ba.events.len(), 5);
         for (i, (x, y)) in ba.events.iter().zip(&bb.events).enumerate() {
             assert_eq!(x.value, y.value);
-            let v = apache_avro::from_avro_datum(&schema, &mut x.value.as_slice(), None).expect("decodes");
-            let Value::Record(fields) = v else { panic!("not a record") };
+            let v = apache_avro::from_avro_datum(&schema, &mut x.value.as_slice(), None)
+                .expect("decodes");
+            let Value::Record(fields) = v else {
+                panic!("not a record")
+            };
             assert_eq!(fields[0].1, Value::Long(i as i64));
-            let Value::Int(year) = fields[1].1 else { panic!("year") };
+            let Value::Int(year) = fields[1].1 else {
+                panic!("year")
+            };
             assert!((1950..=2026).contains(&year));
         }
     }

@@ -69,7 +69,12 @@ fn kind(json: &Json) -> &'static str {
     }
 }
 
-fn convert(json: &Json, schema: &Schema, path: &mut Vec<String>, names: &Resolver) -> Result<Value, String> {
+fn convert(
+    json: &Json,
+    schema: &Schema,
+    path: &mut Vec<String>,
+    names: &Resolver,
+) -> Result<Value, String> {
     let expected = |what: &str| format!("{}: expected {what}, found {}", at(path), kind(json));
     Ok(match (schema, json) {
         (Schema::Null, Json::Null) => Value::Null,
@@ -87,7 +92,9 @@ fn convert(json: &Json, schema: &Schema, path: &mut Vec<String>, names: &Resolve
         (Schema::Double, Json::Number(n)) => Value::Double(n.as_f64().unwrap_or(f64::NAN)),
         (Schema::String | Schema::Uuid, Json::String(s)) => Value::String(s.clone()),
         (Schema::Bytes, Json::String(s)) => Value::Bytes(s.as_bytes().to_vec()),
-        (Schema::Fixed(f), Json::String(s)) if s.len() == f.size => Value::Fixed(f.size, s.as_bytes().to_vec()),
+        (Schema::Fixed(f), Json::String(s)) if s.len() == f.size => {
+            Value::Fixed(f.size, s.as_bytes().to_vec())
+        }
         (Schema::Enum(e), Json::String(s)) => match e.symbols.iter().position(|x| x == s) {
             Some(i) => Value::Enum(i as u32, s.clone()),
             None => {
@@ -128,21 +135,39 @@ fn convert(json: &Json, schema: &Schema, path: &mut Vec<String>, names: &Resolve
         }
         (Schema::Null, _) => return Err(expected("null")),
         (Schema::Boolean, _) => return Err(expected("a boolean")),
-        (Schema::Int | Schema::Long | Schema::Float | Schema::Double, _) => return Err(expected("a number")),
+        (Schema::Int | Schema::Long | Schema::Float | Schema::Double, _) => {
+            return Err(expected("a number"));
+        }
         (Schema::Record(_) | Schema::Map(_), _) => return Err(expected("an object")),
         (Schema::Array(_), _) => return Err(expected("an array")),
         (Schema::Fixed(f), _) => return Err(expected(&format!("a string of {} bytes", f.size))),
-        (Schema::String | Schema::Uuid | Schema::Bytes | Schema::Enum(_), _) => return Err(expected("a string")),
-        (other, _) => return Err(format!("{}: Avro type {other:?} is not supported in JSON input", at(path))),
+        (Schema::String | Schema::Uuid | Schema::Bytes | Schema::Enum(_), _) => {
+            return Err(expected("a string"));
+        }
+        (other, _) => {
+            return Err(format!(
+                "{}: Avro type {other:?} is not supported in JSON input",
+                at(path)
+            ));
+        }
     })
 }
 
-fn record(r: &RecordSchema, obj: &Map<String, Json>, path: &mut Vec<String>, names: &Resolver) -> Result<Value, String> {
+fn record(
+    r: &RecordSchema,
+    obj: &Map<String, Json>,
+    path: &mut Vec<String>,
+    names: &Resolver,
+) -> Result<Value, String> {
     for key in obj.keys() {
         if !r.lookup.contains_key(key) {
             let mut p = path.clone();
             p.push(key.clone());
-            return Err(format!("{}: not in schema {}", at(&p), r.name.fullname(None)));
+            return Err(format!(
+                "{}: not in schema {}",
+                at(&p),
+                r.name.fullname(None)
+            ));
         }
     }
     let mut fields = Vec::with_capacity(r.fields.len());
@@ -155,7 +180,12 @@ fn record(r: &RecordSchema, obj: &Map<String, Json>, path: &mut Vec<String>, nam
                 None if matches!(&field.schema, Schema::Union(u) if u.variants().first() == Some(&Schema::Null)) => {
                     Value::Union(0, Box::new(Value::Null))
                 }
-                None => return Err(format!("{}: missing, and the schema gives no default", at(path))),
+                None => {
+                    return Err(format!(
+                        "{}: missing, and the schema gives no default",
+                        at(path)
+                    ));
+                }
             },
         };
         path.pop();
@@ -165,7 +195,12 @@ fn record(r: &RecordSchema, obj: &Map<String, Json>, path: &mut Vec<String>, nam
 }
 
 /// A union takes the first branch the JSON converts to (`null` for `null`).
-fn union(u: &UnionSchema, json: &Json, path: &mut Vec<String>, names: &Resolver) -> Result<Value, String> {
+fn union(
+    u: &UnionSchema,
+    json: &Json,
+    path: &mut Vec<String>,
+    names: &Resolver,
+) -> Result<Value, String> {
     let mut errors = Vec::new();
     for (i, variant) in u.variants().iter().enumerate() {
         match convert(json, variant, path, names) {
@@ -173,7 +208,9 @@ fn union(u: &UnionSchema, json: &Json, path: &mut Vec<String>, names: &Resolver)
             Err(e) => errors.push(e),
         }
     }
-    Err(errors.pop().unwrap_or_else(|| format!("{}: empty union", at(path))))
+    Err(errors
+        .pop()
+        .unwrap_or_else(|| format!("{}: empty union", at(path))))
 }
 
 /// Converts an Avro value to plain JSON: unions unwrapped, enums as strings, bytes as
@@ -204,10 +241,17 @@ pub fn avro_to_json(value: &Value) -> Json {
         Value::Map(m) => {
             let mut keys: Vec<_> = m.keys().collect();
             keys.sort();
-            Json::Object(keys.into_iter().map(|k| (k.clone(), avro_to_json(&m[k]))).collect())
+            Json::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), avro_to_json(&m[k])))
+                    .collect(),
+            )
         }
         Value::Record(fields) => Json::Object(
-            fields.iter().map(|(k, v)| (k.clone(), avro_to_json(v))).collect(),
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), avro_to_json(v)))
+                .collect(),
         ),
         other => Json::String(format!("{other:?}")),
     }
@@ -231,10 +275,9 @@ mod tests {
 
     #[test]
     fn round_trips_through_avro() {
-        let json: Json = serde_json::from_str(
-            r#"{"id":7,"rating":4.5,"kind":"b","owner":{"email":"x@y"}}"#,
-        )
-        .expect("json");
+        let json: Json =
+            serde_json::from_str(r#"{"id":7,"rating":4.5,"kind":"b","owner":{"email":"x@y"}}"#)
+                .expect("json");
         let value = json_to_avro(&json, &schema()).expect("converts");
         assert!(value.validate(&schema()));
         assert_eq!(avro_to_json(&value), json);
@@ -242,26 +285,30 @@ mod tests {
 
     #[test]
     fn missing_optional_field_is_null() {
-        let json: Json = serde_json::from_str(r#"{"id":1,"kind":"a","owner":{"email":""}}"#).expect("json");
+        let json: Json =
+            serde_json::from_str(r#"{"id":1,"kind":"a","owner":{"email":""}}"#).expect("json");
         let value = json_to_avro(&json, &schema()).expect("converts");
         assert_eq!(avro_to_json(&value)["rating"], Json::Null);
     }
 
     #[test]
     fn errors_name_the_nested_field() {
-        let json: Json = serde_json::from_str(r#"{"id":1,"kind":"a","owner":{"email":3}}"#).expect("json");
+        let json: Json =
+            serde_json::from_str(r#"{"id":1,"kind":"a","owner":{"email":3}}"#).expect("json");
         assert_eq!(
-            json_to_avro(&json, &schema()).unwrap_err(),
+            json_to_avro(&json, &schema()).expect_err("invalid input"),
             "field `owner.email`: expected a string, found a number"
         );
-        let json: Json = serde_json::from_str(r#"{"id":1,"kind":"c","owner":{"email":""}}"#).expect("json");
+        let json: Json =
+            serde_json::from_str(r#"{"id":1,"kind":"c","owner":{"email":""}}"#).expect("json");
         assert_eq!(
-            json_to_avro(&json, &schema()).unwrap_err(),
+            json_to_avro(&json, &schema()).expect_err("invalid input"),
             "field `kind`: \"c\" is not a symbol of enum K (a, b)"
         );
-        let json: Json = serde_json::from_str(r#"{"kind":"a","owner":{"email":""}}"#).expect("json");
+        let json: Json =
+            serde_json::from_str(r#"{"kind":"a","owner":{"email":""}}"#).expect("json");
         assert_eq!(
-            json_to_avro(&json, &schema()).unwrap_err(),
+            json_to_avro(&json, &schema()).expect_err("invalid input"),
             "field `id`: missing, and the schema gives no default"
         );
     }

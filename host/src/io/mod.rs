@@ -7,6 +7,7 @@
 pub mod dead_letter;
 pub mod generate;
 pub mod json;
+pub mod kafka;
 pub mod sink;
 pub mod source;
 

@@ -39,6 +39,7 @@ pub fn open_sink(config: &SinkConfig, schema: Arc<Schema>) -> Result<Box<dyn Sin
             path: None,
         }),
         SinkConfig::Null => Box::new(NullSink),
+        SinkConfig::Kafka(kafka) => Box::new(super::kafka::KafkaSink::open(kafka, schema)?),
     })
 }
 
@@ -50,7 +51,10 @@ pub(crate) fn create(path: &Path) -> Result<File> {
     File::create(path).map_err(|e| Error::io(path, e))
 }
 
-fn decode(schema: &Schema, event: &Event) -> std::result::Result<apache_avro::types::Value, String> {
+fn decode(
+    schema: &Schema,
+    event: &Event,
+) -> std::result::Result<apache_avro::types::Value, String> {
     from_avro_datum(schema, &mut event.value.as_slice(), None)
         .map_err(|e| format!("event does not match the output schema: {e}"))
 }

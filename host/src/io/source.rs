@@ -90,6 +90,7 @@ fn open_source(config: &SourceConfig) -> Result<Box<dyn Source>> {
             rate,
             seed,
         } => Box::new(Generator::new(read_schema(schema)?, *count, *rate, *seed)),
+        SourceConfig::Kafka(kafka) => Box::new(super::kafka::KafkaSource::open(kafka)?),
     })
 }
 
@@ -270,11 +271,14 @@ impl Source for JsonLines {
 /// from the first source's are resolved to it (Avro schema resolution), which the union
 /// checks when it is opened.
 pub struct Union {
-    sources: Vec<(Box<dyn Source>, Option<Arc<Schema>>)>,
+    sources: Vec<Member>,
     schema: Arc<Schema>,
     current: usize,
     exhausted: Vec<bool>,
 }
+
+/// A source of a union, with its writer schema when its events need resolving.
+type Member = (Box<dyn Source>, Option<Arc<Schema>>);
 
 impl Union {
     fn new(sources: Vec<Box<dyn Source>>) -> Result<Self> {
@@ -288,7 +292,9 @@ impl Union {
             } else {
                 check_can_read(&writer, &schema).map_err(|e| Error::Link {
                     link: format!("{} → union of sources", source.name()),
-                    reason: format!("its events cannot be read with the first source's schema: {e}"),
+                    reason: format!(
+                        "its events cannot be read with the first source's schema: {e}"
+                    ),
                 })?;
                 Some(writer)
             };
@@ -330,12 +336,13 @@ impl Source for Union {
             let more = source.poll(max - batch.len(), linger / n as u32, batch)?;
             if let Some(writer) = resolve {
                 for event in &mut batch.events[start..] {
-                    let value = from_avro_datum(writer, &mut event.value.as_slice(), Some(&self.schema))
-                        .and_then(|v| to_avro_datum(&self.schema, v))
-                        .map_err(|e| Error::Source {
-                            source_name: source.name(),
-                            reason: format!("resolving to the union schema: {e}"),
-                        })?;
+                    let value =
+                        from_avro_datum(writer, &mut event.value.as_slice(), Some(&self.schema))
+                            .and_then(|v| to_avro_datum(&self.schema, v))
+                            .map_err(|e| Error::Source {
+                                source_name: source.name(),
+                                reason: format!("resolving to the union schema: {e}"),
+                            })?;
                     event.value = value;
                 }
             }

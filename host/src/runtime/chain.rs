@@ -133,14 +133,14 @@ impl Chain {
                 })?;
             }
             let input_json = upstream_schema.canonical_form();
-            let instance = spec
-                .plugin
-                .pre()
-                .instantiate(&mut store)
-                .map_err(|e| Error::Configure {
-                    processor: id.clone(),
-                    reason: format!("instantiation failed: {e:#}"),
-                })?;
+            let instance =
+                spec.plugin
+                    .pre()
+                    .instantiate(&mut store)
+                    .map_err(|e| Error::Configure {
+                        processor: id.clone(),
+                        reason: format!("instantiation failed: {e:#}"),
+                    })?;
             let output_json = configure(&mut store, &instance, &spec, &id, &input_json)?;
             let output = Schema::parse_str(&output_json).map_err(|e| Error::Schema {
                 origin: format!("{id} output (returned by configure)"),
@@ -358,7 +358,13 @@ impl Chain {
                     processor: stage.id.clone(),
                     reason: format!("re-instantiation after a trap failed: {e:#}"),
                 })?;
-            configure(&mut store, &instance, &stage.spec, &stage.id, &stage.input_json)?;
+            configure(
+                &mut store,
+                &instance,
+                &stage.spec,
+                &stage.id,
+                &stage.input_json,
+            )?;
             instances.push(instance);
         }
         self.store = store;

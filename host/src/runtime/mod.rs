@@ -95,7 +95,9 @@ impl Runtime {
                 Ok(cache) => {
                     config.cache(Some(cache));
                 }
-                Err(err) => tracing::warn!(dir = %dir.display(), "compiled-code cache disabled: {err:#}"),
+                Err(err) => {
+                    tracing::warn!(dir = %dir.display(), "compiled-code cache disabled: {err:#}")
+                }
             }
         }
         let engine = Engine::new(&config).map_err(|e| Error::Runtime(format!("{e:#}")))?;

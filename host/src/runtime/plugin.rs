@@ -45,7 +45,8 @@ impl Plugin {
                 "not a WebAssembly component (build it for wasm32-wasip2)".into(),
             ));
         }
-        let component = Component::new(runtime.engine(), bytes).map_err(|e| invalid(format!("{e:#}")))?;
+        let component =
+            Component::new(runtime.engine(), bytes).map_err(|e| invalid(format!("{e:#}")))?;
         let instance_pre = runtime
             .linker()
             .instantiate_pre(&component)
@@ -125,8 +126,7 @@ pub(crate) fn validate_manifest(m: &Manifest) -> std::result::Result<(), String>
         .chars()
         .next()
         .is_some_and(|c| c.is_ascii_lowercase())
-        && m
-            .name
+        && m.name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && m.name.len() <= 64;

@@ -26,7 +26,10 @@ pub fn create(name: &str, dir: &Path, sdk: &Path) -> Result<PathBuf> {
     if root.exists() {
         return Err(Error::io(
             &root,
-            std::io::Error::new(std::io::ErrorKind::AlreadyExists, "already exists; pick another name or --dir"),
+            std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "already exists; pick another name or --dir",
+            ),
         ));
     }
     let sdk = std::path::absolute(sdk).map_err(|e| Error::io(sdk, e))?;
@@ -47,7 +50,10 @@ pub fn create(name: &str, dir: &Path, sdk: &Path) -> Result<PathBuf> {
             .replace("{{name}}", name)
             .replace("{{crate_name}}", &crate_name)
             .replace("{{type_name}}", &type_name)
-            .replace("{{sdk_path}}", &sdk.display().to_string().replace('\\', "/"))
+            .replace(
+                "{{sdk_path}}",
+                &sdk.display().to_string().replace('\\', "/"),
+            )
     };
     let files = [
         ("Cargo.toml", fill(CARGO_TOML)),

@@ -1,7 +1,7 @@
-//! A small blocking client of the registry's HTTP API, for the `weft` CLI and the host.
+//! A small blocking client of the registry's HTTP API, for the `weft` CLI, the host and tests.
 //!
-//! Self-contained on purpose (reqwest, serde, sha2 and hex only; no other module of this
-//! crate), so it can move to its own crate without change.
+//! It lives in the host because the registry crate depends on the host (to read manifests
+//! of uploaded components); the registry re-exports it as `weft_registry::client`.
 
 use std::time::Duration;
 
@@ -228,6 +228,36 @@ impl Client {
         Ok(self
             .get_json::<Schema>(&format!("/schemas/ids/{id}"))?
             .schema)
+    }
+
+    /// Confluent: the global id of a schema already registered under a subject (40401 or
+    /// 40403 when it is not).
+    pub fn lookup(&self, subject: &str, schema: &str) -> Result<u32> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: u32,
+        }
+        let path = format!("/subjects/{}", seg(subject));
+        let req = self
+            .request(reqwest::Method::POST, &path)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/vnd.schemaregistry.v1+json",
+            )
+            .body(serde_json::json!({ "schema": schema }).to_string());
+        Ok(self.send_json::<Id>(req, &path)?.1.id)
+    }
+
+    /// Confluent: the global id and text of a subject's latest schema.
+    pub fn latest(&self, subject: &str) -> Result<(u32, String)> {
+        #[derive(Deserialize)]
+        struct Version {
+            id: u32,
+            schema: String,
+        }
+        let version =
+            self.get_json::<Version>(&format!("/subjects/{}/versions/latest", seg(subject)))?;
+        Ok((version.id, version.schema))
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {

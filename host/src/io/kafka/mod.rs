@@ -1,0 +1,210 @@
+//! Kafka transport: a consumer-group source, an idempotent sink and a dead-letter topic, in
+//! the Confluent wire format (ids through the registry) or as bare Avro datums.
+//!
+//! At-least-once comes from the run loop's order (poll → process → write → flush → commit)
+//! and from two rules kept here: the source commits only offsets it handed over before the
+//! sinks flushed, and a sink's `flush` fails if any message was not acknowledged.
+
+pub mod sink;
+pub mod source;
+pub mod wire;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+pub use sink::{KafkaDeadLetters, KafkaSink};
+pub use source::KafkaSource;
+
+use crate::config::{BROKERS_ENV, ParamValue, REGISTRY_ENV};
+use crate::registry::client::Client;
+
+/// Headers the source adds to every event, so a dead letter names where it came from. The
+/// Kafka sink does not pass them on.
+pub const HEADER_SOURCE_TOPIC: &str = "weft.source.topic";
+pub const HEADER_SOURCE_PARTITION: &str = "weft.source.partition";
+pub const HEADER_SOURCE_OFFSET: &str = "weft.source.offset";
+const SOURCE_HEADER_PREFIX: &str = "weft.source.";
+/// Headers of a dead-letter message.
+pub const HEADER_REASON: &str = "weft.reason";
+pub const HEADER_PROCESSOR: &str = "weft.processor";
+pub const HEADER_STAGE: &str = "weft.stage";
+
+/// Environment variable holding the registry token used to register schemas.
+pub const REGISTRY_TOKEN_ENV: &str = "WEFT_REGISTRY_TOKEN";
+
+/// A librdkafka configuration: weft's defaults, then the pipeline's properties over them.
+fn client_config(
+    brokers: Option<&str>,
+    defaults: &[(&str, &str)],
+    properties: &BTreeMap<String, ParamValue>,
+) -> Result<ClientConfig, String> {
+    let brokers = brokers
+        .map(str::to_string)
+        .or_else(|| std::env::var(BROKERS_ENV).ok())
+        .ok_or_else(|| format!("no brokers: give brokers = \"HOST:PORT\" or set {BROKERS_ENV}"))?;
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    for (key, value) in defaults {
+        config.set(*key, *value);
+    }
+    for (key, value) in properties {
+        config.set(key, value.to_string());
+    }
+    // librdkafka's own log lines go through `ClientContext::log` below.
+    config.set_log_level(RDKafkaLogLevel::Warning);
+    Ok(config)
+}
+
+/// The registry client for the Confluent format, from the loader's URL or the environment.
+fn registry(url: Option<&str>) -> Result<Client, String> {
+    let url = url
+        .map(str::to_string)
+        .or_else(|| std::env::var(REGISTRY_ENV).ok())
+        .ok_or_else(|| {
+            format!("the Confluent wire format needs a registry: add [registry] url = \"...\" or set {REGISTRY_ENV}")
+        })?;
+    let token = std::env::var(REGISTRY_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty());
+    Client::new(&url, token).map_err(|e| e.to_string())
+}
+
+/// Fatal errors end the run; everything else librdkafka retries by itself.
+fn is_fatal(error: &KafkaError) -> bool {
+    matches!(error, KafkaError::MessageConsumptionFatal(_))
+        || matches!(
+            error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::Fatal
+                    | RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::GroupAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+                    | RDKafkaErrorCode::SaslAuthenticationFailed
+                    | RDKafkaErrorCode::Authentication
+                    | RDKafkaErrorCode::InvalidConfig
+            )
+        )
+}
+
+/// Logs a client's errors and librdkafka's log lines through `tracing`, each distinct
+/// message at most once per interval: a broker that is down for a minute must not flood
+/// the log, and must not be silent either. Remembers the first fatal error.
+struct Diagnostics {
+    /// `kafka titles (group g)`: what the lines are about.
+    label: String,
+    seen: Mutex<HashMap<String, Instant>>,
+    fatal: Mutex<Option<String>>,
+}
+
+const REPEAT_EVERY: Duration = Duration::from_secs(10);
+
+impl Diagnostics {
+    fn new(label: String) -> Self {
+        Self {
+            label,
+            seen: Mutex::new(HashMap::new()),
+            fatal: Mutex::new(None),
+        }
+    }
+
+    /// Whether `message` was not logged within the last interval.
+    fn fresh(&self, message: &str) -> bool {
+        let Ok(mut seen) = self.seen.lock() else {
+            return true;
+        };
+        let now = Instant::now();
+        match seen.get(message) {
+            Some(at) if now.duration_since(*at) < REPEAT_EVERY => false,
+            _ => {
+                if seen.len() > 256 {
+                    seen.clear();
+                }
+                seen.insert(message.to_string(), now);
+                true
+            }
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        if self.fresh(message) {
+            tracing::warn!(client = %self.label, "{message}");
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let message = format!("{error}: {reason}");
+        if is_fatal(&error) {
+            tracing::error!(client = %self.label, "fatal: {message}");
+            if let Ok(mut fatal) = self.fatal.lock() {
+                fatal.get_or_insert(message);
+            }
+        } else {
+            self.warn(&message);
+        }
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, line: &str) {
+        let message = format!("librdkafka {facility}: {line}");
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
+            | RDKafkaLogLevel::Warning => self.warn(&message),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(client = %self.label, "{message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(client = %self.label, "{message}"),
+        }
+    }
+
+    fn fatal(&self) -> Option<String> {
+        self.fatal.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+/// A key as errors show it: text when it is text, else hex; shortened.
+fn show_key(key: Option<&[u8]>) -> String {
+    let Some(key) = key else {
+        return "(none)".into();
+    };
+    let mut text = match std::str::from_utf8(key) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => format!("0x{}", hex::encode(key)),
+    };
+    if text.len() > 64 {
+        let mut cut = 61;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_shown_readably() {
+        assert_eq!(show_key(None), "(none)");
+        assert_eq!(show_key(Some(b"tt0042")), "\"tt0042\"");
+        assert_eq!(show_key(Some(&[0xff, 0x00])), "0xff00");
+        assert_eq!(show_key(Some("x".repeat(100).as_bytes())).len(), 64);
+    }
+
+    #[test]
+    fn repeated_messages_are_throttled() {
+        let d = Diagnostics::new("test".into());
+        assert!(d.fresh("broker down"));
+        assert!(!d.fresh("broker down"));
+        assert!(d.fresh("another"));
+    }
+}

@@ -1,0 +1,431 @@
+//! The Kafka source: a consumer group whose offsets are committed only in `commit()`, i.e.
+//! only for messages handed over before the sinks acknowledged everything.
+//!
+//! Offsets are tracked per partition as "one past the last message handed over". A revoked
+//! partition's tracked offset is dropped in the rebalance callback: its messages in the batch
+//! being built are not acknowledged yet, so the next owner must read them again (duplicates,
+//! never loss). Nothing is committed on revoke or on close.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use apache_avro::Schema;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::wire::{DecodeError, Decoder, Fetch, with_retries};
+use super::{
+    Diagnostics, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC,
+    SOURCE_HEADER_PREFIX, client_config, is_fatal, registry,
+};
+use crate::config::{KafkaSourceConfig, StartPosition, WireFormat};
+use crate::io::read_schema;
+use crate::io::source::{Batch, Source};
+use crate::runtime::{DeadLetter, Event, Header};
+use crate::{Error, Result};
+
+/// Next offset to commit, by topic and partition.
+type Offsets = HashMap<String, HashMap<i32, i64>>;
+
+/// A consumer group reading topics (by list or pattern) into events of one schema.
+pub struct KafkaSource {
+    name: String,
+    consumer: BaseConsumer<SourceContext>,
+    schema: Arc<Schema>,
+    decoder: Decoder,
+}
+
+/// State the rebalance callback shares with the polling code (both run on the polling
+/// thread, inside `poll`, so the locks are never contended).
+struct SourceContext {
+    diagnostics: Diagnostics,
+    /// Where a partition assigned for the first time in this process starts; `None` for the
+    /// group's committed offset.
+    initial: Option<Offset>,
+    started: Mutex<HashSet<(String, i32)>>,
+    pending: Mutex<Offsets>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave the maps half-updated in a way that
+    // matters more than losing the process, so a poisoned lock is still used.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ClientContext for SourceContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.diagnostics.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.diagnostics.error(error, reason);
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let label = &self.diagnostics.label;
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Some(offset) = self.initial {
+                    let mut started = lock(&self.started);
+                    let fresh: Vec<_> = tpl
+                        .elements()
+                        .iter()
+                        .map(|e| (e.topic().to_string(), e.partition()))
+                        .filter(|tp| started.insert(tp.clone()))
+                        .collect();
+                    for (topic, partition) in fresh {
+                        if let Err(e) = tpl.set_partition_offset(&topic, partition, offset) {
+                            tracing::error!(client = %label, "{topic}/{partition}: cannot set the start offset: {e}");
+                        }
+                    }
+                }
+                tracing::info!(client = %label, "assigned {}", partitions(tpl));
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let mut pending = lock(&self.pending);
+                let mut dropped = 0;
+                for e in tpl.elements() {
+                    if let Some(parts) = pending.get_mut(e.topic()) {
+                        dropped += usize::from(parts.remove(&e.partition()).is_some());
+                    }
+                }
+                tracing::info!(
+                    client = %label,
+                    "revoked {}{}",
+                    partitions(tpl),
+                    if dropped > 0 {
+                        format!("; {dropped} partition(s) had events not yet acknowledged: not committed, the next owner reads them again")
+                    } else {
+                        String::new()
+                    }
+                );
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                tracing::error!(client = %label, "rebalance failed: {other:?}; dropping the assignment");
+                lock(&self.pending).clear();
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = result {
+            self.diagnostics.error(e, "applying a rebalance");
+        }
+    }
+}
+
+fn partitions(tpl: &TopicPartitionList) -> String {
+    let mut names: Vec<_> = tpl
+        .elements()
+        .iter()
+        .map(|e| format!("{}/{}", e.topic(), e.partition()))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        "no partitions".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Consumer settings weft relies on; `[source.properties]` go over them (except the ones
+/// the config check refuses).
+fn defaults(config: &KafkaSourceConfig) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("enable.auto.commit", "false"),
+        ("enable.auto.offset.store", "false"),
+        ("enable.partition.eof", "false"),
+        ("client.id", "weft"),
+        (
+            "auto.offset.reset",
+            match config.start {
+                StartPosition::Latest => "latest",
+                StartPosition::Earliest | StartPosition::Committed => "earliest",
+            },
+        ),
+    ]
+}
+
+impl KafkaSource {
+    /// Connects to the group and subscribes; with the Confluent format and no pinned schema,
+    /// the reader schema is the latest one of the subject.
+    pub fn open(config: &KafkaSourceConfig) -> Result<Self> {
+        let name = format!("kafka {} (group {})", config.topics_label(), config.group);
+        let fail = |reason: String| Error::Source {
+            source_name: name.clone(),
+            reason,
+        };
+        let (schema, decoder) =
+            match config.format {
+                WireFormat::Avro => {
+                    let path = config.schema.as_ref().ok_or_else(|| {
+                        fail("format = \"avro\" needs schema = \"x.avsc\"".into())
+                    })?;
+                    let schema = read_schema(path)?;
+                    (schema.clone(), Decoder::raw(schema))
+                }
+                WireFormat::Confluent => {
+                    let client = registry(config.registry_url.as_deref()).map_err(fail)?;
+                    let schema = match (&config.schema, config.reader_subject()) {
+                        (Some(path), _) => read_schema(path)?,
+                        (None, Some(subject)) => {
+                            let what = format!("reading the latest schema of subject {subject:?}");
+                            let (_, text) = with_retries(&what, || client.latest(&subject))
+                                .map_err(|e| match e {
+                                    Fetch::Unavailable(r) => fail(format!("{what}: {r}")),
+                                    Fetch::Rejected(e) => fail(format!("{what}: {e}")),
+                                })?;
+                            Arc::new(Schema::parse_str(&text).map_err(|e| Error::Schema {
+                                origin: format!("subject {subject}"),
+                                reason: e.to_string(),
+                            })?)
+                        }
+                        (None, None) => {
+                            return Err(fail(
+                                "with several topics or a pattern, give schema or subject".into(),
+                            ));
+                        }
+                    };
+                    (schema.clone(), Decoder::confluent(schema, client))
+                }
+            };
+        let mut client = client_config(
+            config.brokers.as_deref(),
+            &defaults(config),
+            &config.properties,
+        )
+        .map_err(fail)?;
+        client.set("group.id", &config.group);
+        let context = SourceContext {
+            diagnostics: Diagnostics::new(name.clone()),
+            initial: match config.start {
+                StartPosition::Earliest => Some(Offset::Beginning),
+                StartPosition::Latest => Some(Offset::End),
+                StartPosition::Committed => None,
+            },
+            started: Mutex::new(HashSet::new()),
+            pending: Mutex::new(HashMap::new()),
+        };
+        let consumer: BaseConsumer<SourceContext> = client
+            .create_with_context(context)
+            .map_err(|e| fail(format!("creating the consumer: {e}")))?;
+        let subscription = match &config.topic_pattern {
+            // librdkafka treats a subscription starting with `^` as a regular expression.
+            Some(pattern) if pattern.starts_with('^') => vec![pattern.clone()],
+            Some(pattern) => vec![format!("^{pattern}")],
+            None => config.topics.clone(),
+        };
+        let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| fail(format!("subscribing to {}: {e}", topics.join(", "))))?;
+        tracing::info!(source = %name, "subscribed");
+        Ok(Self {
+            name,
+            consumer,
+            schema,
+            decoder,
+        })
+    }
+
+    fn fatal(&self, reason: String) -> Error {
+        Error::Source {
+            source_name: self.name.clone(),
+            reason,
+        }
+    }
+}
+
+impl Source for KafkaSource {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn schema(&self) -> Arc<Schema> {
+        self.schema.clone()
+    }
+
+    /// Never exhausted: runs until the pipeline is stopped. Transient consumer errors (a
+    /// broker down, a rebalance) are logged and librdkafka retries; fatal ones end the run.
+    fn poll(&mut self, max: usize, linger: Duration, batch: &mut Batch) -> Result<bool> {
+        let deadline = Instant::now() + linger;
+        while batch.len() < max {
+            if let Some(fatal) = self.consumer.context().diagnostics.fatal() {
+                return Err(self.fatal(format!("fatal consumer error: {fatal}")));
+            }
+            // After the linger, only what is already fetched is taken.
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let Some(polled) = self.consumer.poll(wait) else {
+                break;
+            };
+            match polled {
+                Ok(message) => {
+                    take(&self.name, &mut self.decoder, &message, batch)?;
+                    let context = self.consumer.context();
+                    let mut pending = lock(&context.pending);
+                    let next = message.offset() + 1;
+                    match pending.get_mut(message.topic()) {
+                        Some(parts) => {
+                            let offset = parts.entry(message.partition()).or_insert(next);
+                            *offset = (*offset).max(next);
+                        }
+                        None => {
+                            pending.insert(
+                                message.topic().to_string(),
+                                HashMap::from([(message.partition(), next)]),
+                            );
+                        }
+                    }
+                }
+                Err(e) if is_fatal(&e) => {
+                    return Err(self.fatal(format!("fatal consumer error: {e}")));
+                }
+                Err(e) => self
+                    .consumer
+                    .context()
+                    .diagnostics
+                    .warn(&format!("consumer error (retrying): {e}")),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Commits, synchronously, one past the last message handed over on each partition
+    /// not revoked since. A failed commit is retried with the next one: until then the group
+    /// only restarts further back (duplicates, never loss).
+    fn commit(&mut self) -> Result<()> {
+        let context = self.consumer.context();
+        let pending = std::mem::take(&mut *lock(&context.pending));
+        let mut tpl = TopicPartitionList::new();
+        for (topic, parts) in &pending {
+            for (partition, offset) in parts {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                    .map_err(|e| self.fatal(format!("{topic}/{partition}: {e}")))?;
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        match self.consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => Ok(()),
+            Err(e) if is_fatal(&e) => {
+                Err(self.fatal(format!("committing {}: {e}", partitions(&tpl))))
+            }
+            Err(e) => {
+                context.diagnostics.warn(&format!(
+                    "committing {} failed (retried with the next batch): {e}",
+                    partitions(&tpl)
+                ));
+                let mut current = lock(&context.pending);
+                for (topic, parts) in pending {
+                    let entry = current.entry(topic).or_default();
+                    for (partition, offset) in parts {
+                        let slot = entry.entry(partition).or_insert(offset);
+                        *slot = (*slot).max(offset);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        // Dropping the consumer leaves the group (its partitions move to the others at once)
+        // without committing: everything safe was committed after the last flushed batch.
+        tracing::info!(source = %self.name, "closing the consumer and leaving the group");
+    }
+}
+
+/// Turns one message into an event, or a dead letter when its value cannot be decoded.
+fn take(
+    name: &str,
+    decoder: &mut Decoder,
+    message: &BorrowedMessage<'_>,
+    batch: &mut Batch,
+) -> Result<()> {
+    let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+    let mut headers = Vec::new();
+    if let Some(incoming) = message.headers() {
+        headers.reserve(incoming.count() + 3);
+        for h in incoming.iter() {
+            // Positions from an earlier hop are replaced by this one.
+            if !h.key.starts_with(SOURCE_HEADER_PREFIX) {
+                headers.push(Header {
+                    key: h.key.to_string(),
+                    value: h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                });
+            }
+        }
+    }
+    for (key, value) in [
+        (HEADER_SOURCE_TOPIC, topic.to_string()),
+        (HEADER_SOURCE_PARTITION, partition.to_string()),
+        (HEADER_SOURCE_OFFSET, offset.to_string()),
+    ] {
+        headers.push(Header {
+            key: key.to_string(),
+            value: value.into_bytes(),
+        });
+    }
+    let payload = message.payload();
+    let decoded = match payload {
+        None => Err(DecodeError::Bad("no value (a tombstone)".into())),
+        Some(bytes) => decoder.decode(bytes),
+    };
+    let mut event = Event {
+        key: message.key().map(<[u8]>::to_vec),
+        value: Vec::new(),
+        headers,
+        timestamp: message.timestamp().to_millis(),
+    };
+    match decoded {
+        Ok(value) => {
+            event.value = value;
+            batch.events.push(event);
+        }
+        Err(DecodeError::Bad(reason)) => {
+            event.value = payload.map(<[u8]>::to_vec).unwrap_or_default();
+            batch.dead.push(DeadLetter {
+                event,
+                stage: None,
+                processor: name.to_string(),
+                reason: format!("{topic}/{partition}@{offset}: {reason}"),
+                schema: None,
+            });
+        }
+        Err(DecodeError::Unavailable(reason)) => {
+            return Err(Error::Source {
+                source_name: name.to_string(),
+                reason: format!("{topic}/{partition}@{offset}: {reason}"),
+            });
+        }
+    }
+    Ok(())
+}
