@@ -169,3 +169,99 @@ fn openapi_and_health_are_served_by_the_binary() {
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')));
     assert!(doc["paths"]["/v1/plugins"].is_object());
 }
+
+/// A pipeline whose processors are `name@requirement` references: resolved through the real
+/// registry, cached by content, and started from the cache once the registry is gone.
+#[test]
+fn a_pipeline_resolves_its_plugins_from_the_registry_and_starts_offline_from_the_cache() {
+    use weft_host::config;
+    use weft_host::pipeline::{Pipeline, RunOptions};
+    use weft_host::registry::RegistryResolver;
+    use weft_host::runtime::{Runtime, RuntimeOptions};
+
+    let files = plugin_files();
+    let registry = start_registry();
+    let client = Client::new(&registry.url, Some(TOKEN.into())).expect("client");
+    for (_, file) in &files {
+        client
+            .push(std::fs::read(file).expect("plugin bytes"))
+            .expect("push");
+    }
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let input: String = (1..=6)
+        .map(|i| {
+            format!(
+                "{{\"id\":{i},\"title\":\"T {i}\",\"kind\":\"book\",\"year\":{},\"rating\":null,\"genres\":[],\"owner\":{{\"name\":\"A\",\"email\":\"a{i}@x\"}}}}\n",
+                1995 + i
+            )
+        })
+        .collect();
+    std::fs::write(work.path().join("in.jsonl"), input).expect("input");
+    let pipeline = format!(
+        r#"[registry]
+url = "{url}"
+
+[[source]]
+kind = "jsonl"
+path = "in.jsonl"
+schema = "{schema}"
+
+[[processor]]
+plugin = "filter@^0.1"
+params = {{ condition = "year >= 2000" }}
+
+[[processor]]
+plugin = "enrich@=0.1.0"
+
+[[processor]]
+plugin = "project@0"
+params = {{ keep = "id,decade" }}
+
+[sink]
+kind = "jsonl"
+path = "out.jsonl"
+"#,
+        url = registry.url,
+        schema = workspace_root()
+            .join("plugins/enrich/schemas/title.avsc")
+            .display(),
+    );
+    let pipeline_path = work.path().join("pipeline.toml");
+    std::fs::write(&pipeline_path, pipeline).expect("pipeline");
+    let cache = work.path().join("cache");
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(work.path().join("compiled")),
+    })
+    .expect("runtime");
+    let run = |resolver: &RegistryResolver| -> Result<String, String> {
+        let config = config::load_file(&pipeline_path).map_err(|e| e.to_string())?;
+        let pipeline = Pipeline::build(config, &runtime, resolver).map_err(|e| e.to_string())?;
+        pipeline
+            .run(&RunOptions::default())
+            .map_err(|e| e.to_string())?;
+        Ok(std::fs::read_to_string(work.path().join("out.jsonl")).expect("output"))
+    };
+    let expected = "{\"id\":5,\"decade\":2000}\n{\"id\":6,\"decade\":2000}\n";
+
+    let online = RegistryResolver::new(client.clone(), &cache);
+    assert_eq!(run(&online).expect("runs from the registry"), expected);
+
+    // The registry goes away: the same pipeline starts from the content-addressed cache.
+    drop(registry);
+    let offline = RegistryResolver::new(client.clone(), &cache);
+    assert_eq!(run(&offline).expect("runs from the cache"), expected);
+
+    // A tampered cache entry is refused, not loaded.
+    let sha = std::fs::read_to_string(cache.join("plugins/index/enrich/0.1.0")).expect("indexed");
+    let blob = cache.join(format!("plugins/sha256/{}.wasm", sha.trim()));
+    let mut bytes = std::fs::read(&blob).expect("blob");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&blob, bytes).expect("tamper");
+    let err = run(&offline).expect_err("a corrupt cache entry must not load");
+    assert!(
+        err.contains("cached enrich@0.1.0 is missing or corrupt (sha256 mismatch)"),
+        "{err}"
+    );
+}
