@@ -9,6 +9,8 @@ echo "==> building the plugins"
 scripts/build-plugins.sh
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "==> building the binaries the tests start (weft, weft-registry)"
+cargo build -p weft-host -p weft-registry --bins
 echo "==> cargo test"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
