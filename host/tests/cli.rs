@@ -190,3 +190,53 @@ fn new_scaffolds_a_processor_that_builds_and_loads() {
     let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json manifest");
     assert_eq!(manifest["name"], "title-case");
 }
+
+#[test]
+fn stdin_to_stdout_with_a_filter() {
+    let filter = plugin("filter");
+    let work = tempfile::tempdir().expect("temp dir");
+    let schema = workspace().join("plugins/enrich/schemas/title.avsc");
+    std::fs::write(
+        work.path().join("pipeline.toml"),
+        format!(
+            "[[source]]\nkind = \"stdin\"\nschema = {schema:?}\n\n[[processor]]\nplugin = {filter:?}\nparams = {{ condition = \"title starts_with 'Keep'\" }}\n\n[sink]\nkind = \"stdout\"\n",
+            schema = schema.display().to_string(),
+            filter = filter.display().to_string(),
+        ),
+    )
+    .expect("pipeline");
+    let line = |id: u32, title: &str| {
+        format!(
+            "{{\"id\":{id},\"title\":\"{title}\",\"kind\":\"book\",\"year\":2000,\"rating\":null,\"genres\":[],\"owner\":{{\"name\":\"A\",\"email\":\"e\"}}}}\n"
+        )
+    };
+    let input = line(1, "Keep me") + &line(2, "Drop me") + &line(3, "Keep too");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["run", "--quiet", "pipeline.toml"])
+        .current_dir(work.path())
+        .env(
+            "WEFT_CACHE_DIR",
+            std::env::temp_dir().join("weft-test-cache"),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("weft runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("weft exits");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ids: Vec<i64> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json line")["id"]
+                .as_i64()
+                .expect("id")
+        })
+        .collect();
+    assert_eq!(ids, vec![1, 3]);
+}

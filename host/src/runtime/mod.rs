@@ -135,7 +135,7 @@ impl Runtime {
         Plugin::load(self, &bytes, &path.display().to_string())
     }
 
-    /// Loads a component from bytes; `origin` names it in errors.
+    /// Loads a component from bytes (named `<bytes>` in errors).
     pub fn load_bytes(&self, bytes: &[u8]) -> Result<Plugin> {
         Plugin::load(self, bytes, "<bytes>")
     }
