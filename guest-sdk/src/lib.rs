@@ -98,6 +98,7 @@ extern crate self as weft_guest;
 #[doc(hidden)]
 pub mod bindings;
 mod codec;
+mod encode;
 mod event;
 pub mod log;
 mod manifest;

@@ -7,6 +7,7 @@ use apache_avro::types::Value;
 
 use crate::bindings::weft::processor::types as wit;
 use crate::codec;
+use crate::encode::{self, Names};
 use crate::event::{Event, EventMeta, Outcome};
 use crate::manifest::{ConfigError, Manifest, Params};
 use crate::runtime::Stage;
@@ -342,6 +343,8 @@ pub(crate) struct RecordStage<P> {
     input: Schema,
     /// `None` when the output schema is the input schema.
     output: Option<Schema>,
+    /// Named types of the output schema, for the encoder.
+    names: Names,
 }
 
 impl<P: RecordProcessor> RecordStage<P> {
@@ -366,14 +369,14 @@ impl<P: RecordProcessor> RecordStage<P> {
             None => input_schema.to_owned(),
             Some(schema) => codec::schema_json(schema)?,
         };
-        Ok((
-            Self {
-                processor,
-                input,
-                output: output_schema,
-            },
-            output_json,
-        ))
+        let names = Names::of(output_schema.as_ref().unwrap_or(&input));
+        let stage = Self {
+            processor,
+            input,
+            output: output_schema,
+            names,
+        };
+        Ok((stage, output_json))
     }
 
     fn process_one(&mut self, event: wit::Event) -> wit::Outcome {
@@ -399,9 +402,12 @@ impl<P: RecordProcessor> RecordStage<P> {
             RecordOutcome::Drop => Outcome::Drop,
             RecordOutcome::Reject(reason) => Outcome::Reject(reason),
         };
-        let schema = self.output.as_ref().unwrap_or(&self.input);
+        let (schema, names) = (self.output.as_ref().unwrap_or(&self.input), &self.names);
         codec::emit(outcome, event, |record: Record, buffer| {
-            *buffer = to_avro_datum(schema, record.into_value()).map_err(|e| e.to_string())?;
+            if encode::encode(record.value(), schema, names, buffer).is_err() {
+                // apache-avro encodes what the lean encoder leaves, or says what is wrong.
+                *buffer = to_avro_datum(schema, record.into_value()).map_err(|e| e.to_string())?;
+            }
             Ok(())
         })
     }
