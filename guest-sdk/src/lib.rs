@@ -125,12 +125,23 @@ pub mod __private {
 /// Exports a [`Processor`] (typed API) as the component's `processor` world.
 ///
 /// Use it once per plugin crate: `weft_guest::export_typed!(MyProcessor);`
+///
+/// The exports exist only in the component (`target_family = "wasm"`). Natively the plugin
+/// crate stays a plain library, so several plugins can link into one binary (the native
+/// benchmark does) without their export symbols clashing; the processor type is still
+/// checked there.
 #[macro_export]
 macro_rules! export_typed {
     ($processor:ty) => {
+        #[cfg(target_family = "wasm")]
         const _: () = {
             type WeftTypedProcessor = $crate::__private::TypedAdapter<$processor>;
             $crate::bindings::__export_processor!(WeftTypedProcessor with_types_in $crate::bindings);
+        };
+        #[cfg(not(target_family = "wasm"))]
+        const _: () = {
+            const fn weft_check<P: $crate::Processor>() {}
+            weft_check::<$processor>();
         };
     };
 }
@@ -138,12 +149,20 @@ macro_rules! export_typed {
 /// Exports a [`RecordProcessor`] (generic record API) as the component's `processor` world.
 ///
 /// Use it once per plugin crate: `weft_guest::export_record!(MyProcessor);`
+///
+/// As with [`export_typed!`], the exports exist only in the component.
 #[macro_export]
 macro_rules! export_record {
     ($processor:ty) => {
+        #[cfg(target_family = "wasm")]
         const _: () = {
             type WeftRecordProcessor = $crate::__private::RecordAdapter<$processor>;
             $crate::bindings::__export_processor!(WeftRecordProcessor with_types_in $crate::bindings);
+        };
+        #[cfg(not(target_family = "wasm"))]
+        const _: () = {
+            const fn weft_check<P: $crate::RecordProcessor>() {}
+            weft_check::<$processor>();
         };
     };
 }
