@@ -1,0 +1,133 @@
+//! What a variant measures and how: the timed batch loop, batch-latency percentiles, and
+//! peak RSS (VmHWM) read from `/proc`.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::workload::MemorySource;
+
+/// The figures of one variant, as a child process reports them to the driver.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VariantResult {
+    /// `native`, `fused`, `unfused-kafka`, `passthrough-kafka`, ...
+    pub variant: String,
+    /// Events per batch (per component call for the fused chain).
+    pub batch: usize,
+    /// Processors on the way (0 for a passthrough).
+    pub stages: usize,
+    pub events_in: u64,
+    pub events_out: u64,
+    pub elapsed_s: f64,
+    pub events_per_s: f64,
+    /// Wall time per input event divided by the number of stages.
+    pub ns_per_event_stage: f64,
+    /// Busy time of each stage per event it received.
+    pub stage_ns_per_event: Vec<f64>,
+    /// Latency of one batch from the source's hand-over to the sink, in microseconds.
+    pub p50_batch_us: Option<f64>,
+    pub p99_batch_us: Option<f64>,
+    /// Highest resident set of the process (sum over processes for multi-process variants).
+    pub peak_rss_mib: Option<f64>,
+    /// Peak RSS of each process, for multi-process variants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub process_rss_mib: Vec<f64>,
+    /// What a reader should know to interpret the figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl VariantResult {
+    /// Fills the rates from counts and elapsed time.
+    pub fn finish_rates(&mut self) {
+        self.events_per_s = self.events_in as f64 / self.elapsed_s.max(1e-12);
+        self.ns_per_event_stage = if self.stages == 0 || self.events_in == 0 {
+            self.elapsed_s * 1e9 / self.events_in.max(1) as f64
+        } else {
+            self.elapsed_s * 1e9 / self.events_in as f64 / self.stages as f64
+        };
+    }
+}
+
+/// What the timed loop saw.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub events_in: u64,
+    pub events_out: u64,
+    pub elapsed: Duration,
+    /// One entry per batch, in nanoseconds.
+    pub batch_ns: Vec<u64>,
+}
+
+impl Run {
+    /// The `q` quantile (0..=1) of batch latency in microseconds.
+    pub fn batch_quantile_us(&mut self, q: f64) -> Option<f64> {
+        quantile_us(&mut self.batch_ns, q)
+    }
+}
+
+/// The `q` quantile of `samples` (nanoseconds), in microseconds; sorts `samples`.
+pub fn quantile_us(samples: &mut [u64], q: f64) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    samples.sort_unstable();
+    let rank = ((samples.len() - 1) as f64 * q).round() as usize;
+    Some(samples[rank.min(samples.len() - 1)] as f64 / 1e3)
+}
+
+/// Pulls batches of up to `batch` events from `source` until it is empty and hands each to
+/// `process`, which returns how many events reached the sink. Each batch's latency covers
+/// the source's copy, the processing and dropping the output (a null sink).
+pub fn drive<E>(
+    source: &mut MemorySource<'_>,
+    batch: usize,
+    make: impl Fn(Vec<u8>) -> E + Copy,
+    mut process: impl FnMut(Vec<E>) -> anyhow::Result<usize>,
+) -> anyhow::Result<Run> {
+    let mut run = Run {
+        batch_ns: Vec::with_capacity((source.remaining() / batch.max(1) as u64 + 1) as usize),
+        ..Run::default()
+    };
+    let started = Instant::now();
+    while source.remaining() > 0 {
+        let t0 = Instant::now();
+        let events = source.next_batch(batch, make);
+        run.events_in += events.len() as u64;
+        run.events_out += process(events)? as u64;
+        run.batch_ns.push(t0.elapsed().as_nanos() as u64);
+    }
+    run.elapsed = started.elapsed();
+    Ok(run)
+}
+
+/// Peak resident set (VmHWM) of this process in MiB.
+pub fn own_peak_rss_mib() -> Option<f64> {
+    peak_rss_mib_of("self")
+}
+
+/// Peak resident set (VmHWM) of process `pid` (or `self`) in MiB, while it runs.
+pub fn peak_rss_mib_of(pid: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_pick_ranks() {
+        let mut samples: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
+        assert_eq!(quantile_us(&mut samples, 0.5), Some(51.0));
+        assert_eq!(quantile_us(&mut samples, 0.99), Some(99.0));
+        assert_eq!(quantile_us(&mut [], 0.5), None);
+    }
+
+    #[test]
+    fn own_rss_is_readable() {
+        assert!(own_peak_rss_mib().is_some_and(|mib| mib > 0.0));
+    }
+}
