@@ -132,7 +132,13 @@ impl Chain {
                     ),
                 })?;
             }
-            let input_json = upstream_schema.canonical_form();
+            // The full schema (docs, defaults, aliases), not the canonical form: processors
+            // that derive their output keep what downstream readers and files want.
+            let input_json =
+                serde_json::to_string(&*upstream_schema).map_err(|e| Error::Schema {
+                    origin: format!("{id} input"),
+                    reason: e.to_string(),
+                })?;
             let instance =
                 spec.plugin
                     .pre()
@@ -147,7 +153,7 @@ impl Chain {
                 reason: e.to_string(),
             })?;
             let output = Arc::new(output);
-            let keep_allowed = output.canonical_form() == input_json;
+            let keep_allowed = output.canonical_form() == upstream_schema.canonical_form();
             stages.push(Stage {
                 id: spec.plugin.id(),
                 spec,
