@@ -95,6 +95,9 @@
 
 extern crate self as weft_guest;
 
+// The components' allocator; natively only its unit tests build it.
+#[cfg(any(test, all(target_family = "wasm", not(target_feature = "atomics"))))]
+mod alloc;
 #[doc(hidden)]
 pub mod bindings;
 mod codec;
