@@ -14,6 +14,8 @@ use crate::stages::{STAGES, StageDef};
 struct NativeStage {
     name: &'static str,
     stage: TestStage,
+    /// The schema (JSON) `configure` said the stage emits.
+    output: String,
     /// The stage emits its input schema, so it may answer `keep`.
     keep_allowed: bool,
     events_in: u64,
@@ -54,6 +56,7 @@ impl NativeChain {
             stages.push(NativeStage {
                 name: def.plugin,
                 stage,
+                output: output.clone(),
                 keep_allowed,
                 events_in: 0,
                 busy: Duration::ZERO,
@@ -105,6 +108,11 @@ impl NativeChain {
             current = next;
         }
         Ok(current)
+    }
+
+    /// The schema (JSON) each stage emits, in order.
+    pub fn output_schemas(&self) -> Vec<String> {
+        self.stages.iter().map(|s| s.output.clone()).collect()
     }
 
     /// Busy nanoseconds per received event, per stage, since the last reset.
