@@ -5,6 +5,7 @@
 //! and from two rules kept here: the source commits only offsets it handed over before the
 //! sinks flushed, and a sink's `flush` fails if any message was not acknowledged.
 
+pub mod producer;
 pub mod sink;
 pub mod source;
 pub mod wire;
@@ -55,8 +56,13 @@ fn client_config(
     for (key, value) in properties {
         config.set(key, value.to_string());
     }
-    // librdkafka's own log lines go through `ClientContext::log` below.
-    config.set_log_level(RDKafkaLogLevel::Warning);
+    // librdkafka's own log lines go through `ClientContext::log` below; its `debug`
+    // contexts (`debug = "cgrp,fetch"`) are only useful with their lines.
+    config.set_log_level(if properties.contains_key("debug") {
+        RDKafkaLogLevel::Debug
+    } else {
+        RDKafkaLogLevel::Warning
+    });
     Ok(config)
 }
 

@@ -1,0 +1,560 @@
+//! Kafka end to end, against a real Kafka-compatible broker (tansu) and the real `weft`
+//! and `weft-registry` binaries: events produced by an independent client, read back by an
+//! independent client and compared exactly, with and without faults.
+//!
+//! Needs tansu (`scripts/setup.sh --kafka`), the plugins (`scripts/build-plugins.sh`) and the
+//! binaries (`cargo build -p weft-host --bin weft -p weft-registry --bin weft-registry`);
+//! `scripts/test.sh` does all three. Missing pieces fail the tests, never skip them.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use weft_tests::kafka::{
+    Broker, Collector, Framing, Host, REGISTRY_TOKEN, Registry, Storage, TestProducer, committed,
+    end_offsets, tally, title_datum, title_id, title_key, titles,
+};
+use weft_tests::{plugin, title_schema, toml_path};
+
+const PARTITIONS: u32 = 3;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write pipeline");
+    path
+}
+
+/// Confluent in, Confluent out, through the real registry; source and processor dead
+/// letters to a topic; keys, headers, partitions and commits checked.
+#[test]
+fn confluent_topic_to_topic_with_dead_letters() {
+    let broker = Broker::start(Storage::Memory);
+    let registry = Registry::start();
+    let brokers = broker.address();
+    for topic in ["titles-in", "titles-out"] {
+        broker.create_topic(topic, PARTITIONS);
+    }
+    broker.create_topic("titles-dead", 1);
+    let client = registry.client();
+    let schema_text = std::fs::read_to_string(title_schema()).expect("schema");
+    let in_id = client
+        .register("titles-in-value", &schema_text)
+        .expect("register the input schema");
+
+    const N: u64 = 1000;
+    let producer = TestProducer::new(&brokers);
+    producer.titles("titles-in", 1..=N, Framing::Confluent(in_id), true);
+    // Three values the source cannot decode: they go to the dead-letter topic as they are.
+    let bad_magic = b"\x01not confluent".to_vec();
+    let unknown_id = [&[0u8, 0, 0, 0x27, 0x0f][..], &title_datum(&titles(), 1)].concat();
+    producer.send("titles-in", Some(b"bad-magic"), &bad_magic, &[]);
+    producer.send("titles-in", Some(b"unknown-id"), &unknown_id, &[]);
+    producer.send(
+        "titles-in",
+        Some(b"not-avro"),
+        b"\x00\x00\x00\x00\x01\xff\xff",
+        &[],
+    );
+    producer.flush();
+    let source_dead = 3;
+
+    let work = tempfile::tempdir().expect("temp dir");
+    let pipeline = write(
+        work.path(),
+        "pipeline.toml",
+        &format!(
+            r#"
+[registry]
+url = "{registry}"
+
+[[source]]
+kind = "kafka"
+brokers = "{brokers}"
+topics = ["titles-in"]
+group = "confluent-e2e"
+start = "earliest"
+
+[[processor]]
+plugin = {filter}
+params = {{ condition = "kind != 'book'" }}
+
+[[processor]]
+plugin = {hostile}
+params = {{ mode = "panic", when = "id=7" }}
+
+[sink]
+kind = "kafka"
+brokers = "{brokers}"
+topic = "titles-out"
+register_schema = true
+
+[dead_letter]
+kind = "kafka"
+brokers = "{brokers}"
+topic = "titles-dead"
+
+[limits]
+batch_size = 100
+"#,
+            registry = registry.url,
+            filter = toml_path(&plugin("filter")),
+            hostile = toml_path(&plugin("hostile")),
+        ),
+    );
+    let started = Instant::now();
+    let mut host = Host::start(
+        work.path(),
+        "host",
+        &pipeline,
+        &[("WEFT_REGISTRY_TOKEN", REGISTRY_TOKEN)],
+    );
+
+    // Books are filtered out; id 7 makes the hostile processor panic.
+    let expected: Vec<i64> = (1..=N as i64)
+        .filter(|id| id % 3 != 0 && *id != 7)
+        .collect();
+    let mut out = Collector::new(&brokers, "titles-out");
+    let mut dead = Collector::new(&brokers, "titles-dead");
+    let arrived = out.wait_for(Duration::from_secs(90), |m| m.len() >= expected.len())
+        && dead.wait_for(Duration::from_secs(30), |m| m.len() > source_dead);
+    assert!(
+        arrived,
+        "after {:?}: {} of {} events and {} of {} dead letters arrived\nhost log:\n{}",
+        started.elapsed(),
+        out.messages.len(),
+        expected.len(),
+        dead.messages.len(),
+        source_dead + 1,
+        host.log()
+    );
+    // Anything written late would show up now.
+    out.poll(Duration::from_secs(1));
+    dead.poll(Duration::from_millis(500));
+    let status = host.terminate().expect("weft stops on SIGTERM");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "interrupted exit code; log:\n{}",
+        host.log()
+    );
+
+    // The sink registered the output schema under its subject and framed every value with it.
+    let (out_id, _) = client
+        .latest("titles-out-value")
+        .expect("the sink registered titles-out-value");
+    let schema = titles();
+    let ids: Vec<i64> = out
+        .messages
+        .iter()
+        .map(|m| title_id(&schema, &m.value, Framing::Confluent(out_id)))
+        .collect();
+    let t = tally(ids, expected.iter().copied());
+    println!("confluent: produced {N} (+{source_dead} undecodable), output {t:?}");
+    assert!(t.missing.is_empty() && t.unexpected.is_empty(), "{t:?}");
+    assert_eq!(t.duplicates, 0, "no fault, so no duplicates: {t:?}");
+
+    // Keys, headers and partitions pass through; the source-position headers do not.
+    let mut input = Collector::new(&brokers, "titles-in");
+    assert!(input.wait_for(Duration::from_secs(30), |m| m.len() as u64 == N + 3));
+    let partition_of: HashMap<Vec<u8>, i32> = input
+        .messages
+        .iter()
+        .filter_map(|m| Some((m.key.clone()?, m.partition)))
+        .collect();
+    for m in &out.messages {
+        let id = title_id(&schema, &m.value, Framing::Confluent(out_id));
+        let key = title_key(id as u64).into_bytes();
+        assert_eq!(m.key.as_ref(), Some(&key), "key of title {id}");
+        assert_eq!(
+            m.header("trace"),
+            Some(format!("t{id}")),
+            "trace header of {id}"
+        );
+        assert!(
+            !m.headers.keys().any(|k| k.starts_with("weft.")),
+            "internal headers leaked: {:?}",
+            m.headers.keys()
+        );
+        assert_eq!(
+            Some(&m.partition),
+            partition_of.get(&key),
+            "partition of {id}"
+        );
+    }
+
+    // Dead letters: the original bytes, with the reason and the source position.
+    assert_eq!(dead.messages.len(), source_dead + 1, "{:#?}", dead.messages);
+    let by_key: HashMap<String, _> = dead
+        .messages
+        .iter()
+        .map(|m| {
+            (
+                String::from_utf8_lossy(m.key.as_deref().unwrap_or_default()).into_owned(),
+                m,
+            )
+        })
+        .collect();
+    let poison = by_key["title-7"];
+    let original = input
+        .messages
+        .iter()
+        .find(|m| m.key.as_deref() == Some(b"title-7".as_slice()))
+        .expect("title 7 in the input");
+    assert_eq!(
+        poison.value,
+        title_datum(&schema, 7),
+        "value as the failing stage got it"
+    );
+    assert_eq!(poison.header("weft.stage").as_deref(), Some("2"));
+    assert!(
+        poison
+            .header("weft.processor")
+            .is_some_and(|p| p.starts_with("hostile@"))
+    );
+    assert!(
+        poison
+            .header("weft.reason")
+            .is_some_and(|r| r.contains("id=7")),
+        "{poison:?}"
+    );
+    assert_eq!(
+        poison.header("weft.source.topic").as_deref(),
+        Some("titles-in")
+    );
+    assert_eq!(
+        poison.header("weft.source.partition"),
+        Some(original.partition.to_string())
+    );
+    assert_eq!(
+        poison.header("weft.source.offset"),
+        Some(original.offset.to_string())
+    );
+    assert_eq!(poison.header("trace").as_deref(), Some("t7"));
+    for (key, value, reason) in [
+        ("bad-magic", &bad_magic, "magic byte 1"),
+        ("unknown-id", &unknown_id, "schema id 9999"),
+        (
+            "not-avro",
+            &b"\x00\x00\x00\x00\x01\xff\xff".to_vec(),
+            "corrupt",
+        ),
+    ] {
+        let m = by_key[key];
+        assert_eq!(&m.value, value, "{key}: raw bytes kept");
+        assert_eq!(m.header("weft.stage").as_deref(), Some("source"), "{key}");
+        let why = m.header("weft.reason").unwrap_or_default();
+        assert!(
+            why.contains(reason),
+            "{key}: reason {why:?} lacks {reason:?}"
+        );
+        assert_eq!(m.header("weft.source.topic").as_deref(), Some("titles-in"));
+    }
+
+    // Everything was acknowledged, so everything is committed: one past the last offset of
+    // each partition (read back, as tansu's memory storage misreports high watermarks).
+    let summary = host.summary();
+    assert_eq!(summary["events_in"], N + 3, "{summary}");
+    assert_eq!(summary["dead_letters"], source_dead as u64 + 1, "{summary}");
+    let mut ends = vec![None; PARTITIONS as usize];
+    for m in &input.messages {
+        let end = &mut ends[m.partition as usize];
+        *end = Some(end.unwrap_or(0).max(m.offset + 1));
+    }
+    assert_eq!(
+        committed(&brokers, "confluent-e2e", "titles-in", PARTITIONS as i32),
+        ends,
+        "committed offsets after a clean stop"
+    );
+    println!("confluent test took {:?}", started.elapsed());
+}
+
+/// A raw-Avro pipeline (no registry) copying `input` to `output` through the filter
+/// plugin, in consumer group `group`, with fast failure detection for the group.
+fn raw_pipeline(dir: &Path, brokers: &str, group: &str) -> std::path::PathBuf {
+    write(
+        dir,
+        "pipeline.toml",
+        &format!(
+            r#"
+[[source]]
+kind = "kafka"
+brokers = "{brokers}"
+topics = ["in"]
+group = "{group}"
+format = "avro"
+schema = {schema}
+
+[source.properties]
+"session.timeout.ms" = 6000
+"heartbeat.interval.ms" = 500
+
+[[processor]]
+plugin = {filter}
+params = {{ condition = "id > 0" }}
+
+[sink]
+kind = "kafka"
+brokers = "{brokers}"
+topic = "out"
+format = "avro"
+
+[dead_letter]
+kind = "kafka"
+brokers = "{brokers}"
+topic = "dead"
+
+[limits]
+batch_size = 200
+linger_ms = 20
+"#,
+            schema = toml_path(&title_schema()),
+            filter = toml_path(&plugin("filter")),
+        ),
+    )
+}
+
+/// A broker with `in` and `out` (three partitions each) and `dead`, and `n` raw titles in
+/// `in` (keyed, without headers: see [`Storage::Sqlite`]).
+fn raw_setup(n: u64, storage: Storage) -> Broker {
+    let broker = Broker::start(storage);
+    broker.create_topic("in", PARTITIONS);
+    broker.create_topic("out", PARTITIONS);
+    broker.create_topic("dead", 1);
+    TestProducer::new(&broker.address()).titles("in", 1..=n, Framing::Raw, false);
+    broker
+}
+
+/// Reads `out` until every id 1..=n is there; returns how many distinct ids arrived.
+fn wait_for_ids(out: &mut Collector, n: u64, timeout: Duration) -> usize {
+    distinct_after(out, timeout, |distinct| distinct as u64 >= n)
+}
+
+fn distinct_after(
+    out: &mut Collector,
+    timeout: Duration,
+    mut done: impl FnMut(usize) -> bool,
+) -> usize {
+    let schema = titles();
+    let mut seen = std::collections::HashSet::new();
+    let mut read = 0;
+    out.wait_for(timeout, |messages| {
+        for m in &messages[read..] {
+            seen.insert(title_id(&schema, &m.value, Framing::Raw));
+        }
+        read = messages.len();
+        done(seen.len())
+    });
+    seen.len()
+}
+
+/// Offsets and counts per partition, to explain a shortfall.
+fn diagnose(brokers: &str, group: &str, out: &Collector) -> String {
+    let mut read = [0usize; PARTITIONS as usize];
+    for m in &out.messages {
+        read[m.partition as usize] += 1;
+    }
+    format!(
+        "in: end offsets {:?}, committed by {group} {:?}; out: end offsets {:?}, read {:?}",
+        end_offsets(brokers, "in", PARTITIONS as i32),
+        committed(brokers, group, "in", PARTITIONS as i32),
+        end_offsets(brokers, "out", PARTITIONS as i32),
+        read
+    )
+}
+
+/// Every id 1..=n exactly once or more; prints and returns the duplicates.
+fn check_no_loss(label: &str, out: &Collector, n: u64) -> usize {
+    let schema = titles();
+    let t = tally(
+        out.messages
+            .iter()
+            .map(|m| title_id(&schema, &m.value, Framing::Raw)),
+        1..=n as i64,
+    );
+    println!(
+        "{label}: produced {n}, consumed {} ({} distinct), duplicates {}",
+        t.received, t.distinct, t.duplicates
+    );
+    assert!(
+        t.missing.is_empty(),
+        "{label}: {} ids lost, first {:?}",
+        t.missing.len(),
+        &t.missing[..t.missing.len().min(10)]
+    );
+    assert!(
+        t.unexpected.is_empty(),
+        "{label}: unexpected ids {:?}",
+        t.unexpected
+    );
+    t.duplicates
+}
+
+/// SIGKILL mid-stream (no flush, no commit, no leave), then a restart in the same group:
+/// it resumes from the committed offsets and nothing is lost.
+#[test]
+fn host_killed_mid_stream_resumes_from_committed_offsets() {
+    const N: u64 = 30_000;
+    let broker = raw_setup(N, Storage::Sqlite);
+    let brokers = broker.address();
+    let work = tempfile::tempdir().expect("temp dir");
+    let pipeline = raw_pipeline(work.path(), &brokers, "kill-test");
+    let started = Instant::now();
+
+    let mut first = Host::start(work.path(), "first", &pipeline, &[]);
+    let mut out = Collector::new(&brokers, "out");
+    let at_kill = distinct_after(&mut out, Duration::from_secs(90), |d| d as u64 >= N / 5);
+    first.kill();
+    assert!(
+        at_kill as u64 >= N / 5 && (at_kill as u64) < N,
+        "the kill must land mid-stream: {at_kill} of {N} written\nlog:\n{}",
+        first.log()
+    );
+
+    let mut second = Host::start(work.path(), "second", &pipeline, &[]);
+    let distinct = wait_for_ids(&mut out, N, Duration::from_secs(120));
+    out.poll(Duration::from_secs(1));
+    assert_eq!(
+        distinct as u64,
+        N,
+        "after the restart only {distinct} of {N} arrived; {}\nlog:\n{}",
+        diagnose(&brokers, "kill-test", &out),
+        second.log()
+    );
+    assert_eq!(second.terminate().and_then(|s| s.code()), Some(130));
+    let duplicates = check_no_loss("host killed", &out, N);
+    println!(
+        "host killed: {at_kill} distinct written before SIGKILL, {duplicates} duplicates after the restart, {:?}",
+        started.elapsed()
+    );
+}
+
+/// The broker stopped for a few seconds mid-stream and started again on its data: the host
+/// waits, retries and resumes without exiting, and nothing is lost.
+#[test]
+fn broker_restarted_mid_stream_the_host_waits_and_resumes() {
+    const N: u64 = 30_000;
+    let mut broker = raw_setup(N, Storage::Sqlite);
+    let brokers = broker.address();
+    let work = tempfile::tempdir().expect("temp dir");
+    let pipeline = raw_pipeline(work.path(), &brokers, "broker-restart-test");
+    let started = Instant::now();
+
+    let mut host = Host::start(work.path(), "host", &pipeline, &[]);
+    let mut out = Collector::new(&brokers, "out");
+    let before = distinct_after(&mut out, Duration::from_secs(90), |d| d as u64 >= N / 5);
+    assert!(
+        (before as u64) < N,
+        "the restart must land mid-stream: {before} of {N}"
+    );
+    broker.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        host.exited().is_none(),
+        "the host died while the broker was down:\n{}",
+        host.log()
+    );
+    broker.restart();
+
+    let distinct = wait_for_ids(&mut out, N, Duration::from_secs(150));
+    out.poll(Duration::from_secs(1));
+    assert_eq!(
+        distinct as u64,
+        N,
+        "after the broker restart only {distinct} of {N} arrived\nhost log:\n{}\nbroker log:\n{}",
+        host.log(),
+        broker.log()
+    );
+    assert_eq!(
+        host.terminate().and_then(|s| s.code()),
+        Some(130),
+        "the host kept running through the outage"
+    );
+    let duplicates = check_no_loss("broker restarted", &out, N);
+    println!(
+        "broker restarted: {before} distinct written before the stop, {duplicates} duplicates, {:?}",
+        started.elapsed()
+    );
+}
+
+/// Starts a host and waits (bounded) until the group gave it partitions.
+fn join(work: &Path, name: &str, pipeline: &Path, out: &mut Collector) -> Host {
+    let host = Host::start(work, name, pipeline, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !host.has_partitions() && Instant::now() < deadline {
+        out.poll(Duration::from_millis(200));
+    }
+    assert!(
+        host.has_partitions(),
+        "{name} got no partitions:\n{}",
+        host.log()
+    );
+    host
+}
+
+/// Hosts in one group share the partitions. One is killed (SIGKILL) mid-stream and a
+/// replacement resumes its partitions from the committed offsets; then one is stopped
+/// (SIGTERM: commit, leave the group) and the last one takes all partitions over. Nothing
+/// is lost.
+///
+/// Why a replacement after the SIGKILL: tansu 0.6 evicts a member whose session expired
+/// without starting a new generation, so the survivor's SyncGroup answers its old
+/// assignment and the dead member's partitions stay orphaned until a member joins or
+/// leaves. With Kafka the survivor takes them over after `session.timeout.ms`.
+#[test]
+fn hosts_in_a_group_share_partitions_and_take_over_from_killed_and_stopped_ones() {
+    const N: u64 = 30_000;
+    let broker = raw_setup(N, Storage::Sqlite);
+    let brokers = broker.address();
+    let work = tempfile::tempdir().expect("temp dir");
+    let pipeline = raw_pipeline(work.path(), &brokers, "scale-out-test");
+    let started = Instant::now();
+    let mut out = Collector::new(&brokers, "out");
+
+    let mut first = join(work.path(), "first", &pipeline, &mut out);
+    let mut second = join(work.path(), "second", &pipeline, &mut out);
+    let at_kill = distinct_after(&mut out, Duration::from_secs(90), |d| d as u64 >= N / 5);
+    let rebalances = first.rebalances();
+    second.kill();
+    assert!(
+        (at_kill as u64) < N,
+        "the kill must land mid-stream: {at_kill} of {N}"
+    );
+    // The group notices the dead member after session.timeout.ms (6 s here).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while first.rebalances() == rebalances && Instant::now() < deadline {
+        out.poll(Duration::from_millis(200));
+    }
+    assert!(
+        first.rebalances() > rebalances,
+        "the group never noticed the killed host"
+    );
+
+    let mut replacement = join(work.path(), "replacement", &pipeline, &mut out);
+    let at_stop = distinct_after(&mut out, Duration::from_secs(90), |d| d as u64 >= N / 2);
+    assert!(
+        (at_stop as u64) < N,
+        "the stop must land mid-stream: {at_stop} of {N}"
+    );
+    assert_eq!(
+        replacement.terminate().and_then(|s| s.code()),
+        Some(130),
+        "a stopped host exits 130:\n{}",
+        replacement.log()
+    );
+
+    let distinct = wait_for_ids(&mut out, N, Duration::from_secs(120));
+    out.poll(Duration::from_secs(1));
+    assert_eq!(
+        distinct as u64,
+        N,
+        "only {distinct} of {N} arrived; {}\nfirst:\n{}",
+        diagnose(&brokers, "scale-out-test", &out),
+        first.log()
+    );
+    assert_eq!(first.terminate().and_then(|s| s.code()), Some(130));
+    let duplicates = check_no_loss("scale-out", &out, N);
+    println!(
+        "scale-out: SIGKILL at {at_kill} and SIGTERM at {at_stop} distinct written, {duplicates} duplicates, {:?}",
+        started.elapsed()
+    );
+}
