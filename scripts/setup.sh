@@ -9,6 +9,18 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
 
+# The host links librdkafka, which the rdkafka crate builds from source with its configure
+# script: it needs a C compiler, make and zlib (Debian; run as root).
+missing=()
+for tool in cc make pkg-config; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if (( ${#missing[@]} )) && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing a C toolchain for librdkafka (missing: ${missing[*]})"
+    apt-get update
+    apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev
+fi
+
 if [[ "${1:-}" == "--kafka" ]] && ! command -v tansu >/dev/null 2>&1; then
     echo "==> installing tansu, a Kafka-compatible broker (about 8 minutes on 2 cores, once)"
     cargo install tansu --locked --features dynostore,libsql
