@@ -156,11 +156,14 @@ batch_size = 100
     // Keys, headers and partitions pass through; the source-position headers do not.
     let mut input = Collector::new(&brokers, "titles-in");
     assert!(input.wait_for(Duration::from_secs(30), |m| m.len() as u64 == N + 3));
-    let partition_of: HashMap<Vec<u8>, i32> = input
+    let position_of: HashMap<Vec<u8>, (i32, i64)> = input
         .messages
         .iter()
-        .filter_map(|m| Some((m.key.clone()?, m.partition)))
+        .filter_map(|m| Some((m.key.clone()?, (m.partition, m.offset))))
         .collect();
+    // Per output partition, the input offsets of its events: increasing if the chain kept
+    // each partition's order.
+    let mut last_input_offset: HashMap<i32, i64> = HashMap::new();
     for m in &out.messages {
         let id = title_id(&schema, &m.value, Framing::Confluent(out_id));
         let key = title_key(id as u64).into_bytes();
@@ -175,10 +178,16 @@ batch_size = 100
             "internal headers leaked: {:?}",
             m.headers.keys()
         );
+        let (in_partition, in_offset) = position_of[&key];
         assert_eq!(
-            Some(&m.partition),
-            partition_of.get(&key),
-            "partition of {id}"
+            m.partition, in_partition,
+            "same key, same partition: title {id}"
+        );
+        let last = last_input_offset.insert(m.partition, in_offset);
+        assert!(
+            last.is_none_or(|last| last < in_offset),
+            "partition {} out of order at title {id}",
+            m.partition
         );
     }
 
