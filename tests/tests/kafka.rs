@@ -567,3 +567,70 @@ fn hosts_in_a_group_share_partitions_and_take_over_from_killed_and_stopped_ones(
         started.elapsed()
     );
 }
+
+/// `topic_pattern` picks up every matching topic and `start = "latest"` skips what was
+/// there before the host started: only the events produced afterwards come out.
+#[test]
+fn pattern_subscription_from_latest_reads_only_new_events() {
+    let broker = Broker::start(Storage::Sqlite);
+    let brokers = broker.address();
+    for topic in ["events-a", "events-b", "other"] {
+        broker.create_topic(topic, 2);
+    }
+    broker.create_topic("out", PARTITIONS);
+    let producer = TestProducer::new(&brokers);
+    for topic in ["events-a", "events-b", "other"] {
+        producer.titles(topic, 1..=100, Framing::Raw, false);
+    }
+    let work = tempfile::tempdir().expect("temp dir");
+    let pipeline = write(
+        work.path(),
+        "pipeline.toml",
+        &format!(
+            r#"
+[[source]]
+kind = "kafka"
+brokers = "{brokers}"
+topic_pattern = "events-.*"
+group = "latest-test"
+start = "latest"
+format = "avro"
+schema = {schema}
+
+[sink]
+kind = "kafka"
+brokers = "{brokers}"
+topic = "out"
+format = "avro"
+"#,
+            schema = toml_path(&title_schema()),
+        ),
+    );
+    let mut out = Collector::new(&brokers, "out");
+    let host = join(work.path(), "host", &pipeline, &mut out);
+    assert!(
+        host.log().contains("events-a/1") && host.log().contains("events-b/1"),
+        "both matching topics assigned:\n{}",
+        host.log()
+    );
+    // The end offsets are looked up once the partitions start fetching.
+    out.poll(Duration::from_secs(2));
+    for topic in ["events-a", "events-b", "other"] {
+        producer.titles(topic, 101..=150, Framing::Raw, false);
+    }
+    out.wait_for(Duration::from_secs(60), |m| m.len() >= 100);
+    out.poll(Duration::from_secs(2));
+    let schema = titles();
+    let t = tally(
+        out.messages
+            .iter()
+            .map(|m| title_id(&schema, &m.value, Framing::Raw)),
+        101..=150,
+    );
+    println!("pattern from latest: 300 before, 150 after (100 matching), output {t:?}");
+    assert!(t.missing.is_empty() && t.unexpected.is_empty(), "{t:?}");
+    assert_eq!(
+        t.received, 100,
+        "each new title once per matching topic: {t:?}"
+    );
+}
