@@ -10,6 +10,8 @@ use apache_avro::{Schema, from_avro_datum};
 
 use crate::ConfigError;
 use crate::bindings::weft::processor::types as wit;
+use crate::decode;
+use crate::encode::Names;
 use crate::event::Outcome;
 
 /// Parses a schema the processor declares; a failure is a bug in the processor.
@@ -88,15 +90,33 @@ fn restore_field_docs(schema: &Schema, json: &mut serde_json::Value) {
     }
 }
 
-/// Decodes one datum written with `writer`, resolved to `reader` when given.
+/// Decodes one datum written with `writer` (whose named types are `names`), resolved to
+/// `reader` when given.
+///
+/// Without a reader schema the SDK's lean decoder reads the datum, falling back to
+/// apache-avro for the types it leaves; schema resolution is apache-avro's.
 pub(crate) fn decode(
     writer: &Schema,
+    names: &Names,
     reader: Option<&Schema>,
     bytes: &[u8],
 ) -> Result<Value, String> {
     let mut rest = bytes;
-    let value = from_avro_datum(writer, &mut rest, reader)
-        .map_err(|e| format!("cannot decode the input event: {e}"))?;
+    let lean = match reader {
+        None => decode::decode(writer, names, &mut rest),
+        Some(_) => Err(decode::Error::Unsupported),
+    };
+    let value = match lean {
+        Ok(value) => value,
+        Err(decode::Error::Malformed(reason)) => {
+            return Err(format!("cannot decode the input event: {reason}"));
+        }
+        Err(decode::Error::Unsupported) => {
+            rest = bytes;
+            from_avro_datum(writer, &mut rest, reader)
+                .map_err(|e| format!("cannot decode the input event: {e}"))?
+        }
+    };
     if !rest.is_empty() {
         return Err(format!(
             "cannot decode the input event: {} bytes left after the datum; was it written with another schema?",
@@ -324,10 +344,35 @@ mod tests {
     #[test]
     fn trailing_bytes_are_an_error() {
         let schema = Schema::parse_str(r#""long""#).expect("long");
-        assert_eq!(decode(&schema, None, &[2]), Ok(Value::Long(1)));
+        let names = Names::of(&schema);
+        assert_eq!(decode(&schema, &names, None, &[2]), Ok(Value::Long(1)));
         assert_eq!(
-            decode(&schema, None, &[2, 0]).expect_err("trailing byte"),
+            decode(&schema, &names, None, &[2, 0]).expect_err("trailing byte"),
             "cannot decode the input event: 1 bytes left after the datum; was it written with another schema?"
+        );
+    }
+
+    #[test]
+    fn what_the_lean_decoder_leaves_apache_avro_decodes() {
+        let schema = Schema::parse_str(
+            r#"{"type": "record", "name": "R", "fields": [{"name": "n", "type": "long"},
+                {"name": "d", "type": {"type": "fixed", "name": "D", "size": 12, "logicalType": "duration"}}]}"#,
+        )
+        .expect("schema");
+        let bytes = [&[4][..], &[1; 12]].concat();
+        assert_eq!(
+            decode(&schema, &Names::of(&schema), None, &bytes),
+            from_avro_datum(&schema, &mut &bytes[..], None).map_err(|e| e.to_string())
+        );
+        assert!(decode(&schema, &Names::of(&schema), None, &bytes[..5]).is_err());
+    }
+
+    #[test]
+    fn malformed_events_are_named_as_such() {
+        let schema = Schema::parse_str(TITLE).expect("title schema");
+        assert_eq!(
+            decode(&schema, &Names::of(&schema), None, &[2, 8, b'A']).expect_err("truncated"),
+            "cannot decode the input event: the datum ends early: 4 bytes wanted, 1 left"
         );
     }
 }

@@ -30,6 +30,12 @@ impl Names {
             })
             .unwrap_or_default()
     }
+
+    /// The definition of the named type `name` (fully qualified, as the parser leaves
+    /// references).
+    pub(crate) fn get(&self, name: &Name) -> Option<&Schema> {
+        self.0.get(name)
+    }
 }
 
 /// The encoder met something it leaves to apache-avro.
@@ -45,7 +51,7 @@ pub(crate) fn encode(
 ) -> Result<(), Unsupported> {
     match (value, schema) {
         (_, Schema::Ref { name }) => {
-            encode(value, names.0.get(name).ok_or(Unsupported)?, names, out)?;
+            encode(value, names.get(name).ok_or(Unsupported)?, names, out)?;
         }
         (Value::Null, Schema::Null) => {}
         (Value::Boolean(b), Schema::Boolean) => out.push(u8::from(*b)),

@@ -101,6 +101,7 @@ mod alloc;
 #[doc(hidden)]
 pub mod bindings;
 mod codec;
+mod decode;
 mod encode;
 mod event;
 pub mod log;

@@ -341,6 +341,8 @@ fn as_record<'a>(
 pub(crate) struct RecordStage<P> {
     processor: P,
     input: Schema,
+    /// Named types of the input schema, for the decoder.
+    input_names: Names,
     /// `None` when the output schema is the input schema.
     output: Option<Schema>,
     /// Named types of the output schema, for the encoder.
@@ -369,10 +371,15 @@ impl<P: RecordProcessor> RecordStage<P> {
             None => input_schema.to_owned(),
             Some(schema) => codec::schema_json(schema)?,
         };
-        let names = Names::of(output_schema.as_ref().unwrap_or(&input));
+        let input_names = Names::of(&input);
+        let names = match &output_schema {
+            None => input_names.clone(),
+            Some(output) => Names::of(output),
+        };
         let stage = Self {
             processor,
             input,
+            input_names,
             output: output_schema,
             names,
         };
@@ -380,7 +387,7 @@ impl<P: RecordProcessor> RecordStage<P> {
     }
 
     fn process_one(&mut self, event: wit::Event) -> wit::Outcome {
-        let record = match codec::decode(&self.input, None, &event.value) {
+        let record = match codec::decode(&self.input, &self.input_names, None, &event.value) {
             Ok(value) => match Record::new(value) {
                 Some(record) => record,
                 None => return wit::Outcome::Reject("the input event is not a record".to_owned()),

@@ -6,6 +6,7 @@ use apache_avro::{Schema, to_avro_datum};
 
 use crate::bindings::weft::processor::types as wit;
 use crate::codec;
+use crate::encode::Names;
 use crate::manifest::ConfigError;
 use crate::record::RecordProcessor;
 use crate::runtime::{self, Stage};
@@ -19,6 +20,7 @@ pub struct TestStage {
     stage: Box<dyn Stage>,
     input: Schema,
     output: Schema,
+    output_names: Names,
     output_json: String,
 }
 
@@ -73,6 +75,7 @@ impl TestStage {
         Ok(Self {
             stage,
             input,
+            output_names: Names::of(&output),
             output,
             output_json,
         })
@@ -107,7 +110,9 @@ impl TestStage {
                 WireOutcome::Reject(reason) => Ok(TestOutcome::Reject(reason)),
                 WireOutcome::Emit(events) => events
                     .iter()
-                    .map(|event| codec::decode(&self.output, None, &event.value))
+                    .map(|event| {
+                        codec::decode(&self.output, &self.output_names, None, &event.value)
+                    })
                     .collect::<Result<_, _>>()
                     .map(TestOutcome::Emit),
             })

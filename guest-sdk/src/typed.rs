@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::weft::processor::types as wit;
 use crate::codec;
+use crate::encode::Names;
 use crate::event::{EventMeta, Outcome};
 use crate::manifest::{ConfigError, Manifest, Params};
 use crate::runtime::Stage;
@@ -43,6 +44,8 @@ pub trait Processor: Sized + 'static {
 pub(crate) struct TypedStage<P> {
     processor: P,
     writer: Schema,
+    /// Named types of the writer schema, for the decoder.
+    writer_names: Names,
     /// The declared input schema, `None` when the writer schema is the same one and
     /// resolution can be skipped.
     reader: Option<Schema>,
@@ -78,6 +81,7 @@ impl<P: Processor> TypedStage<P> {
         let encode_via_value = codec::has_refs(&output);
         let stage = Self {
             processor,
+            writer_names: Names::of(&writer),
             writer,
             reader,
             output,
@@ -87,8 +91,13 @@ impl<P: Processor> TypedStage<P> {
     }
 
     fn process_one(&mut self, event: wit::Event) -> wit::Outcome {
-        let input = match codec::decode(&self.writer, self.reader.as_ref(), &event.value)
-            .and_then(|value| from_value::<P::Input>(&value).map_err(|e| input_mismatch::<P>(e)))
+        let input = match codec::decode(
+            &self.writer,
+            &self.writer_names,
+            self.reader.as_ref(),
+            &event.value,
+        )
+        .and_then(|value| from_value::<P::Input>(&value).map_err(|e| input_mismatch::<P>(e)))
         {
             Ok(input) => input,
             Err(reason) => return wit::Outcome::Reject(reason),
