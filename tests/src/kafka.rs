@@ -181,6 +181,14 @@ impl Broker {
             .join("\n--- restart ---\n")
     }
 
+    /// Whether the running broker hit one of its own panics (tansu 0.6's sqlite storage
+    /// sometimes does, e.g. "more or less than one row" while updating a group); its storage
+    /// no longer answers, so only a restart helps.
+    pub fn panicked(&self) -> bool {
+        std::fs::read_to_string(self.dir.path().join(format!("tansu-{}.log", self.starts)))
+            .is_ok_and(|log| log.contains("panicked at"))
+    }
+
     /// Stops the broker (SIGTERM).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
