@@ -194,6 +194,20 @@ impl Broker {
         if let Some(mut child) = self.child.take() {
             terminate(&mut child, Duration::from_secs(10));
         }
+        self.wait_closed();
+    }
+
+    /// Kills the broker (SIGKILL), as a crash or a lost machine would. With sqlite storage
+    /// every acknowledged write is already committed to the file.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.wait_closed();
+    }
+
+    fn wait_closed(&self) {
         let address = self.address();
         assert!(
             wait_until(Duration::from_secs(10), || TcpStream::connect(&address)

@@ -37,6 +37,9 @@ pub struct KafkaSource {
     consumer: BaseConsumer<SourceContext>,
     schema: Arc<Schema>,
     decoder: Decoder,
+    /// Topics, or `^pattern`; subscribed at the first poll, so building a pipeline (or
+    /// `weft validate`) never joins the group and rebalances the hosts running it.
+    subscription: Option<Vec<String>>,
 }
 
 /// State the rebalance callback shares with the polling code (both run on the polling
@@ -240,17 +243,24 @@ impl KafkaSource {
             Some(pattern) => vec![format!("^{pattern}")],
             None => config.topics.clone(),
         };
-        let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
-        consumer
-            .subscribe(&topics)
-            .map_err(|e| fail(format!("subscribing to {}: {e}", topics.join(", "))))?;
-        tracing::info!(source = %name, "subscribed");
         Ok(Self {
             name,
             consumer,
             schema,
             decoder,
+            subscription: Some(subscription),
         })
+    }
+
+    fn subscribe(&mut self) -> Result<()> {
+        if let Some(subscription) = self.subscription.take() {
+            let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
+            self.consumer
+                .subscribe(&topics)
+                .map_err(|e| self.fatal(format!("subscribing to {}: {e}", topics.join(", "))))?;
+            tracing::info!(source = %self.name, "subscribed");
+        }
+        Ok(())
     }
 
     fn fatal(&self, reason: String) -> Error {
@@ -273,6 +283,7 @@ impl Source for KafkaSource {
     /// Never exhausted: runs until the pipeline is stopped. Transient consumer errors (a
     /// broker down, a rebalance) are logged and librdkafka retries; fatal ones end the run.
     fn poll(&mut self, max: usize, linger: Duration, batch: &mut Batch) -> Result<bool> {
+        self.subscribe()?;
         let deadline = Instant::now() + linger;
         while batch.len() < max {
             if let Some(fatal) = self.consumer.context().diagnostics.fatal() {
