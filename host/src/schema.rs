@@ -78,7 +78,8 @@ impl CompatibilityLevel {
         )
     }
 
-    fn directions(self) -> &'static [Direction] {
+    /// Which way data must be readable between a new schema and the earlier ones.
+    pub fn directions(self) -> &'static [Direction] {
         match self {
             CompatibilityLevel::None => &[],
             CompatibilityLevel::Backward | CompatibilityLevel::BackwardTransitive => {

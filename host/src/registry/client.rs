@@ -204,19 +204,7 @@ impl Client {
 
     /// Confluent: registers a schema under a subject; returns its global id.
     pub fn register(&self, subject: &str, schema: &str) -> Result<u32> {
-        #[derive(Deserialize)]
-        struct Id {
-            id: u32,
-        }
-        let path = format!("/subjects/{}/versions", seg(subject));
-        let req = self
-            .request(reqwest::Method::POST, &path)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/vnd.schemaregistry.v1+json",
-            )
-            .body(serde_json::json!({ "schema": schema }).to_string());
-        Ok(self.send_json::<Id>(req, &path)?.1.id)
+        self.post_schema(&format!("/subjects/{}/versions", seg(subject)), schema)
     }
 
     /// Confluent: the schema (JSON text) registered under a global id.
@@ -233,19 +221,23 @@ impl Client {
     /// Confluent: the global id of a schema already registered under a subject (40401 or
     /// 40403 when it is not).
     pub fn lookup(&self, subject: &str, schema: &str) -> Result<u32> {
+        self.post_schema(&format!("/subjects/{}", seg(subject)), schema)
+    }
+
+    /// POSTs `{"schema": ...}` in the Confluent content type and reads back `{"id": ...}`.
+    fn post_schema(&self, path: &str, schema: &str) -> Result<u32> {
         #[derive(Deserialize)]
         struct Id {
             id: u32,
         }
-        let path = format!("/subjects/{}", seg(subject));
         let req = self
-            .request(reqwest::Method::POST, &path)
+            .request(reqwest::Method::POST, path)
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/vnd.schemaregistry.v1+json",
             )
             .body(serde_json::json!({ "schema": schema }).to_string());
-        Ok(self.send_json::<Id>(req, &path)?.1.id)
+        Ok(self.send_json::<Id>(req, path)?.1.id)
     }
 
     /// Confluent: the global id and text of a subject's latest schema.

@@ -242,18 +242,7 @@ impl Store {
                 n => &earlier[n - 1..],
             },
         };
-        let directions: &[Direction] = match level {
-            CompatibilityLevel::None => &[],
-            CompatibilityLevel::Backward | CompatibilityLevel::BackwardTransitive => {
-                &[Direction::NewReadsOld]
-            }
-            CompatibilityLevel::Forward | CompatibilityLevel::ForwardTransitive => {
-                &[Direction::OldReadsNew]
-            }
-            CompatibilityLevel::Full | CompatibilityLevel::FullTransitive => {
-                &[Direction::NewReadsOld, Direction::OldReadsNew]
-            }
-        };
+        let directions = level.directions();
         let problems: Vec<String> = targets
             .iter()
             .flat_map(|old| {
