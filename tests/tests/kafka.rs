@@ -445,6 +445,27 @@ fn host_killed_mid_stream_resumes_from_committed_offsets() {
 /// that group ("more or less than one row").
 #[test]
 fn broker_restarted_mid_stream_the_host_waits_and_resumes() {
+    // tansu 0.6's sqlite storage sometimes panics after a restart ("more or less than one
+    // row" on a group update): a broker bug, not a weft fault. Such a run says nothing about
+    // weft, so the scenario starts over on a fresh broker, a bounded number of times; every
+    // weft failure (host exit, loss, duplicates beyond a fault) fails at once.
+    const ATTEMPTS: u32 = 3;
+    for attempt in 1..=ATTEMPTS {
+        match broker_restart_scenario() {
+            Ok(()) => return,
+            Err(broker_log) => println!(
+                "attempt {attempt} of {ATTEMPTS}: tansu panicked after its restart (its own bug); starting over on a fresh broker\n{broker_log}"
+            ),
+        }
+    }
+    panic!(
+        "tansu panicked in all {ATTEMPTS} attempts: the broker-restart scenario could not be run"
+    );
+}
+
+/// One run of the broker-restart scenario; `Err` with the broker's log when tansu itself
+/// panicked, so the run proves nothing either way.
+fn broker_restart_scenario() -> Result<(), String> {
     const N: u64 = 30_000;
     let mut broker = raw_setup(N, Storage::Sqlite);
     let brokers = broker.address();
@@ -468,26 +489,21 @@ fn broker_restarted_mid_stream_the_host_waits_and_resumes() {
     );
     broker.restart();
 
-    // Wait for everything; a broker that panicked (a tansu bug, not weft's) is restarted
-    // again, which is one more fault for the host to ride out.
     let deadline = Instant::now() + Duration::from_secs(150);
-    let mut broker_panics = 0;
     let mut distinct = 0;
     while Instant::now() < deadline {
         distinct = distinct_after(&mut out, Duration::from_secs(5), |d| d as u64 >= N);
         if distinct as u64 >= N {
             break;
         }
-        if broker.panicked() && broker_panics < 2 {
-            broker_panics += 1;
-            println!(
-                "broker restarted: tansu panicked, restarting it once more:\n{}",
-                broker.log()
-            );
-            broker.restart();
+        if broker.panicked() {
+            return Err(broker.log());
         }
     }
     out.poll(Duration::from_secs(1));
+    if distinct as u64 != N && broker.panicked() {
+        return Err(broker.log());
+    }
     assert_eq!(
         distinct as u64,
         N,
@@ -505,6 +521,7 @@ fn broker_restarted_mid_stream_the_host_waits_and_resumes() {
         "broker restarted: {before} distinct written before the stop, {duplicates} duplicates, {:?}",
         started.elapsed()
     );
+    Ok(())
 }
 
 /// Starts a host and waits (bounded) until the group gave it partitions.
