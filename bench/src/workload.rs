@@ -30,7 +30,8 @@ impl Workload {
     /// Generates `distinct` events with the weft generator (seed [`SEED`]).
     pub fn generate(distinct: usize) -> anyhow::Result<Self> {
         let schema = Arc::new(Schema::parse_str(TITLE_SCHEMA).context("parsing title.avsc")?);
-        let mut generator = Generator::new(schema.clone(), distinct as u64, None, SEED);
+        let mut generator = Generator::new(schema.clone(), distinct as u64, None, SEED)
+            .context("building the generator")?;
         let mut batch = weft_host::io::Batch::default();
         let mut values = Vec::with_capacity(distinct);
         loop {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use apache_avro::schema::{Name, ResolvedSchema};
 use apache_avro::types::Value;
 use apache_avro::{Schema, to_avro_datum};
 use rand::rngs::SmallRng;
@@ -22,7 +23,8 @@ const WORDS: &[&str] = &[
 /// Generates `count` events of `schema`.
 pub struct Generator {
     schema: Arc<Schema>,
-    names: HashMap<String, Schema>,
+    /// Named types, so references to them resolve.
+    names: HashMap<Name, Schema>,
     count: u64,
     produced: u64,
     rate: Option<f64>,
@@ -31,10 +33,17 @@ pub struct Generator {
 }
 
 impl Generator {
-    pub fn new(schema: Arc<Schema>, count: u64, rate: Option<f64>, seed: u64) -> Self {
-        let mut names = HashMap::new();
-        collect(&schema, &mut names);
-        Self {
+    pub fn new(schema: Arc<Schema>, count: u64, rate: Option<f64>, seed: u64) -> Result<Self> {
+        let names = ResolvedSchema::try_from(&*schema)
+            .map_err(|e| Error::Schema {
+                origin: "generate source".into(),
+                reason: format!("named types do not resolve: {e}"),
+            })?
+            .get_names()
+            .iter()
+            .map(|(name, schema)| (name.clone(), (*schema).clone()))
+            .collect();
+        Ok(Self {
             schema,
             names,
             count,
@@ -42,7 +51,7 @@ impl Generator {
             rate,
             started: None,
             rng: SmallRng::seed_from_u64(seed),
-        }
+        })
     }
 
     /// One value of `schema`; `field` (the enclosing field's name) picks realistic ranges:
@@ -113,7 +122,7 @@ impl Generator {
                         .collect(),
                 )
             }
-            Schema::Ref { name } => match self.names.get(&name.fullname(None)).cloned() {
+            Schema::Ref { name } => match self.names.get(name).cloned() {
                 Some(target) => self.value(&target, field),
                 None => Value::Null,
             },
@@ -127,27 +136,6 @@ impl Generator {
 
 fn uuid_from(bits: u128) -> apache_avro::Uuid {
     apache_avro::Uuid::from_u128(bits)
-}
-
-fn collect(schema: &Schema, out: &mut HashMap<String, Schema>) {
-    match schema {
-        Schema::Record(r) => {
-            out.insert(r.name.fullname(None), schema.clone());
-            for f in &r.fields {
-                collect(&f.schema, out);
-            }
-        }
-        Schema::Enum(e) => {
-            out.insert(e.name.fullname(None), schema.clone());
-        }
-        Schema::Fixed(f) => {
-            out.insert(f.name.fullname(None), schema.clone());
-        }
-        Schema::Array(a) => collect(&a.items, out),
-        Schema::Map(m) => collect(&m.types, out),
-        Schema::Union(u) => u.variants().iter().for_each(|v| collect(v, out)),
-        _ => {}
-    }
 }
 
 impl Source for Generator {
@@ -206,8 +194,8 @@ mod tests {
             )
             .expect("schema"),
         );
-        let mut a = Generator::new(schema.clone(), 5, None, 7);
-        let mut b = Generator::new(schema.clone(), 5, None, 7);
+        let mut a = Generator::new(schema.clone(), 5, None, 7).expect("generator");
+        let mut b = Generator::new(schema.clone(), 5, None, 7).expect("generator");
         let (mut ba, mut bb) = (Batch::default(), Batch::default());
         assert!(!a.poll(10, Duration::ZERO, &mut ba).expect("poll"));
         b.poll(10, Duration::ZERO, &mut bb).expect("poll");

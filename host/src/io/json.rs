@@ -1,7 +1,7 @@
 //! JSON ⇄ Avro values, guided by the schema, with errors that name the field.
 
 use apache_avro::Schema;
-use apache_avro::schema::{RecordSchema, UnionSchema};
+use apache_avro::schema::{RecordSchema, ResolvedSchema, UnionSchema};
 use apache_avro::types::Value;
 use base64::Engine as _;
 use serde_json::{Map, Number, Value as Json};
@@ -9,44 +9,19 @@ use serde_json::{Map, Number, Value as Json};
 /// Converts a JSON value to an Avro value of `schema`. The error names the dotted field
 /// path and what was expected.
 pub fn json_to_avro(json: &Json, schema: &Schema) -> Result<Value, String> {
-    convert(json, schema, &mut Vec::new(), &Resolver::new(schema))
+    convert(json, schema, &mut Vec::new(), &Resolver::new(schema)?)
 }
 
-/// Named types of a schema, so references to them resolve.
+/// Named types of a schema, so references to them resolve (apache-avro's own resolution).
 struct Resolver<'a> {
-    names: std::collections::HashMap<String, &'a Schema>,
+    resolved: ResolvedSchema<'a>,
 }
 
 impl<'a> Resolver<'a> {
-    fn new(schema: &'a Schema) -> Self {
-        let mut names = std::collections::HashMap::new();
-        collect_names(schema, &mut names);
-        Self { names }
-    }
-}
-
-fn collect_names<'a>(schema: &'a Schema, out: &mut std::collections::HashMap<String, &'a Schema>) {
-    match schema {
-        Schema::Record(r) => {
-            out.insert(r.name.fullname(None), schema);
-            for f in &r.fields {
-                collect_names(&f.schema, out);
-            }
-        }
-        Schema::Enum(e) => {
-            out.insert(e.name.fullname(None), schema);
-        }
-        Schema::Fixed(f) => {
-            out.insert(f.name.fullname(None), schema);
-        }
-        Schema::Array(a) => collect_names(&a.items, out),
-        Schema::Map(m) => collect_names(&m.types, out),
-        Schema::Union(u) => {
-            for v in u.variants() {
-                collect_names(v, out);
-            }
-        }
-        _ => {}
+    fn new(schema: &'a Schema) -> Result<Self, String> {
+        ResolvedSchema::try_from(schema)
+            .map(|resolved| Self { resolved })
+            .map_err(|e| format!("the schema's named types do not resolve: {e}"))
     }
 }
 
@@ -128,8 +103,9 @@ fn convert(
         (Schema::Union(u), _) => union(u, json, path, names)?,
         (Schema::Ref { name }, _) => {
             let target = names
-                .names
-                .get(&name.fullname(None))
+                .resolved
+                .get_names()
+                .get(name)
                 .ok_or_else(|| format!("{}: unknown type {}", at(path), name.fullname(None)))?;
             convert(json, target, path, names)?
         }
@@ -280,6 +256,21 @@ mod tests {
                 .expect("json");
         let value = json_to_avro(&json, &schema()).expect("converts");
         assert!(value.validate(&schema()));
+        assert_eq!(avro_to_json(&value), json);
+    }
+
+    #[test]
+    fn a_named_type_used_twice_resolves_by_reference() {
+        let schema = Schema::parse_str(
+            r#"{"type":"record","name":"P","namespace":"n","fields":[
+                {"name":"home","type":{"type":"record","name":"Addr","fields":[{"name":"city","type":"string"}]}},
+                {"name":"work","type":"Addr"}]}"#,
+        )
+        .expect("valid schema");
+        let json: Json =
+            serde_json::from_str(r#"{"home":{"city":"A"},"work":{"city":"B"}}"#).expect("json");
+        let value = json_to_avro(&json, &schema).expect("converts");
+        assert!(value.validate(&schema));
         assert_eq!(avro_to_json(&value), json);
     }
 

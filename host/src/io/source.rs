@@ -89,7 +89,7 @@ fn open_source(config: &SourceConfig) -> Result<Box<dyn Source>> {
             count,
             rate,
             seed,
-        } => Box::new(Generator::new(read_schema(schema)?, *count, *rate, *seed)),
+        } => Box::new(Generator::new(read_schema(schema)?, *count, *rate, *seed)?),
         SourceConfig::Kafka(kafka) => Box::new(super::kafka::KafkaSource::open(kafka)?),
     })
 }
