@@ -24,6 +24,12 @@ use apache_avro::Schema;
 use apache_avro::schema::{EnumSchema, FixedSchema, Name, RecordSchema};
 use serde::{Deserialize, Serialize};
 
+mod names;
+mod parse;
+
+pub use names::NameKind;
+pub use parse::{MAX_TYPE_DEPTH, SchemaError, check_value, parse_schema};
+
 /// A compatibility level, as the Confluent Schema Registry names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
