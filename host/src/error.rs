@@ -34,6 +34,9 @@ pub enum Error {
     Sink { sink: String, reason: String },
     #[error("wasm runtime: {0}")]
     Runtime(String),
+    /// A plugin call was cut short because weft is shutting down (a second Ctrl-C).
+    #[error("interrupted: weft is shutting down")]
+    Interrupted,
 }
 
 /// Result with the host library's [`Error`].

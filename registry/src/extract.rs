@@ -10,7 +10,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::value::{Error as DeError, MapDeserializer};
+use serde::de::{
+    DeserializeOwned, Deserializer, Error as _, IntoDeserializer, Unexpected, Visitor,
+};
 
 use crate::error::{ApiError, error_response};
 
@@ -35,17 +38,102 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 }
 
 /// Query parameters; errors are [`ApiError::BadRequest`].
+///
+/// Booleans are read case-insensitively (`true`, `True`, `FALSE`), as Confluent's registry
+/// (Java's `Boolean.valueOf`) reads them: its Python client sends `normalize=False`. An empty
+/// value is `false`; anything else (`1`, `yes`) is a 400 naming the parameter rather than
+/// Java's silent `false`, so a typo never turns `permanent=1` into a soft delete.
 #[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(q)| ApiQuery(q))
-            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let map = MapDeserializer::new(pairs.into_iter().map(|(k, v)| (k, QueryValue(v))));
+        T::deserialize(map)
+            .map(ApiQuery)
+            .map_err(|e: DeError| ApiError::BadRequest(format!("invalid query string: {e}")))
+    }
+}
+
+/// One query value: a string that numbers and booleans are parsed out of on demand.
+struct QueryValue(String);
+
+impl<'de> IntoDeserializer<'de, DeError> for QueryValue {
+    type Deserializer = Self;
+
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+macro_rules! parse_number {
+    ($($method:ident => $visit:ident),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+            match self.0.trim().parse() {
+                Ok(n) => visitor.$visit(n),
+                Err(_) => Err(DeError::invalid_value(Unexpected::Str(&self.0), &"a number")),
+            }
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for QueryValue {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_string(self.0)
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        if self.0.eq_ignore_ascii_case("true") {
+            visitor.visit_bool(true)
+        } else if self.0.is_empty() || self.0.eq_ignore_ascii_case("false") {
+            visitor.visit_bool(false)
+        } else {
+            Err(DeError::invalid_value(
+                Unexpected::Str(&self.0),
+                &"true or false (any case)",
+            ))
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        self.0
+            .into_deserializer()
+            .deserialize_enum(name, variants, visitor)
+    }
+
+    parse_number! {
+        deserialize_u8 => visit_u8, deserialize_u16 => visit_u16, deserialize_u32 => visit_u32,
+        deserialize_u64 => visit_u64, deserialize_i8 => visit_i8, deserialize_i16 => visit_i16,
+        deserialize_i32 => visit_i32, deserialize_i64 => visit_i64, deserialize_f32 => visit_f32,
+        deserialize_f64 => visit_f64,
+    }
+
+    serde::forward_to_deserialize_any! {
+        i128 u128 char str string bytes byte_buf unit unit_struct seq tuple tuple_struct map
+        struct identifier ignored_any
     }
 }
 

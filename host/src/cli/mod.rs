@@ -4,10 +4,11 @@ mod inspect;
 mod new;
 mod plugin;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -115,6 +116,8 @@ pub fn init_tracing(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log file or a test reading stderr gets text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
@@ -137,17 +140,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let runtime = Runtime::new(runtime_options)?;
-            let built = build(&pipeline, &runtime, &registry)?;
             let stop = Arc::new(AtomicBool::new(false));
-            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register(signal, stop.clone())
-                    .context("installing the signal handler")?;
+            watch_signals(stop.clone(), runtime.clone())?;
+            let summary = build(&pipeline, &runtime, &registry).and_then(|built| {
+                let options = RunOptions {
+                    progress: (!quiet).then_some(Duration::from_secs(1)),
+                    stop,
+                };
+                Ok(built.run(&options)?)
+            });
+            if runtime.interrupted() {
+                eprintln!(
+                    "interrupted: the batch in flight was neither written nor committed \
+                     (a restart reads it again)"
+                );
+                return Ok(ExitCode::from(130));
             }
-            let options = RunOptions {
-                progress: (!quiet).then_some(Duration::from_secs(1)),
-                stop,
-            };
-            let summary = built.run(&options)?;
+            let summary = summary?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary.to_json())?);
             } else {
@@ -209,6 +218,35 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// First SIGINT or SIGTERM: stop after the current batch (written, flushed, committed).
+/// Second: interrupt the plugin call under way, so a processor that sleeps or loops cannot
+/// hold the shutdown until its deadline; the batch in flight is dropped uncommitted. Third:
+/// exit at once, whatever the host is doing.
+fn watch_signals(stop: Arc<AtomicBool>, runtime: Runtime) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing the signal handler")?;
+    std::thread::Builder::new()
+        .name("weft-signals".into())
+        .spawn(move || {
+            for (count, _signal) in signals.forever().enumerate() {
+                match count {
+                    0 => {
+                        stop.store(true, Ordering::Relaxed);
+                        eprintln!("stopping after the current batch (signal again to stop now)");
+                    }
+                    1 => {
+                        eprintln!("stopping now: interrupting the running processor");
+                        runtime.interrupt();
+                    }
+                    _ => std::process::exit(130),
+                }
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(())
 }
 
 /// Where the registry is, from flags and environment.

@@ -8,7 +8,8 @@ use apache_avro::Schema;
 use wasmtime::Store;
 
 use super::bindings::{Event, Outcome, Processor};
-use super::plugin::ticks;
+use super::manifest::{SCHEMA_MAX, cap};
+use super::state::{Export, begin_call};
 use super::{HostState, Plugin, Runtime};
 use crate::schema::check_can_read;
 use crate::{Error, Result};
@@ -147,7 +148,15 @@ impl Chain {
                         processor: id.clone(),
                         reason: format!("instantiation failed: {e:#}"),
                     })?;
-            let output_json = configure(&mut store, &instance, &spec, &id, &input_json)?;
+            let output_json = configure(
+                &mut store,
+                &instance,
+                index,
+                &spec,
+                &id,
+                &input_json,
+                limits,
+            )?;
             let output = Schema::parse_str(&output_json).map_err(|e| Error::Schema {
                 origin: format!("{id} output (returned by configure)"),
                 reason: e.to_string(),
@@ -309,11 +318,21 @@ impl Chain {
         }
     }
 
+    /// One `process` call. A trap caused by [`Runtime::interrupt`] also comes back as
+    /// `Trap`: `process` then resets the chain, whose `configure` fails with
+    /// `Error::Interrupted` before anything is dead-lettered, and the run stops.
     fn call(&mut self, index: usize, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
-        self.store.set_epoch_deadline(ticks(self.limits.deadline));
-        let data = self.store.data_mut();
-        data.current.clone_from(&self.stages[index].id);
-        data.last_error = None;
+        let stage = &self.stages[index];
+        begin_call(
+            &mut self.store,
+            index,
+            &stage.id,
+            stage.spec.plugin.sha256(),
+            self.limits.deadline,
+        );
+        if self.store.data().interrupted() {
+            return Err(CallError::Trap("interrupted: weft is shutting down".into()));
+        }
         match self.instances[index].call_process(&mut self.store, batch) {
             Ok(Ok(outcomes)) => Ok(outcomes),
             Ok(Err(reason)) => Err(CallError::Fatal(reason)),
@@ -321,32 +340,10 @@ impl Chain {
         }
     }
 
-    /// A reason a user can act on: which limit was hit, or the guest's panic message.
+    /// A reason a user can act on: which limit was hit, or the guest's panic message and
+    /// the tail of its stderr.
     fn trap_reason(&mut self, err: &wasmtime::Error) -> String {
-        let panic = self.store.data_mut().last_error.take();
-        if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-            if *trap == wasmtime::Trap::Interrupt {
-                return format!(
-                    "trap: deadline of {} ms per batch exceeded",
-                    self.limits.deadline.as_millis()
-                );
-            }
-            if let Some(panic) = panic {
-                return format!("trap: {panic}");
-            }
-            return format!("trap: {trap}");
-        }
-        let text = format!("{err:#}");
-        if text.contains("forcing trap when growing memory") {
-            return format!(
-                "trap: memory limit of {} MiB per processor exceeded",
-                self.limits.memory_bytes >> 20
-            );
-        }
-        match panic {
-            Some(panic) => format!("trap: {panic}"),
-            None => format!("trap: {text}"),
-        }
+        self.store.data_mut().failure(Export::Process, err)
     }
 
     /// Discards every instance (a trapped instance cannot be entered again) and builds the
@@ -354,7 +351,7 @@ impl Chain {
     fn reset(&mut self) -> Result<()> {
         let mut store = new_store(&self.runtime, self.limits);
         let mut instances = Vec::with_capacity(self.stages.len());
-        for stage in &self.stages {
+        for (index, stage) in self.stages.iter().enumerate() {
             let instance = stage
                 .spec
                 .plugin
@@ -367,9 +364,11 @@ impl Chain {
             configure(
                 &mut store,
                 &instance,
+                index,
                 &stage.spec,
                 &stage.id,
                 &stage.input_json,
+                self.limits,
             )?;
             instances.push(instance);
         }
@@ -380,33 +379,39 @@ impl Chain {
 }
 
 fn new_store(runtime: &Runtime, limits: ChainLimits) -> Store<HostState> {
-    let mut store = Store::new(runtime.engine(), HostState::new(limits.memory_bytes));
-    store.limiter(|s| &mut s.limits);
-    store.epoch_deadline_trap();
-    store.set_epoch_deadline(ticks(limits.deadline));
-    store
+    super::state::new_store(runtime, limits.memory_bytes)
 }
 
+/// Configures stage `stage` under the same deadline as `process`. Fails with
+/// `Error::Interrupted` once the runtime is interrupted, without entering the guest.
 fn configure(
     store: &mut Store<HostState>,
     instance: &Processor,
+    stage: usize,
     spec: &StageSpec,
     id: &str,
     input_json: &str,
+    limits: ChainLimits,
 ) -> Result<String> {
-    store.data_mut().current = id.to_string();
+    let plugin = &spec.plugin;
+    begin_call(store, stage, &plugin.id(), plugin.sha256(), limits.deadline);
+    if store.data().interrupted() {
+        return Err(Error::Interrupted);
+    }
+    let failed = |reason: String| Error::Configure {
+        processor: id.to_string(),
+        reason,
+    };
     match instance.call_configure(&mut *store, &spec.params, input_json) {
-        Ok(Ok(output)) => Ok(output),
-        Ok(Err(err)) => Err(Error::Configure {
-            processor: id.to_string(),
-            reason: match err.param {
-                Some(param) => format!("parameter `{param}`: {}", err.message),
-                None => err.message,
-            },
-        }),
-        Err(trap) => Err(Error::Configure {
-            processor: id.to_string(),
-            reason: format!("trapped: {trap:#}"),
-        }),
+        Ok(Ok(output)) => {
+            cap("the output schema it returned", &output, SCHEMA_MAX).map_err(failed)?;
+            Ok(output)
+        }
+        Ok(Err(err)) => Err(failed(super::plugin_log::sanitize(&match err.param {
+            Some(param) => format!("parameter `{param}`: {}", err.message),
+            None => err.message,
+        }))),
+        Err(_) if store.data().interrupted() => Err(Error::Interrupted),
+        Err(trap) => Err(failed(store.data_mut().failure(Export::Configure, &trap))),
     }
 }

@@ -3,8 +3,11 @@
 
 mod bindings;
 mod chain;
+pub mod manifest;
 mod plugin;
+mod plugin_log;
 mod state;
+mod wasi;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +21,9 @@ use wasmtime::{Config, Engine};
 pub use bindings::{ConfigError, Event, Header, Level, Manifest, Outcome, ParamSpec};
 pub use chain::{Chain, ChainLimits, ChainOutput, DeadLetter, StageSpec, StageStats};
 pub use plugin::Plugin;
+pub use plugin_log::{LOG_BURST, LOG_MESSAGE_MAX, LOG_RATE_PER_SEC};
 pub(crate) use state::HostState;
+pub use wasi::{MAX_RANDOM_BYTES, OUTPUT_TAIL_BYTES};
 
 use crate::{Error, Result};
 
@@ -61,6 +66,8 @@ struct Inner {
     engine: Engine,
     linker: Linker<HostState>,
     ticker_stop: Arc<AtomicBool>,
+    /// Set by [`Runtime::interrupt`]; every store checks it each epoch tick.
+    interrupt: Arc<AtomicBool>,
 }
 
 impl Drop for Inner {
@@ -107,6 +114,8 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Runtime(format!("linking WASI: {e:#}")))?;
+        wasi::shadow_blocking_clocks(&mut linker)
+            .map_err(|e| Error::Runtime(format!("linking WASI clocks: {e:#}")))?;
         bindings::Processor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| Error::Runtime(format!("linking weft imports: {e:#}")))?;
 
@@ -118,6 +127,7 @@ impl Runtime {
                 engine,
                 linker,
                 ticker_stop,
+                interrupt: Arc::new(AtomicBool::new(false)),
             }),
         })
     }
@@ -128,6 +138,25 @@ impl Runtime {
 
     pub(crate) fn linker(&self) -> &Linker<HostState> {
         &self.inner.linker
+    }
+
+    /// Interrupts every plugin call of this runtime within one epoch tick, and makes every
+    /// later call fail at once: for a shutdown that cannot wait for a slow processor (a
+    /// second Ctrl-C). The batch in flight then fails with [`Error::Interrupted`], so it is
+    /// neither written, dead-lettered nor committed. There is no way back.
+    pub fn interrupt(&self) {
+        self.inner.interrupt.store(true, Ordering::Relaxed);
+        // Bring the next check forward rather than wait for the ticker.
+        self.inner.engine.increment_epoch();
+    }
+
+    /// Whether [`Runtime::interrupt`] was called.
+    pub fn interrupted(&self) -> bool {
+        self.inner.interrupt.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn interrupt_flag(&self) -> Arc<AtomicBool> {
+        self.inner.interrupt.clone()
     }
 
     /// Loads a component from a file: compiles (or takes from the cache), links, and reads

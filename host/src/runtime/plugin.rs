@@ -3,16 +3,20 @@
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::Store;
 use wasmtime::component::Component;
 
 use super::bindings::{Manifest, ProcessorPre};
+use super::manifest::validate_manifest;
+use super::state::{Export, begin_call, new_store};
 use super::{HostState, Runtime};
 use crate::{Error, Result};
 
-/// Bounds of the sandbox in which `describe()` runs at load time.
-const DESCRIBE_MEMORY: usize = 64 << 20;
-const DESCRIBE_DEADLINE: Duration = Duration::from_secs(2);
+/// Memory of the sandbox in which `describe()` runs at load time. A manifest within every
+/// cap of [`super::manifest`] is under 1 MiB; the limit also bounds what the host lifts out of
+/// the guest before checking the caps (a 50 MB description fails in the guest instead).
+pub const DESCRIBE_MEMORY: usize = 16 << 20;
+/// Deadline of `describe()` at load time.
+pub const DESCRIBE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// A processor component, compiled once and instantiated per chain.
 #[derive(Clone)]
@@ -57,16 +61,21 @@ impl Plugin {
             ))
         })?;
 
-        let mut store = Store::new(runtime.engine(), HostState::new(DESCRIBE_MEMORY));
-        store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(ticks(DESCRIBE_DEADLINE));
-        store.epoch_deadline_trap();
-        let describe_err = |e: wasmtime::Error| Error::Describe {
-            origin: origin.to_string(),
-            reason: format!("{e:#}"),
-        };
-        let instance = pre.instantiate(&mut store).map_err(describe_err)?;
-        let manifest = instance.call_describe(&mut store).map_err(describe_err)?;
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let mut store = new_store(runtime, DESCRIBE_MEMORY);
+        begin_call(&mut store, 0, origin, &sha256, DESCRIBE_DEADLINE);
+        let describe = pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.call_describe(&mut store));
+        let manifest = describe.map_err(|e| {
+            if runtime.interrupted() {
+                return Error::Interrupted;
+            }
+            Error::Describe {
+                origin: origin.to_string(),
+                reason: store.data_mut().failure(Export::Describe, &e),
+            }
+        })?;
         validate_manifest(&manifest).map_err(|reason| Error::InvalidManifest {
             origin: origin.to_string(),
             reason,
@@ -75,7 +84,7 @@ impl Plugin {
         Ok(Self {
             pre,
             manifest,
-            sha256: hex::encode(Sha256::digest(bytes)),
+            sha256,
             size: bytes.len(),
             origin: origin.to_string(),
         })
@@ -109,46 +118,7 @@ impl Plugin {
     }
 }
 
-/// Epoch ticks for a deadline, at least one.
-pub(crate) fn ticks(deadline: Duration) -> u64 {
-    (deadline.as_millis() / super::EPOCH_TICK.as_millis()).max(1) as u64
-}
-
 /// A component (as opposed to a core module) has layer 1 in its preamble.
 fn wasmparser_is_component(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[0..4] == *b"\0asm" && bytes[6..8] == [1, 0]
-}
-
-/// Checks what the rest of weft relies on: a usable name, a semver version, parseable schemas.
-pub(crate) fn validate_manifest(m: &Manifest) -> std::result::Result<(), String> {
-    let name_ok = m
-        .name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase())
-        && m.name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && m.name.len() <= 64;
-    if !name_ok {
-        return Err(format!(
-            "name {:?} must match [a-z][a-z0-9-]* (at most 64 characters)",
-            m.name
-        ));
-    }
-    semver::Version::parse(&m.version)
-        .map_err(|e| format!("version {:?} is not semver: {e}", m.version))?;
-    for (which, schema) in [("input", &m.input_schema), ("output", &m.output_schema)] {
-        if let Some(json) = schema {
-            apache_avro::Schema::parse_str(json)
-                .map_err(|e| format!("{which} schema is not a valid Avro schema: {e}"))?;
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    for p in &m.params {
-        if !seen.insert(p.name.as_str()) {
-            return Err(format!("parameter {:?} declared twice", p.name));
-        }
-    }
-    Ok(())
 }

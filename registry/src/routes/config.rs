@@ -57,7 +57,9 @@ fn answer(level: CompatibilityLevel) -> SrJson<ConfigResponse> {
 /// The global compatibility level.
 #[utoipa::path(get, path = "/config", tag = "config", responses((status = 200, body = ConfigResponse)))]
 async fn get_global(State(state): State<AppState>) -> ApiResult<SrJson<ConfigResponse>> {
-    Ok(answer(state.store.global_level()?))
+    Ok(answer(
+        state.store.read(|store| store.global_level()).await?,
+    ))
 }
 
 /// Set the global compatibility level.
@@ -68,7 +70,10 @@ async fn put_global(
     ApiJson(update): ApiJson<ConfigUpdate>,
 ) -> ApiResult<SrJson<ConfigUpdate>> {
     let level = level_of(&update)?;
-    state.store.set_level(None, Some(level))?;
+    state
+        .store
+        .write(move |store| store.set_level(None, Some(level)))
+        .await?;
     Ok(SrJson(ConfigUpdate {
         compatibility: level.to_string(),
     }))
@@ -77,8 +82,14 @@ async fn put_global(
 /// Reset the global level to the default (BACKWARD); answers the level it replaced.
 #[utoipa::path(delete, path = "/config", tag = "config", responses((status = 200, body = ConfigResponse)))]
 async fn delete_global(State(state): State<AppState>) -> ApiResult<SrJson<ConfigResponse>> {
-    let previous = state.store.global_level()?;
-    state.store.set_level(None, None)?;
+    let previous = state
+        .store
+        .write(|store| {
+            let previous = store.global_level()?;
+            store.set_level(None, None)?;
+            Ok(previous)
+        })
+        .await?;
     Ok(answer(previous))
 }
 
@@ -92,11 +103,14 @@ async fn get_subject(
     ApiQuery(q): ApiQuery<ConfigQuery>,
 ) -> ApiResult<SrJson<ConfigResponse>> {
     names::subject(&subject)?;
-    match state.store.subject_level(&subject)? {
-        Some(level) => Ok(answer(level)),
-        None if q.default_to_global => Ok(answer(state.store.global_level()?)),
-        None => Err(ApiError::SubjectConfigNotFound(subject)),
-    }
+    state
+        .store
+        .read(move |store| match store.subject_level(&subject)? {
+            Some(level) => Ok(answer(level)),
+            None if q.default_to_global => Ok(answer(store.global_level()?)),
+            None => Err(ApiError::SubjectConfigNotFound(subject)),
+        })
+        .await
 }
 
 /// Set a subject's compatibility level.
@@ -110,7 +124,10 @@ async fn put_subject(
 ) -> ApiResult<SrJson<ConfigUpdate>> {
     names::subject(&subject)?;
     let level = level_of(&update)?;
-    state.store.set_level(Some(&subject), Some(level))?;
+    state
+        .store
+        .write(move |store| store.set_level(Some(&subject), Some(level)))
+        .await?;
     Ok(SrJson(ConfigUpdate {
         compatibility: level.to_string(),
     }))
@@ -125,13 +142,16 @@ async fn delete_subject(
     Path(subject): Path<String>,
 ) -> ApiResult<SrJson<ConfigResponse>> {
     names::subject(&subject)?;
-    match state.store.set_level(Some(&subject), None)? {
-        Some(previous) => Ok(answer(previous)),
-        None if state.store.subject_versions(&subject)?.is_empty() => {
-            Err(ApiError::SubjectNotFound(subject))
-        }
-        None => Err(ApiError::SubjectConfigNotFound(subject)),
-    }
+    state
+        .store
+        .write(move |store| match store.set_level(Some(&subject), None)? {
+            Some(previous) => Ok(answer(previous)),
+            None => match store.version_numbers(&subject, true) {
+                Ok(_) => Err(ApiError::SubjectConfigNotFound(subject)),
+                Err(e) => Err(e),
+            },
+        })
+        .await
 }
 
 /// `{"mode": "READWRITE"}`

@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
 use crate::names;
 use crate::state::AppState;
-use crate::store::{Pipeline, parse_schema};
+use crate::store::{Pipeline, Store, parse_schema};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -71,7 +71,7 @@ pub struct PluginUse {
     pub version: String,
 }
 
-fn check_pipeline(state: &AppState, p: &Pipeline) -> ApiResult<ValidationReport> {
+fn check_pipeline(store: &Store, p: &Pipeline) -> ApiResult<ValidationReport> {
     let mut errors = Vec::new();
     let mut check_name = |r: ApiResult<()>| {
         if let Err(e) = r {
@@ -90,21 +90,18 @@ fn check_pipeline(state: &AppState, p: &Pipeline) -> ApiResult<ValidationReport>
     // Each source starts its own walk down the chain: (label, schema text) known so far.
     for source in &p.sources {
         let subject = source.subject();
-        let mut current: Option<(String, String)> = match state.store.live_versions(&subject, false)
-        {
-            Ok(versions) => versions.last().map(|v| {
-                (
-                    format!("topic {} (subject {subject} v{})", source.topic, v.version),
-                    v.schema.clone(),
-                )
-            }),
+        let mut current: Option<(String, String)> = match store.version(&subject, None, false) {
+            Ok(v) => Some((
+                format!("topic {} (subject {subject} v{})", source.topic, v.version),
+                v.schema,
+            )),
             Err(ApiError::SubjectNotFound(_)) => None,
             Err(e) => return Err(e),
         };
         let mut from_label = format!("topic {}", source.topic);
         for plugin in &p.processors {
             let id = format!("{}@{}", plugin.name, plugin.version);
-            let meta = match state.store.plugin_version(&plugin.name, &plugin.version) {
+            let meta = match store.plugin_version(&plugin.name, &plugin.version) {
                 Ok(meta) => meta,
                 Err(e @ (ApiError::PluginNotFound(_) | ApiError::PluginVersionNotFound { .. })) => {
                     errors.push(e.to_string());
@@ -127,12 +124,12 @@ fn check_pipeline(state: &AppState, p: &Pipeline) -> ApiResult<ValidationReport>
         for sink in &p.sinks {
             let subject = sink.subject();
             let to = format!("topic {} (subject {subject})", sink.topic);
-            let versions = match state.store.live_versions(&subject, false) {
+            let versions = match store.live_versions(&subject, false) {
                 Ok(v) => v,
                 Err(ApiError::SubjectNotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            let level = state.store.effective_level(&subject)?;
+            let level = store.effective_level(&subject)?;
             links.push(link(current.as_ref(), &from_label, &to, |writer| {
                 let w = parse_schema(writer)?;
                 let previous = versions
@@ -189,13 +186,17 @@ async fn validate(
     State(state): State<AppState>,
     ApiJson(p): ApiJson<Pipeline>,
 ) -> ApiResult<Json<ValidationReport>> {
-    Ok(Json(check_pipeline(&state, &p)?))
+    let report = state
+        .store
+        .read(move |store| check_pipeline(store, &p))
+        .await?;
+    Ok(Json(report))
 }
 
 /// List registered pipelines.
 #[utoipa::path(get, path = "/v1/pipelines", tag = "lineage", responses((status = 200, body = Vec<Pipeline>)))]
 async fn list_pipelines(State(state): State<AppState>) -> ApiResult<Json<Vec<Pipeline>>> {
-    Ok(Json(state.store.all_pipelines()?))
+    Ok(Json(state.store.read(|store| store.all_pipelines()).await?))
 }
 
 /// Get a pipeline.
@@ -206,7 +207,9 @@ async fn get_pipeline(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Pipeline>> {
     names::pipeline_name(&name)?;
-    Ok(Json(state.store.pipeline(&name)?))
+    Ok(Json(
+        state.store.read(move |store| store.pipeline(&name)).await?,
+    ))
 }
 
 /// Register (or replace) a pipeline after checking its schema chain.
@@ -227,7 +230,11 @@ async fn put_pipeline(
             p.name
         )));
     }
-    let report = check_pipeline(&state, &p)?;
+    let checked = p.clone();
+    let report = state
+        .store
+        .read(move |store| check_pipeline(store, &checked))
+        .await?;
     if !report.errors.is_empty() {
         return Err(ApiError::InvalidPipeline(report.errors.join("; ")));
     }
@@ -243,7 +250,11 @@ async fn put_pipeline(
             problems.join(" | ")
         )));
     }
-    let created = state.store.put_pipeline(&p)?;
+    let stored = p.clone();
+    let created = state
+        .store
+        .write(move |store| store.put_pipeline(&stored))
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -260,7 +271,10 @@ async fn delete_pipeline(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     names::pipeline_name(&name)?;
-    state.store.delete_pipeline(&name)?;
+    state
+        .store
+        .write(move |store| store.delete_pipeline(&name))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -272,7 +286,7 @@ async fn topic_lineage(
     Path(topic): Path<String>,
 ) -> ApiResult<Json<TopicLineage>> {
     names::topic_name(&topic)?;
-    let pipelines = state.store.all_pipelines()?;
+    let pipelines = state.store.read(|store| store.all_pipelines()).await?;
     let reads = |p: &Pipeline, t: &str| p.sources.iter().any(|e| e.topic == t);
     let writes = |p: &Pipeline, t: &str| p.sinks.iter().any(|e| e.topic == t);
     let names_where = |f: &dyn Fn(&Pipeline) -> bool| -> Vec<String> {
@@ -322,7 +336,7 @@ async fn plugin_lineage(
 ) -> ApiResult<Json<Vec<PluginUse>>> {
     names::plugin_name(&name)?;
     let mut out = Vec::new();
-    for p in state.store.all_pipelines()? {
+    for p in state.store.read(|store| store.all_pipelines()).await? {
         for r in p.processors.iter().filter(|r| r.name == name) {
             out.push(PluginUse {
                 pipeline: p.name.clone(),

@@ -108,6 +108,6 @@ async fn root() -> crate::extract::SrJson<serde_json::Value> {
 /// Liveness, and whether the store answers.
 #[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, body = Object)))]
 async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    state.store.global_level()?;
+    state.store.read(|store| store.global_level()).await?;
     Ok(Json(serde_json::json!({"status": "ok"})))
 }

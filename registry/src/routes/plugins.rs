@@ -110,10 +110,10 @@ async fn upload(State(state): State<AppState>, body: Bytes) -> ApiResult<Respons
         uploaded_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         yanked: false,
     };
-    let store = state.store.clone();
-    let outcome = tokio::task::spawn_blocking(move || store.put_plugin(meta, &body))
-        .await
-        .map_err(|e| ApiError::Internal(format!("store task: {e}")))??;
+    let outcome = state
+        .store
+        .write(move |store| store.put_plugin(meta, &body))
+        .await?;
     Ok(match outcome {
         PutOutcome::Created(meta) => {
             tracing::info!(
@@ -132,9 +132,18 @@ async fn upload(State(state): State<AppState>, body: Bytes) -> ApiResult<Respons
 #[utoipa::path(get, path = "/v1/plugins", tag = "plugins",
     responses((status = 200, body = Vec<PluginSummary>)))]
 async fn list_plugins(State(state): State<AppState>) -> ApiResult<Json<Vec<PluginSummary>>> {
+    let all = state
+        .store
+        .read(|store| {
+            store
+                .plugin_names()?
+                .into_iter()
+                .map(|name| Ok((store.plugin_versions(&name)?, name)))
+                .collect::<ApiResult<Vec<_>>>()
+        })
+        .await?;
     let mut out = Vec::new();
-    for name in state.store.plugin_names()? {
-        let versions = state.store.plugin_versions(&name)?;
+    for (versions, name) in all {
         let latest = versions.iter().rev().find(|v| !v.yanked);
         out.push(PluginSummary {
             description: latest
@@ -149,19 +158,29 @@ async fn list_plugins(State(state): State<AppState>) -> ApiResult<Json<Vec<Plugi
     Ok(Json(out))
 }
 
-fn checked_versions(state: &AppState, name: &str) -> ApiResult<Vec<PluginVersion>> {
+async fn checked_versions(state: &AppState, name: &str) -> ApiResult<Vec<PluginVersion>> {
     names::plugin_name(name)?;
-    let versions = state.store.plugin_versions(name)?;
-    if versions.is_empty() {
-        return Err(ApiError::PluginNotFound(name.to_string()));
-    }
-    Ok(versions)
+    let name = name.to_string();
+    state
+        .store
+        .read(move |store| {
+            let versions = store.plugin_versions(&name)?;
+            if versions.is_empty() {
+                return Err(ApiError::PluginNotFound(name));
+            }
+            Ok(versions)
+        })
+        .await
 }
 
-fn checked_version(state: &AppState, name: &str, version: &str) -> ApiResult<PluginVersion> {
+async fn checked_version(state: &AppState, name: &str, version: &str) -> ApiResult<PluginVersion> {
     names::plugin_name(name)?;
-    let version = names::version(version)?;
-    state.store.plugin_version(name, &version.to_string())
+    let version = names::version(version)?.to_string();
+    let name = name.to_string();
+    state
+        .store
+        .read(move |store| store.plugin_version(&name, &version))
+        .await
 }
 
 /// Every version of a plugin, oldest first, with metadata.
@@ -172,7 +191,7 @@ async fn list_versions(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<PluginVersion>>> {
-    Ok(Json(checked_versions(&state, &name)?))
+    Ok(Json(checked_versions(&state, &name).await?))
 }
 
 /// One version's metadata: manifest, schemas, sha256, size, upload time, yanked.
@@ -183,7 +202,7 @@ async fn get_version(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<PluginVersion>> {
-    Ok(Json(checked_version(&state, &name, &version)?))
+    Ok(Json(checked_version(&state, &name, &version).await?))
 }
 
 /// Download a version's component bytes; the ETag is the sha256 (yanked versions too).
@@ -197,7 +216,7 @@ async fn download(
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let meta = checked_version(&state, &name, &version)?;
+    let meta = checked_version(&state, &name, &version).await?;
     let etag = format!("\"{}\"", meta.sha256);
     let etag_header =
         HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -210,7 +229,8 @@ async fn download(
     {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header)]).into_response());
     }
-    let bytes = state.store.blob(&meta.sha256)?;
+    let sha256 = meta.sha256.clone();
+    let bytes = state.store.read(move |store| store.blob(&sha256)).await?;
     Ok((
         [
             (
@@ -238,7 +258,7 @@ async fn resolve(
 ) -> ApiResult<Json<PluginVersion>> {
     let req = semver::VersionReq::parse(q.req.trim())
         .map_err(|_| ApiError::InvalidVersionReq(q.req.clone()))?;
-    let versions = checked_versions(&state, &name)?;
+    let versions = checked_versions(&state, &name).await?;
     let mut best: Option<(semver::Version, PluginVersion)> = None;
     for v in versions.into_iter().filter(|v| !v.yanked) {
         let version = v.semver()?;
@@ -258,12 +278,12 @@ async fn yank(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<PluginVersion>> {
-    let meta = checked_version(&state, &name, &version)?;
-    Ok(Json(state.store.set_yanked(
-        &meta.name,
-        &meta.version,
-        true,
-    )?))
+    let meta = checked_version(&state, &name, &version).await?;
+    let yanked = state
+        .store
+        .write(move |store| store.set_yanked(&meta.name, &meta.version, true))
+        .await?;
+    Ok(Json(yanked))
 }
 
 /// Undo a yank.
@@ -274,12 +294,12 @@ async fn unyank(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<PluginVersion>> {
-    let meta = checked_version(&state, &name, &version)?;
-    Ok(Json(state.store.set_yanked(
-        &meta.name,
-        &meta.version,
-        false,
-    )?))
+    let meta = checked_version(&state, &name, &version).await?;
+    let unyanked = state
+        .store
+        .write(move |store| store.set_yanked(&meta.name, &meta.version, false))
+        .await?;
+    Ok(Json(unyanked))
 }
 
 /// How this plugin's schemas may evolve between versions of one semver series (same
@@ -295,8 +315,12 @@ async fn get_config(
     Path(name): Path<String>,
 ) -> ApiResult<Json<PluginConfig>> {
     names::plugin_name(&name)?;
+    let level = state
+        .store
+        .read(move |store| store.plugin_level(&name))
+        .await?;
     Ok(Json(PluginConfig {
-        compatibility: state.store.plugin_level(&name)?.to_string(),
+        compatibility: level.to_string(),
     }))
 }
 
@@ -314,7 +338,10 @@ async fn put_config(
         .compatibility
         .parse()
         .map_err(|_| ApiError::InvalidCompatibilityLevel)?;
-    state.store.set_plugin_level(&name, level)?;
+    state
+        .store
+        .write(move |store| store.set_plugin_level(&name, level))
+        .await?;
     Ok(Json(PluginConfig {
         compatibility: level.to_string(),
     }))

@@ -54,7 +54,11 @@ async fn schema_by_id(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<SrJson<SchemaResponse>> {
-    let entry = state.store.schema_by_id(parse_id(&id)?)?;
+    let id = parse_id(&id)?;
+    let entry = state
+        .store
+        .read(move |store| store.schema_by_id(id))
+        .await?;
     Ok(SrJson(SchemaResponse {
         schema: entry.schema,
     }))
@@ -68,7 +72,11 @@ async fn raw_schema_by_id(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<SrJson<serde_json::Value>> {
-    let entry = state.store.schema_by_id(parse_id(&id)?)?;
+    let id = parse_id(&id)?;
+    let entry = state
+        .store
+        .read(move |store| store.schema_by_id(id))
+        .await?;
     Ok(SrJson(serde_json::from_str(&entry.schema)?))
 }
 
@@ -82,8 +90,13 @@ async fn id_versions(
     ApiQuery(q): ApiQuery<DeletedQuery>,
 ) -> ApiResult<SrJson<Vec<SubjectVersionRef>>> {
     let id = parse_id(&id)?;
-    state.store.schema_by_id(id)?;
-    let usages = state.store.id_usages(id, q.deleted)?;
+    let usages = state
+        .store
+        .read(move |store| {
+            store.schema_by_id(id)?;
+            store.id_usages(id, q.deleted)
+        })
+        .await?;
     Ok(SrJson(
         usages
             .into_iter()
@@ -102,13 +115,14 @@ async fn id_subjects(
     ApiQuery(q): ApiQuery<DeletedQuery>,
 ) -> ApiResult<SrJson<Vec<String>>> {
     let id = parse_id(&id)?;
-    state.store.schema_by_id(id)?;
-    let mut subjects: Vec<String> = state
+    let usages = state
         .store
-        .id_usages(id, q.deleted)?
-        .into_iter()
-        .map(|(subject, _)| subject)
-        .collect();
+        .read(move |store| {
+            store.schema_by_id(id)?;
+            store.id_usages(id, q.deleted)
+        })
+        .await?;
+    let mut subjects: Vec<String> = usages.into_iter().map(|(subject, _)| subject).collect();
     subjects.dedup();
     Ok(SrJson(subjects))
 }

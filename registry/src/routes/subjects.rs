@@ -93,6 +93,20 @@ pub struct ListQuery {
     pub subject_prefix: Option<String>,
 }
 
+/// Query of register and lookup.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaQuery {
+    /// Store (register) and compare the schema in its canonical form: full names, no
+    /// `namespace`, fixed key order (docs, defaults and properties kept). Identity is always
+    /// by canonical form; this also makes the stored and served text canonical.
+    #[serde(default)]
+    pub normalize: bool,
+    /// Lookup only: consider soft-deleted versions too.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
 pub struct DeleteQuery {
     /// Delete for good (allowed only after a soft delete).
@@ -120,6 +134,14 @@ impl VersionSel {
         }
     }
 
+    /// The version number, `None` for the latest (as [`crate::store::Store::version`] takes it).
+    pub fn number(self) -> Option<u32> {
+        match self {
+            VersionSel::Latest => None,
+            VersionSel::Number(n) => Some(n),
+        }
+    }
+
     /// Picks the version out of a subject's versions (those the caller chose to consider).
     pub fn pick(self, versions: &[SubjectVersion]) -> ApiResult<&SubjectVersion> {
         match self {
@@ -143,7 +165,11 @@ async fn list_subjects(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<SrJson<Vec<String>>> {
     let prefix = q.subject_prefix.unwrap_or_default();
-    Ok(SrJson(state.store.subjects(q.deleted, &prefix)?))
+    let subjects = state
+        .store
+        .read(move |store| store.subjects(q.deleted, &prefix))
+        .await?;
+    Ok(SrJson(subjects))
 }
 
 /// List the versions of a subject.
@@ -156,52 +182,66 @@ async fn list_versions(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<SrJson<Vec<u32>>> {
     names::subject(&subject)?;
-    let versions = state.store.live_versions(&subject, q.deleted)?;
-    Ok(SrJson(versions.iter().map(|v| v.version).collect()))
+    let numbers = state
+        .store
+        .read(move |store| store.version_numbers(&subject, q.deleted))
+        .await?;
+    Ok(SrJson(numbers))
 }
 
 /// Register a schema under a subject (idempotent; checked against the subject's level).
 #[utoipa::path(post, path = "/subjects/{subject}/versions", tag = "subjects",
-    params(("subject" = String, Path)), request_body = SchemaRequest,
+    params(("subject" = String, Path), SchemaQuery), request_body = SchemaRequest,
     responses((status = 200, body = IdResponse),
         (status = 409, body = ErrorBody, description = "incompatible with an earlier schema"),
         (status = 422, body = ErrorBody, description = "42201 invalid schema")))]
 async fn register(
     State(state): State<AppState>,
     Path(subject): Path<String>,
+    ApiQuery(q): ApiQuery<SchemaQuery>,
     ApiJson(req): ApiJson<SchemaRequest>,
 ) -> ApiResult<SrJson<IdResponse>> {
     names::subject(&subject)?;
-    let (schema, canonical) = req.parsed()?;
-    let (id, version) = state.store.register(&subject, &schema, &canonical)?;
+    // Parsing and the compatibility check are CPU work, the store's lock may wait: all of
+    // it runs on the blocking pool, and the answer waits for the flush.
+    let (id, version, subject) = state
+        .store
+        .write(move |store| {
+            let (schema, canonical) = req.parsed()?;
+            let canonical = if q.normalize {
+                canonical.normalized()
+            } else {
+                canonical
+            };
+            let (id, version) = store.register(&subject, &schema, &canonical)?;
+            Ok((id, version, subject))
+        })
+        .await?;
     tracing::info!(subject, id, version, "schema registered");
     Ok(SrJson(IdResponse { id }))
 }
 
 /// Find the version of a subject that holds a schema.
 #[utoipa::path(post, path = "/subjects/{subject}", tag = "subjects",
-    params(("subject" = String, Path), ListQuery), request_body = SchemaRequest,
+    params(("subject" = String, Path), SchemaQuery), request_body = SchemaRequest,
     responses((status = 200, body = VersionResponse),
         (status = 404, body = ErrorBody, description = "40401 subject or 40403 schema not found")))]
 async fn lookup(
     State(state): State<AppState>,
     Path(subject): Path<String>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<SchemaQuery>,
     ApiJson(req): ApiJson<SchemaRequest>,
 ) -> ApiResult<SrJson<VersionResponse>> {
     names::subject(&subject)?;
-    let versions = state.store.live_versions(&subject, q.deleted)?;
-    let (_, canonical) = req.parsed()?;
-    let id = state
+    // Identity is the canonical form whether or not `normalize` is set.
+    let found = state
         .store
-        .id_of(&canonical.identity)?
-        .ok_or(ApiError::SchemaNotFound)?;
-    let found = versions
-        .iter()
-        .rev()
-        .find(|v| v.id == id)
-        .ok_or(ApiError::SchemaNotFound)?;
-    Ok(SrJson(found.into()))
+        .read(move |store| {
+            let (_, canonical) = req.parsed()?;
+            store.lookup(&subject, &canonical.identity, q.deleted)
+        })
+        .await?;
+    Ok(SrJson((&found).into()))
 }
 
 /// Delete a subject: soft by default, permanently after a soft delete.
@@ -215,19 +255,25 @@ async fn delete_subject(
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<SrJson<Vec<u32>>> {
     names::subject(&subject)?;
-    Ok(SrJson(state.store.delete_subject(&subject, q.permanent)?))
+    let deleted = state
+        .store
+        .write(move |store| store.delete_subject(&subject, q.permanent))
+        .await?;
+    Ok(SrJson(deleted))
 }
 
-fn find_version(
+async fn find_version(
     state: &AppState,
-    subject: &str,
+    subject: String,
     version: &str,
     include_deleted: bool,
 ) -> ApiResult<SubjectVersion> {
-    names::subject(subject)?;
-    let sel = VersionSel::parse(version)?;
-    let versions = state.store.live_versions(subject, include_deleted)?;
-    sel.pick(&versions).cloned()
+    names::subject(&subject)?;
+    let number = VersionSel::parse(version)?.number();
+    state
+        .store
+        .read(move |store| store.version(&subject, number, include_deleted))
+        .await
 }
 
 /// Get one version of a subject.
@@ -241,7 +287,7 @@ async fn get_version(
     Path((subject, version)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<SrJson<VersionResponse>> {
-    let found = find_version(&state, &subject, &version, q.deleted)?;
+    let found = find_version(&state, subject, &version, q.deleted).await?;
     Ok(SrJson((&found).into()))
 }
 
@@ -254,7 +300,7 @@ async fn get_version_schema(
     Path((subject, version)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<SrJson<serde_json::Value>> {
-    let found = find_version(&state, &subject, &version, q.deleted)?;
+    let found = find_version(&state, subject, &version, q.deleted).await?;
     let value = serde_json::from_str(&found.schema)?;
     Ok(SrJson(value))
 }
@@ -267,7 +313,7 @@ async fn referenced_by(
     State(state): State<AppState>,
     Path((subject, version)): Path<(String, String)>,
 ) -> ApiResult<SrJson<Vec<u32>>> {
-    find_version(&state, &subject, &version, false)?;
+    find_version(&state, subject, &version, false).await?;
     Ok(SrJson(Vec::new()))
 }
 
@@ -283,22 +329,23 @@ async fn delete_version(
 ) -> ApiResult<SrJson<u32>> {
     names::subject(&subject)?;
     let sel = VersionSel::parse(&version)?;
-    // A permanent delete addresses soft-deleted versions; a soft one, live versions.
-    let versions = state.store.live_versions(&subject, q.permanent)?;
-    let target = match (sel, q.permanent) {
-        (VersionSel::Number(n), _) => {
-            // Name the precise state of an explicitly numbered version.
-            state
-                .store
-                .subject_versions(&subject)?
-                .into_iter()
-                .find(|v| v.version == n)
-                .ok_or_else(|| ApiError::VersionNotFound(n.to_string()))?
-        }
-        (VersionSel::Latest, _) => sel.pick(&versions)?.clone(),
-    };
-    state
+    let deleted = state
         .store
-        .delete_version(&subject, target.version, q.permanent)?;
-    Ok(SrJson(target.version))
+        .write(move |store| {
+            // A permanent delete addresses soft-deleted versions; a soft one, live ones.
+            let latest = store.version(&subject, None, q.permanent)?;
+            let target = match sel {
+                // Name the precise state of an explicitly numbered version: the store's
+                // delete tells "not soft-deleted" and "already soft-deleted" apart.
+                VersionSel::Number(n) => {
+                    store.version(&subject, Some(n), true)?;
+                    n
+                }
+                VersionSel::Latest => latest.version,
+            };
+            store.delete_version(&subject, target, q.permanent)?;
+            Ok(target)
+        })
+        .await?;
+    Ok(SrJson(deleted))
 }

@@ -1,6 +1,13 @@
 //! Persistent state in one sled database: schemas and subjects, plugins and their bytes,
 //! pipelines. Each resource keeps its operations in its own file.
+//!
+//! Every method is blocking (sled does file IO, the write lock may wait): handlers call them
+//! through [`Store::read`] and [`Store::write`], which run them on tokio's blocking pool so
+//! the async workers never stall. [`Store::write`] answers only once sled has flushed the
+//! write to its log file: an acknowledged write survives a crash of the process.
 
+pub mod canonical;
+mod ids;
 mod pipelines;
 mod plugins;
 mod subjects;
@@ -8,6 +15,7 @@ mod subjects;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use ids::ID_BLOCK;
 pub use pipelines::{Endpoint, Pipeline, PluginRef};
 pub use plugins::{ParamInfo, PluginVersion, PutOutcome};
 pub use subjects::{
@@ -27,11 +35,12 @@ pub struct Store {
     schema_ids: sled::Tree,
     /// subject \0 version (u32 BE) → [`subjects::VersionRecord`]
     versions: sled::Tree,
-    /// schema id (u32 BE) subject \0 version (u32 BE) → (): which versions use an id.
+    /// schema id (u32 BE) subject \0 version (u32 BE) → (): which versions use an id, and
+    /// (scanned by id and subject) which versions of a subject hold a schema.
     id_refs: sled::Tree,
     /// subject, or [`subjects::GLOBAL`] → compatibility level
     configs: sled::Tree,
-    /// counters
+    /// counters: the next schema id and the durable ceiling below which ids may be handed out
     meta: sled::Tree,
     /// plugin name \0 version → [`PluginVersion`]
     plugins: sled::Tree,
@@ -52,7 +61,7 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|e| ApiError::Store(format!("creating data dir {dir:?}: {e}")))?;
         let db = sled::open(dir.join("db"))?;
-        Ok(Self {
+        let store = Self {
             schemas: db.open_tree("schemas")?,
             schema_ids: db.open_tree("schema_ids")?,
             versions: db.open_tree("versions")?,
@@ -65,13 +74,45 @@ impl Store {
             pipelines: db.open_tree("pipelines")?,
             db,
             write_lock: Arc::new(Mutex::new(())),
-        })
+        };
+        store.recover_ids()?;
+        store.migrate_identities()?;
+        store.flush()?;
+        Ok(store)
     }
 
-    /// Flushes to disk (on shutdown).
+    /// Flushes every write so far to the log file (sled's fsync), so it survives a crash.
     pub fn flush(&self) -> ApiResult<()> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Runs blocking store work (reads, CPU-bound checks) on the blocking pool.
+    pub async fn read<T, F>(&self, work: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> ApiResult<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|e| ApiError::Internal(format!("store task: {e}")))?
+    }
+
+    /// Same for a write: returns only after the write is flushed to disk, so a 200 means
+    /// durable. The flush runs after the write lock is released, so concurrent writers
+    /// share one fsync instead of queueing one each behind the lock.
+    pub async fn write<T, F>(&self, work: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> ApiResult<T> + Send + 'static,
+    {
+        self.read(move |store| {
+            let out = work(store)?;
+            store.flush()?;
+            Ok(out)
+        })
+        .await
     }
 
     fn lock(&self) -> MutexGuard<'_, ()> {

@@ -8,13 +8,13 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use weft_host::schema::{CompatibilityLevel, Incompatibility, check_level};
 
+use super::canonical::canonical_form;
+use super::ids::NEXT_ID;
 use super::{Store, decode, encode, key2, split_key2};
 use crate::error::{ApiError, ApiResult};
 
 /// Key of the global compatibility level in the `configs` tree (no subject contains NUL).
 pub(crate) const GLOBAL: &[u8] = b"\0global";
-/// Key of the next schema id in the `meta` tree.
-const NEXT_ID: &[u8] = b"next_schema_id";
 /// The level of a registry nobody configured, as in Confluent's.
 pub const DEFAULT_LEVEL: CompatibilityLevel = CompatibilityLevel::Backward;
 
@@ -48,19 +48,29 @@ pub struct SchemaEntry {
 
 /// Parses an Avro schema (JSON text) into the library's model; 42201 if it is not one.
 pub fn parse_schema(text: &str) -> ApiResult<Schema> {
-    Schema::parse_str(text).map_err(|e| ApiError::InvalidSchema(e.to_string()))
+    weft_host::schema::parse_schema(text).map_err(|e| ApiError::InvalidSchema(e.to_string()))
 }
 
-/// A schema's two texts: compact JSON as given (what is stored and served), and the same
-/// with object keys sorted (what identifies it), so whitespace and key order do not make two
-/// ids for one schema whatever serde_json's map ordering is.
+/// A schema's two texts: compact JSON as given (what is stored and served), and its
+/// [canonical form](super::canonical) (what identifies it), so a schema written two ways
+/// gets one id and one version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaText {
     pub identity: String,
     pub text: String,
 }
 
-/// Builds a schema's [`SchemaText`]; 42201 if it is not JSON.
+impl SchemaText {
+    /// What `?normalize=true` stores and serves: the canonical form itself.
+    pub fn normalized(self) -> Self {
+        Self {
+            text: self.identity.clone(),
+            identity: self.identity,
+        }
+    }
+}
+
+/// Builds a schema's [`SchemaText`]; 42201 if it is not JSON or not shaped like a schema.
 pub fn canonical_schema(text: &str) -> ApiResult<SchemaText> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| ApiError::InvalidSchema(e.to_string()))?;
@@ -72,27 +82,14 @@ pub fn canonical_schema(text: &str) -> ApiResult<SchemaText> {
         },
         _ => value,
     };
+    let identity = canonical_form(&value).map_err(ApiError::InvalidSchema)?;
     let compact = |v: &serde_json::Value| {
         serde_json::to_string(v).map_err(|e| ApiError::Internal(e.to_string()))
     };
     Ok(SchemaText {
-        identity: compact(&sorted(value.clone()))?,
+        identity: compact(&identity)?,
         text: compact(&value)?,
     })
-}
-
-fn sorted(value: serde_json::Value) -> serde_json::Value {
-    match value {
-        serde_json::Value::Object(map) => {
-            let entries: std::collections::BTreeMap<String, serde_json::Value> =
-                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
-            serde_json::Value::Object(entries.into_iter().collect())
-        }
-        serde_json::Value::Array(items) => {
-            serde_json::Value::Array(items.into_iter().map(sorted).collect())
-        }
-        other => other,
-    }
 }
 
 fn version_key(subject: &str, version: u32) -> Vec<u8> {
@@ -105,7 +102,7 @@ fn ref_key(id: u32, subject: &str, version: u32) -> Vec<u8> {
     key
 }
 
-fn digest(identity: &str) -> [u8; 32] {
+pub(super) fn digest(identity: &str) -> [u8; 32] {
     Sha256::digest(identity.as_bytes()).into()
 }
 
@@ -136,25 +133,42 @@ pub fn describe_problems(
 }
 
 impl Store {
-    /// All versions of a subject, soft-deleted ones included, oldest first.
-    pub fn subject_versions(&self, subject: &str) -> ApiResult<Vec<SubjectVersion>> {
-        let mut out = Vec::new();
-        for item in self.versions.scan_prefix(key2(subject, &[])) {
+    /// `(version, record)` of a subject, oldest first, soft-deleted ones included; the
+    /// iterator runs both ways, so the newest costs one step.
+    fn records(
+        &self,
+        subject: &str,
+    ) -> impl DoubleEndedIterator<Item = ApiResult<(u32, VersionRecord)>> + use<> {
+        self.versions.scan_prefix(key2(subject, &[])).map(|item| {
             let (key, value) = item?;
             let version = match split_key2(&key) {
                 Some((_, v)) if v.len() == 4 => u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
                 _ => return Err(ApiError::Store(format!("bad version key {key:?}"))),
             };
-            let record: VersionRecord = decode(&value)?;
-            out.push(SubjectVersion {
-                subject: subject.to_string(),
-                version,
-                id: record.id,
-                deleted: record.deleted,
-                schema: self.schema_text(record.id)?,
-            });
-        }
-        Ok(out)
+            Ok((version, decode::<VersionRecord>(&value)?))
+        })
+    }
+
+    fn with_text(
+        &self,
+        subject: &str,
+        version: u32,
+        record: VersionRecord,
+    ) -> ApiResult<SubjectVersion> {
+        Ok(SubjectVersion {
+            subject: subject.to_string(),
+            version,
+            id: record.id,
+            deleted: record.deleted,
+            schema: self.schema_text(record.id)?,
+        })
+    }
+
+    /// All versions of a subject, soft-deleted ones included, oldest first.
+    pub fn subject_versions(&self, subject: &str) -> ApiResult<Vec<SubjectVersion>> {
+        self.records(subject)
+            .map(|r| r.and_then(|(version, record)| self.with_text(subject, version, record)))
+            .collect()
     }
 
     /// Versions of a subject; 40401 if it has none (or only soft-deleted ones, unless asked).
@@ -174,19 +188,131 @@ impl Store {
         Ok(versions)
     }
 
-    /// Subject names, sorted; soft-deleted subjects only when asked.
-    pub fn subjects(&self, include_deleted: bool, prefix: &str) -> ApiResult<Vec<String>> {
-        let mut out: Vec<String> = Vec::new();
-        for item in self.versions.scan_prefix(prefix.as_bytes()) {
-            let (key, value) = item?;
-            let Some((subject, _)) = split_key2(&key) else {
+    /// Version numbers of a subject, oldest first, without reading any schema; 40401 as
+    /// [`Store::live_versions`].
+    pub fn version_numbers(&self, subject: &str, include_deleted: bool) -> ApiResult<Vec<u32>> {
+        let mut out = Vec::new();
+        for item in self.records(subject) {
+            let (version, record) = item?;
+            if include_deleted || !record.deleted {
+                out.push(version);
+            }
+        }
+        if out.is_empty() {
+            return Err(ApiError::SubjectNotFound(subject.to_string()));
+        }
+        Ok(out)
+    }
+
+    /// The newest version (soft-deleted ones only if asked), if any: a walk back from the
+    /// end of the subject's keys, one step unless the newest versions are deleted.
+    fn newest(
+        &self,
+        subject: &str,
+        include_deleted: bool,
+    ) -> ApiResult<Option<(u32, VersionRecord)>> {
+        for item in self.records(subject).rev() {
+            let (version, record) = item?;
+            if include_deleted || !record.deleted {
+                return Ok(Some((version, record)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One version of a subject: `None` is the latest. 40401 if the subject has no version
+    /// to consider, 40402 if it has but not this one. One key lookup, whatever the history.
+    pub fn version(
+        &self,
+        subject: &str,
+        number: Option<u32>,
+        include_deleted: bool,
+    ) -> ApiResult<SubjectVersion> {
+        let not_found = || ApiError::SubjectNotFound(subject.to_string());
+        let Some(number) = number else {
+            let (version, record) = self
+                .newest(subject, include_deleted)?
+                .ok_or_else(not_found)?;
+            return self.with_text(subject, version, record);
+        };
+        if let Some(bytes) = self.versions.get(version_key(subject, number))? {
+            let record: VersionRecord = decode(&bytes)?;
+            if include_deleted || !record.deleted {
+                return self.with_text(subject, number, record);
+            }
+        }
+        match self.newest(subject, include_deleted)? {
+            Some(_) => Err(ApiError::VersionNotFound(number.to_string())),
+            None => Err(not_found()),
+        }
+    }
+
+    /// The newest version of a subject holding a schema (by identity); 40401 if the subject
+    /// has no version to consider, 40403 if none holds it. Index lookups only.
+    pub fn lookup(
+        &self,
+        subject: &str,
+        identity: &str,
+        include_deleted: bool,
+    ) -> ApiResult<SubjectVersion> {
+        if self.newest(subject, include_deleted)?.is_none() {
+            return Err(ApiError::SubjectNotFound(subject.to_string()));
+        }
+        let id = self.id_of(identity)?.ok_or(ApiError::SchemaNotFound)?;
+        let (version, record) = self
+            .holding(subject, id, include_deleted)?
+            .ok_or(ApiError::SchemaNotFound)?;
+        self.with_text(subject, version, record)
+    }
+
+    /// The newest version of `subject` using schema `id` (soft-deleted only if asked).
+    fn holding(
+        &self,
+        subject: &str,
+        id: u32,
+        include_deleted: bool,
+    ) -> ApiResult<Option<(u32, VersionRecord)>> {
+        let mut prefix = id.to_be_bytes().to_vec();
+        prefix.extend_from_slice(&key2(subject, &[]));
+        for item in self.id_refs.scan_prefix(prefix).rev() {
+            let (key, _) = item?;
+            let Ok(v) = <[u8; 4]>::try_from(&key[key.len() - 4..]) else {
                 continue;
             };
-            let record: VersionRecord = decode(&value)?;
-            if (include_deleted || !record.deleted)
-                && out.last().map(String::as_str) != Some(subject)
-            {
+            let version = u32::from_be_bytes(v);
+            if let Some(bytes) = self.versions.get(version_key(subject, version))? {
+                let record: VersionRecord = decode(&bytes)?;
+                if include_deleted || !record.deleted {
+                    return Ok(Some((version, record)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Subject names, sorted; soft-deleted subjects only when asked. Skips from one subject
+    /// to the next rather than reading every version.
+    pub fn subjects(&self, include_deleted: bool, prefix: &str) -> ApiResult<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut from = prefix.as_bytes().to_vec();
+        loop {
+            let Some(item) = self.versions.range(from.clone()..).next() else {
+                break;
+            };
+            let (key, _) = item?;
+            if !key.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            let Some((subject, _)) = split_key2(&key) else {
+                return Err(ApiError::Store(format!("bad version key {key:?}")));
+            };
+            if self.newest(subject, include_deleted)?.is_some() {
                 out.push(subject.to_string());
+            }
+            // `subject \x01` sorts after every `subject \0 version` key.
+            from = key2(subject, &[]);
+            if let Some(last) = from.last_mut() {
+                *last = 1;
             }
         }
         Ok(out)
@@ -289,9 +415,38 @@ impl Store {
         previous.map(|bytes| decode(&bytes)).transpose()
     }
 
+    /// The versions a new schema is checked against under `level`: the latest live one, or
+    /// every live one for the transitive levels (the only reads that grow with history).
+    fn compared_versions(
+        &self,
+        subject: &str,
+        level: CompatibilityLevel,
+    ) -> ApiResult<Vec<SubjectVersion>> {
+        let transitive = matches!(
+            level,
+            CompatibilityLevel::BackwardTransitive
+                | CompatibilityLevel::ForwardTransitive
+                | CompatibilityLevel::FullTransitive
+        );
+        if level == CompatibilityLevel::None {
+            Ok(Vec::new())
+        } else if transitive {
+            Ok(self
+                .subject_versions(subject)?
+                .into_iter()
+                .filter(|v| !v.deleted)
+                .collect())
+        } else {
+            self.newest(subject, false)?
+                .map(|(version, record)| self.with_text(subject, version, record))
+                .into_iter()
+                .collect()
+        }
+    }
+
     /// Registers a schema under a subject: the existing version if the subject already has
     /// this schema, else a new version after the level's compatibility check.
-    /// Returns `(id, version)`.
+    /// Returns `(id, version)`. Not durable until [`Store::flush`] (see [`Store::write`]).
     pub fn register(
         &self,
         subject: &str,
@@ -299,28 +454,35 @@ impl Store {
         canonical: &SchemaText,
     ) -> ApiResult<(u32, u32)> {
         let _guard = self.lock();
-        let versions = self.subject_versions(subject)?;
         let existing_id = self.id_of(&canonical.identity)?;
         if let Some(id) = existing_id
-            && let Some(v) = versions.iter().find(|v| v.id == id && !v.deleted)
+            && let Some((version, _)) = self.holding(subject, id, false)?
         {
-            return Ok((id, v.version));
+            return Ok((id, version));
         }
 
         let level = self.effective_level(subject)?;
-        let live: Vec<SubjectVersion> = versions.iter().filter(|v| !v.deleted).cloned().collect();
-        let previous = live
+        let compared = self.compared_versions(subject, level)?;
+        let previous = compared
             .iter()
             .map(|v| parse_schema(&v.schema))
             .collect::<ApiResult<Vec<Schema>>>()?;
         if let Err(problems) = check_level(level, schema, &previous) {
             return Err(ApiError::IncompatibleSchema(format!(
                 "Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]",
-                describe_problems(&problems, &live, level).join(", ")
+                describe_problems(&problems, &compared, level).join(", ")
             )));
         }
 
-        let version = versions.last().map(|v| v.version + 1).unwrap_or(1);
+        let version = match self.records(subject).next_back().transpose()? {
+            Some((last, _)) => last
+                .checked_add(1)
+                .ok_or_else(|| ApiError::Store(format!("subject {subject} has no version left")))?,
+            None => 1,
+        };
+        if existing_id.is_none() {
+            self.reserve_id()?;
+        }
         let digest = digest(&canonical.identity);
         let stored = encode(&StoredSchema {
             schema: canonical.text.clone(),
@@ -337,7 +499,7 @@ impl Store {
                     Some(id) => id,
                     None => {
                         let next = meta
-                            .get(b"next_schema_id")?
+                            .get(NEXT_ID)?
                             .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
                             .map(u32::from_be_bytes)
                             .unwrap_or(1);
@@ -393,24 +555,24 @@ impl Store {
 
     /// Deletes every version of a subject; returns the version numbers deleted.
     pub fn delete_subject(&self, subject: &str, permanent: bool) -> ApiResult<Vec<u32>> {
-        let versions = self.subject_versions(subject)?;
+        let versions = self.records(subject).collect::<ApiResult<Vec<_>>>()?;
         if versions.is_empty() {
             return Err(ApiError::SubjectNotFound(subject.to_string()));
         }
         let live: Vec<u32> = versions
             .iter()
-            .filter(|v| !v.deleted)
-            .map(|v| v.version)
+            .filter(|(_, r)| !r.deleted)
+            .map(|(v, _)| *v)
             .collect();
         if permanent {
             if !live.is_empty() {
                 return Err(ApiError::SubjectNotSoftDeleted(subject.to_string()));
             }
-            for v in &versions {
-                self.delete_version(subject, v.version, true)?;
+            for (v, _) in &versions {
+                self.delete_version(subject, *v, true)?;
             }
             self.configs.remove(subject.as_bytes())?;
-            Ok(versions.iter().map(|v| v.version).collect())
+            Ok(versions.iter().map(|(v, _)| *v).collect())
         } else {
             if live.is_empty() {
                 return Err(ApiError::SubjectSoftDeleted(subject.to_string()));
