@@ -4,9 +4,6 @@
 
 use std::fmt;
 
-/// The one rule every name component follows, as the Avro specification writes it.
-pub const NAME_RULE: &str = "[A-Za-z_][A-Za-z0-9_]*";
-
 /// What a name names; decides whether dots are allowed and says so in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
