@@ -180,27 +180,24 @@ impl HostState {
     /// the limit that was hit, else the guest's panic message, else the trap with the tail
     /// of what the guest wrote on stderr (and stdout).
     pub(crate) fn failure(&mut self, export: Export, err: &wasmtime::Error) -> String {
-        let scope = match export {
-            Export::Process => "per batch".to_owned(),
-            other => format!("in {}", other.name()),
+        // `process` keeps the words its dead letters always had; the other exports say
+        // which call it was, in the same shape.
+        let (per_call, per_instance, during) = match export {
+            Export::Process => (" per batch", " per processor", String::new()),
+            other => ("", "", format!(" in {}", other.name())),
         };
         let hit = self.hit.take().or(self.limiter.hit.then_some(Hit::Memory));
         match hit {
             Some(Hit::Signal) => return "interrupted: weft is shutting down".to_owned(),
             Some(Hit::Deadline) => {
                 return format!(
-                    "deadline of {} ms {scope} exceeded",
+                    "deadline of {} ms{per_call} exceeded{during}",
                     self.deadline.as_millis()
                 );
             }
             Some(Hit::Memory) => {
-                let per = if export == Export::Process {
-                    "per processor".to_owned()
-                } else {
-                    scope
-                };
                 return format!(
-                    "memory limit of {} MiB {per} exceeded",
+                    "memory limit of {} MiB{per_instance} exceeded{during}",
                     self.limiter.memory_bytes >> 20
                 );
             }

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! mode  = "pass"      # pass | garbage | junk | fanout | big | sleep | loop | stderr |
-//!                     # log-flood | log-forge | random
+//!                     # log-flood | log-forge | random | loop-configure
 //! every = "1"         # misbehave on events 1·N, 2·N, … of each batch (1-based)
 //! count = "10"        # fanout: copies emitted; log-flood: messages logged
 //! bytes = "1048576"   # big: size of the one emitted event
@@ -29,6 +29,7 @@
 //!   ERROR line.
 //! - `random`: emits the input bytes with headers `random`, `insecure-random` (16 bytes
 //!   each, from `wasi:random`) and `insecure-seed` (16 bytes).
+//! - `loop-configure`: spins forever in `configure`, before any event.
 
 use std::cell::RefCell;
 
@@ -54,10 +55,11 @@ enum Mode {
     LogFlood,
     LogForge,
     Random,
+    LoopConfigure,
 }
 
-const MODES: &str =
-    "pass, garbage, junk, fanout, big, sleep, loop, stderr, log-flood, log-forge or random";
+const MODES: &str = "pass, garbage, junk, fanout, big, sleep, loop, stderr, log-flood, log-forge, random or \
+     loop-configure";
 
 impl Mode {
     fn parse(text: &str) -> Option<Self> {
@@ -73,6 +75,7 @@ impl Mode {
             "log-flood" => Self::LogFlood,
             "log-forge" => Self::LogForge,
             "random" => Self::Random,
+            "loop-configure" => Self::LoopConfigure,
             _ => return None,
         })
     }
@@ -147,6 +150,9 @@ impl Guest for Raw {
                 message: format!("unknown mode '{value}'; expected {MODES}"),
             })?,
         };
+        if mode == Mode::LoopConfigure {
+            spin();
+        }
         let count_default = if mode == Mode::LogFlood { u64::MAX } else { 10 };
         let settings = Settings {
             mode,
@@ -199,7 +205,7 @@ fn misbehave(settings: &Settings, event: Event) -> Outcome {
             std::thread::sleep(std::time::Duration::from_millis(settings.ms));
             Outcome::Emit(vec![event])
         }
-        Mode::Loop => spin(),
+        Mode::Loop | Mode::LoopConfigure => spin(),
         Mode::Stderr => {
             eprintln!("raw: about to fail\nraw: second line of context\nraw: last words");
             panic!("raw processor gives up on purpose");
