@@ -302,11 +302,21 @@ impl log::Host for HostState {
         let plugin = self.processor.as_str();
         let stage = self.stage + 1;
         match level {
-            Level::Trace => tracing::trace!(target: "weft::plugin", plugin, stage, "{message}"),
-            Level::Debug => tracing::debug!(target: "weft::plugin", plugin, stage, "{message}"),
-            Level::Info => tracing::info!(target: "weft::plugin", plugin, stage, "{message}"),
-            Level::Warn => tracing::warn!(target: "weft::plugin", plugin, stage, "{message}"),
-            Level::Error => tracing::error!(target: "weft::plugin", plugin, stage, "{message}"),
+            Level::Trace => {
+                tracing::trace!(target: "weft::plugin", plugin = %plugin, stage, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "weft::plugin", plugin = %plugin, stage, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: "weft::plugin", plugin = %plugin, stage, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "weft::plugin", plugin = %plugin, stage, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(target: "weft::plugin", plugin = %plugin, stage, "{message}")
+            }
         }
     }
 }
