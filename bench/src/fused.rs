@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use apache_avro::Schema;
@@ -13,10 +12,7 @@ use weft_host::runtime::{Chain, ChainLimits, Runtime, StageSpec, StageStats};
 use crate::stages::{STAGES, owned_params, plugin_path};
 
 /// The limits of a default pipeline file (`[limits]` left out).
-pub const LIMITS: ChainLimits = ChainLimits {
-    memory_bytes: 64 << 20,
-    deadline: Duration::from_millis(1000),
-};
+pub const LIMITS: ChainLimits = ChainLimits::DEFAULT;
 
 /// Loads the components of [`STAGES`] from `plugin_dir` and builds the chain.
 pub fn build_chain(

@@ -9,7 +9,7 @@ use apache_avro::Schema;
 
 use crate::config::{PipelineConfig, ProcessorConfig, is_local_plugin};
 use crate::io::{Batch, Source, open_dead_letter, open_sink, open_sources};
-use crate::runtime::{Chain, ChainLimits, Plugin, Runtime, StageSpec, StageStats};
+use crate::runtime::{Chain, ChainLimits, DeadLetter, Plugin, Runtime, StageSpec, StageStats};
 use crate::{Error, Result};
 
 /// A registry reference `name@requirement`, e.g. `mask@^1` or `filter@0.1.0`.
@@ -73,7 +73,7 @@ impl Pipeline {
         runtime: &Runtime,
         resolver: &dyn PluginResolver,
     ) -> Result<Self> {
-        let source = open_sources(&config.sources)?;
+        let source = open_sources(&config.sources, config.limits.max_depth)?;
         let source_schema = source.schema();
         let mut specs = Vec::with_capacity(config.processors.len());
         let mut problems = Vec::new();
@@ -92,6 +92,10 @@ impl Pipeline {
         let limits = ChainLimits {
             memory_bytes: (config.limits.memory_mb as usize) << 20,
             deadline: Duration::from_millis(config.limits.deadline_ms),
+            max_depth: config.limits.max_depth,
+            max_emit_per_event: config.limits.max_emit_per_event,
+            max_batch_output_bytes: usize::try_from(config.limits.max_batch_output_mb << 20)
+                .unwrap_or(usize::MAX),
         };
         let chain = Chain::build(runtime, specs, source_schema.clone(), limits)?;
         Ok(Self {
@@ -127,11 +131,27 @@ impl Pipeline {
 
     /// Runs until the source is exhausted or `stop` is set. Each batch is written and
     /// flushed to the sink and the dead-letter sink before the source commits it.
-    pub fn run(mut self, options: &RunOptions) -> Result<RunSummary> {
+    ///
+    /// The run loop has a thread of its own with a [`RUN_STACK_BYTES`] stack, whichever
+    /// thread calls this: see there why.
+    pub fn run(self, options: &RunOptions) -> Result<RunSummary> {
+        std::thread::scope(|scope| {
+            let run = std::thread::Builder::new()
+                .name("weft-run".into())
+                .stack_size(RUN_STACK_BYTES)
+                .spawn_scoped(scope, move || self.run_here(options))
+                .map_err(|e| Error::Runtime(format!("starting the run thread: {e}")))?;
+            run.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    fn run_here(mut self, options: &RunOptions) -> Result<RunSummary> {
         let started = Instant::now();
-        let mut sink = open_sink(&self.config.sink, self.output_schema())?;
-        let mut dead_sink = open_dead_letter(&self.config.dead_letter)?;
         let limits = self.config.limits;
+        let output_schema = self.output_schema();
+        let mut sink = open_sink(&self.config.sink, output_schema.clone(), limits.max_depth)?;
+        let mut dead_sink = open_dead_letter(&self.config.dead_letter, limits.max_depth)?;
         let linger = Duration::from_millis(limits.linger_ms);
         let mut summary = RunSummary {
             source: self.source.name(),
@@ -156,9 +176,17 @@ impl Pipeline {
                 summary.batches += 1;
                 let events = std::mem::take(&mut batch.events);
                 let output = self.chain.process(events)?;
-                summary.events_out += output.events.len() as u64;
-                sink.write(&output.events)?;
+                let refused = sink.write(&output.events)?;
+                summary.events_out += (output.events.len() - refused.len()) as u64;
+                summary.sink_refused += refused.len() as u64;
                 dead.extend(output.dead);
+                dead.extend(refused.into_iter().map(|r| DeadLetter {
+                    event: output.events[r.index].clone(),
+                    stage: None,
+                    processor: summary.sink.clone(),
+                    reason: r.reason,
+                    schema: Some(output_schema.clone()),
+                }));
             }
             summary.dead_letters += dead.len() as u64;
             dead_sink.write(&dead)?;
@@ -234,6 +262,15 @@ fn stage_spec(
     Ok(StageSpec { plugin, params })
 }
 
+/// Stack of the thread a run's loop runs on. apache-avro decodes, encodes and resolves
+/// values by recursion, and so do the JSON conversions: measured in a debug build, decoding
+/// a linked list takes about 100 KiB of stack per level (15 KiB to convert it from JSON,
+/// 33 KiB to encode it), so the default `limits.max_depth` of 64 needs about 6.3 MiB — more
+/// than a Rust test thread's 2 MiB and most of the main thread's 8 MiB. 64 MiB leaves ten
+/// times that (and the largest `max_depth` allowed, 256, fits too); it is reserved address
+/// space, and only the pages a run touches take memory.
+pub const RUN_STACK_BYTES: usize = 64 << 20;
+
 /// How a run reports and stops.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -264,6 +301,8 @@ pub struct RunSummary {
     pub events_out: u64,
     /// Events the source could not decode (also counted in `dead_letters`).
     pub source_rejected: u64,
+    /// Events the sink could not write (also counted in `dead_letters`).
+    pub sink_refused: u64,
     pub dead_letters: u64,
     pub batches: u64,
     pub stages: Vec<StageStats>,
@@ -284,6 +323,7 @@ impl RunSummary {
             "events_out": self.events_out,
             "dead_letters": self.dead_letters,
             "source_rejected": self.source_rejected,
+            "sink_refused": self.sink_refused,
             "batches": self.batches,
             "elapsed_s": secs,
             "events_per_s": self.events_in as f64 / secs.max(1e-9),

@@ -314,11 +314,27 @@ fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
         ("limits.memory_mb", limits.memory_mb),
         ("limits.deadline_ms", limits.deadline_ms),
         ("limits.batch_size", limits.batch_size as u64),
+        ("limits.max_depth", limits.max_depth as u64),
+        (
+            "limits.max_emit_per_event",
+            limits.max_emit_per_event as u64,
+        ),
+        ("limits.max_batch_output_mb", limits.max_batch_output_mb),
     ];
     for (key, value) in positive {
         if value == 0 {
             issues.push(issue(key, "must be greater than 0".into()));
         }
+    }
+    if limits.max_depth > crate::datum::MAX_DEPTH_LIMIT {
+        issues.push(issue(
+            "limits.max_depth",
+            format!(
+                "{} exceeds {}, the deepest nesting the host can decode within its stack",
+                limits.max_depth,
+                crate::datum::MAX_DEPTH_LIMIT
+            ),
+        ));
     }
     if limits.memory_mb > 4096 {
         issues.push(issue(

@@ -196,6 +196,19 @@ pub struct Limits {
     /// `linger_ms = 100`: longest a partial batch waits for more events from a slow source.
     #[serde(default = "default_linger_ms")]
     pub linger_ms: u64,
+    /// `max_depth = 64`: deepest nesting of records, arrays and maps an event may have
+    /// (the host's Avro and JSON code recurses once per level). A deeper event goes to the
+    /// dead-letter sink.
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+    /// `max_emit_per_event = 1000`: most events a processor may emit for one input event;
+    /// past it the input event goes to the dead-letter sink and nothing it emitted moves on.
+    #[serde(default = "default_max_emit_per_event")]
+    pub max_emit_per_event: usize,
+    /// `max_batch_output_mb = 64`: most bytes a processor's output for one batch may hold
+    /// in host memory; input events whose output would pass it go to the dead-letter sink.
+    #[serde(default = "default_max_batch_output_mb")]
+    pub max_batch_output_mb: u64,
 }
 
 fn default_memory_mb() -> u64 {
@@ -210,6 +223,15 @@ fn default_batch_size() -> usize {
 fn default_linger_ms() -> u64 {
     100
 }
+fn default_max_depth() -> usize {
+    crate::datum::DEFAULT_MAX_DEPTH
+}
+fn default_max_emit_per_event() -> usize {
+    crate::runtime::ChainLimits::default().max_emit_per_event
+}
+fn default_max_batch_output_mb() -> u64 {
+    crate::runtime::ChainLimits::default().max_batch_output_bytes as u64 >> 20
+}
 
 impl Default for Limits {
     fn default() -> Self {
@@ -218,6 +240,9 @@ impl Default for Limits {
             deadline_ms: default_deadline_ms(),
             batch_size: default_batch_size(),
             linger_ms: default_linger_ms(),
+            max_depth: default_max_depth(),
+            max_emit_per_event: default_max_emit_per_event(),
+            max_batch_output_mb: default_max_batch_output_mb(),
         }
     }
 }

@@ -3,19 +3,22 @@
 //! One JSON object per line:
 //! `{"processor":"filter@0.1.0","stage":1,"reason":"...","value":{...},"key":null,"headers":{},"timestamp":null}`.
 //! `value` is the event decoded with the schema it had when it failed, or the raw input text
-//! when the source could not decode it (`stage` is then `null`).
+//! when the source could not decode it (`stage` is then `null`); `{"base64": ...}` when the
+//! bytes are not a datum of that schema (or are nested too deep to decode safely).
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use apache_avro::from_avro_datum;
+use apache_avro::Schema;
 use base64::Engine as _;
 use serde_json::{Value as Json, json};
 
 use super::json::avro_to_json;
 use super::kafka::KafkaDeadLetters;
-use super::sink::create;
+use super::sink::{create, decode};
 use crate::config::DeadLetterConfig;
+use crate::datum::DatumCheck;
 use crate::runtime::DeadLetter;
 use crate::{Error, Result};
 
@@ -24,6 +27,39 @@ pub struct DeadLetterSink {
     name: String,
     out: Output,
     path: Option<PathBuf>,
+    checks: Checks,
+}
+
+/// The datum checks of the few schemas dead letters carry (one per stage), compiled once.
+#[derive(Default)]
+pub struct Checks {
+    max_depth: usize,
+    compiled: Vec<(Arc<Schema>, Option<DatumCheck>)>,
+}
+
+impl Checks {
+    pub fn new(max_depth: usize) -> Self {
+        Self {
+            max_depth,
+            compiled: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, schema: &Arc<Schema>) -> Option<&DatumCheck> {
+        let at = match self
+            .compiled
+            .iter()
+            .position(|(s, _)| Arc::ptr_eq(s, schema))
+        {
+            Some(at) => at,
+            None => {
+                let check = DatumCheck::new(schema, self.max_depth).ok();
+                self.compiled.push((schema.clone(), check));
+                self.compiled.len() - 1
+            }
+        };
+        self.compiled[at].1.as_ref()
+    }
 }
 
 enum Output {
@@ -41,18 +77,22 @@ impl std::fmt::Debug for DeadLetterSink {
     }
 }
 
-/// Opens the configured dead-letter sink.
-pub fn open_dead_letter(config: &DeadLetterConfig) -> Result<DeadLetterSink> {
+/// Opens the configured dead-letter sink; values nested deeper than `max_depth` are
+/// written as base64.
+pub fn open_dead_letter(config: &DeadLetterConfig, max_depth: usize) -> Result<DeadLetterSink> {
+    let checks = Checks::new(max_depth);
     Ok(match config {
         DeadLetterConfig::Jsonl { path } => DeadLetterSink {
             name: format!("jsonl {}", path.display()),
             out: Output::Lines(Box::new(BufWriter::new(create(path)?))),
             path: Some(path.clone()),
+            checks,
         },
         DeadLetterConfig::Stderr => DeadLetterSink {
             name: "stderr".into(),
             out: Output::Lines(Box::new(std::io::stderr())),
             path: None,
+            checks,
         },
         DeadLetterConfig::Kafka(kafka) => {
             let sink = KafkaDeadLetters::open(kafka)?;
@@ -60,16 +100,21 @@ pub fn open_dead_letter(config: &DeadLetterConfig) -> Result<DeadLetterSink> {
                 name: sink.name().to_string(),
                 out: Output::Kafka(sink),
                 path: None,
+                checks,
             }
         }
     })
 }
 
 /// The JSON form of a dead letter.
-pub fn to_json(dead: &DeadLetter) -> Json {
+pub fn to_json(dead: &DeadLetter, checks: &mut Checks) -> Json {
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let value = match &dead.schema {
-        Some(schema) => match from_avro_datum(schema, &mut dead.event.value.as_slice(), None) {
+        Some(schema) => match checks
+            .get(schema)
+            .ok_or_else(String::new)
+            .and_then(|check| decode(schema, check, &dead.event.value))
+        {
             Ok(v) => avro_to_json(&v),
             Err(_) => json!({ "base64": b64(&dead.event.value) }),
         },
@@ -108,7 +153,7 @@ impl DeadLetterSink {
             Output::Kafka(kafka) => return kafka.write(dead),
         };
         for d in dead {
-            let line = to_json(d).to_string();
+            let line = to_json(d, &mut self.checks).to_string();
             let written = out
                 .write_all(line.as_bytes())
                 .and_then(|()| out.write_all(b"\n"));

@@ -30,7 +30,15 @@ pub struct Generator {
     rate: Option<f64>,
     started: Option<Instant>,
     rng: SmallRng,
+    /// Records, arrays and maps open around the value being generated.
+    depth: usize,
 }
+
+/// Nesting past which the generator takes the way out of a recursive type (the `null` of a
+/// union, an empty array or map), so a linked list stays short. A type with no way out
+/// (a record that requires itself) stops at `DEAD_END` with a value that fails to encode.
+const SHALLOW: usize = 8;
+const DEAD_END: usize = 32;
 
 impl Generator {
     pub fn new(schema: Arc<Schema>, count: u64, rate: Option<f64>, seed: u64) -> Result<Self> {
@@ -51,12 +59,28 @@ impl Generator {
             rate,
             started: None,
             rng: SmallRng::seed_from_u64(seed),
+            depth: 0,
         })
     }
 
     /// One value of `schema`; `field` (the enclosing field's name) picks realistic ranges:
     /// `year` fields get years, `email` fields addresses, `id` fields the sequence number.
     fn value(&mut self, schema: &Schema, field: &str) -> Value {
+        if self.depth >= DEAD_END {
+            return Value::Null;
+        }
+        let nests = matches!(
+            schema,
+            Schema::Record(_) | Schema::Array(_) | Schema::Map(_)
+        );
+        self.depth += usize::from(nests);
+        let value = self.value_within(schema, field);
+        self.depth -= usize::from(nests);
+        value
+    }
+
+    fn value_within(&mut self, schema: &Schema, field: &str) -> Value {
+        let shallow = self.depth >= SHALLOW;
         let rng = &mut self.rng;
         let n = self.produced;
         match schema {
@@ -88,12 +112,12 @@ impl Generator {
                 Value::Enum(i as u32, e.symbols[i].clone())
             }
             Schema::Array(a) => {
-                let len = rng.random_range(0..=3);
+                let len = if shallow { 0 } else { rng.random_range(0..=3) };
                 let items = a.items.clone();
                 Value::Array((0..len).map(|_| self.value(&items, field)).collect())
             }
             Schema::Map(m) => {
-                let len = rng.random_range(0..=2);
+                let len = if shallow { 0 } else { rng.random_range(0..=2) };
                 let types = m.types.clone();
                 Value::Map(
                     (0..len)
@@ -104,12 +128,16 @@ impl Generator {
             Schema::Union(u) => {
                 let variants = u.variants();
                 // Optional fields are null one time in ten.
-                let i =
-                    if variants.len() > 1 && variants[0] == Schema::Null && !rng.random_bool(0.1) {
-                        rng.random_range(1..variants.len())
-                    } else {
-                        rng.random_range(0..variants.len())
-                    };
+                let i = if shallow
+                    && let Some(null) = variants.iter().position(|v| *v == Schema::Null)
+                {
+                    null
+                } else if variants.len() > 1 && variants[0] == Schema::Null && !rng.random_bool(0.1)
+                {
+                    rng.random_range(1..variants.len())
+                } else {
+                    rng.random_range(0..variants.len())
+                };
                 let variant = variants[i].clone();
                 Value::Union(i as u32, Box::new(self.value(&variant, field)))
             }

@@ -4,6 +4,7 @@
 //! Every source and sink is synchronous: the run loop reads a batch, runs the chain, writes,
 //! flushes, and only then commits the source, so nothing is acknowledged before it is safe.
 
+pub mod container;
 pub mod dead_letter;
 pub mod generate;
 pub mod json;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use apache_avro::Schema;
 
 pub use dead_letter::{DeadLetterSink, open_dead_letter};
-pub use sink::{Sink, open_sink};
+pub use sink::{Refused, Sink, open_sink};
 pub use source::{Batch, Source, open_sources};
 
 use crate::{Error, Result};
@@ -25,7 +26,7 @@ use crate::{Error, Result};
 /// Reads and parses an Avro schema file (`.avsc`).
 pub fn read_schema(path: &Path) -> Result<Arc<Schema>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    Schema::parse_str(&text)
+    crate::schema::parse_schema(&text)
         .map(Arc::new)
         .map_err(|e| Error::Schema {
             origin: path.display().to_string(),

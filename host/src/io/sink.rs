@@ -1,4 +1,8 @@
 //! Sinks: Avro container file, JSON lines (file or stdout), null.
+//!
+//! A sink refuses an event it cannot write (not a datum of its schema, nested too deep)
+//! and hands it back as a dead letter; only a failure of the sink itself (I/O, the broker)
+//! is an error that stops the run.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -9,37 +13,57 @@ use apache_avro::{Schema, Writer, from_avro_datum};
 
 use super::json::avro_to_json;
 use crate::config::SinkConfig;
+use crate::datum::DatumCheck;
 use crate::runtime::Event;
 use crate::{Error, Result};
+
+/// An event a sink did not write: `events[index]` of the call, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub index: usize,
+    pub reason: String,
+}
 
 /// Where the chain's output goes. `flush` returns once everything written is durable (or
 /// acknowledged), so the source may commit.
 pub trait Sink: Send {
     fn name(&self) -> String;
-    fn write(&mut self, events: &[Event]) -> Result<()>;
+    /// Writes every event it can; returns those it refused, for the dead-letter sink.
+    fn write(&mut self, events: &[Event]) -> Result<Vec<Refused>>;
     fn flush(&mut self) -> Result<()>;
     /// Flushes and finishes the output (e.g. the container file's last block).
     fn close(&mut self) -> Result<()>;
 }
 
-/// Opens the configured sink for events written with `schema`.
-pub fn open_sink(config: &SinkConfig, schema: Arc<Schema>) -> Result<Box<dyn Sink>> {
+/// Opens the configured sink for events written with `schema`, nested at most `max_depth`
+/// levels deep.
+pub fn open_sink(
+    config: &SinkConfig,
+    schema: Arc<Schema>,
+    max_depth: usize,
+) -> Result<Box<dyn Sink>> {
+    let check = DatumCheck::new(&schema, max_depth).map_err(|reason| Error::Sink {
+        sink: config.describe(),
+        reason,
+    })?;
     Ok(match config {
-        SinkConfig::AvroFile { path } => Box::new(AvroFileSink::create(path, schema)?),
+        SinkConfig::AvroFile { path } => Box::new(AvroFileSink::create(path, schema, check)?),
         SinkConfig::Jsonl { path } => Box::new(JsonLinesSink {
             name: format!("jsonl {}", path.display()),
             out: Box::new(BufWriter::new(create(path)?)),
             schema,
+            check,
             path: Some(path.clone()),
         }),
         SinkConfig::Stdout => Box::new(JsonLinesSink {
             name: "stdout".into(),
             out: Box::new(BufWriter::new(std::io::stdout())),
             schema,
+            check,
             path: None,
         }),
-        SinkConfig::Null => Box::new(NullSink),
-        SinkConfig::Kafka(kafka) => Box::new(super::kafka::KafkaSink::open(kafka, schema)?),
+        SinkConfig::Null => Box::new(NullSink { check }),
+        SinkConfig::Kafka(kafka) => Box::new(super::kafka::KafkaSink::open(kafka, schema, check)?),
     })
 }
 
@@ -51,22 +75,45 @@ pub(crate) fn create(path: &Path) -> Result<File> {
     File::create(path).map_err(|e| Error::io(path, e))
 }
 
-fn decode(
+/// Decodes an event for a sink that needs the value, checked first so apache-avro's
+/// recursion stays within the depth limit.
+pub(crate) fn decode(
     schema: &Schema,
-    event: &Event,
+    check: &DatumCheck,
+    value: &[u8],
 ) -> std::result::Result<apache_avro::types::Value, String> {
-    from_avro_datum(schema, &mut event.value.as_slice(), None)
-        .map_err(|e| format!("event does not match the output schema: {e}"))
+    check.check(value).map_err(not_a_datum)?;
+    from_avro_datum(schema, &mut &value[..], None).map_err(not_a_datum)
+}
+
+/// The reason a sink gives for an event that is not a datum of its schema.
+pub(crate) fn not_a_datum(e: impl std::fmt::Display) -> String {
+    format!("event is not a datum of the output schema: {e}")
+}
+
+/// Writes each event with `write`, collecting the events it refuses.
+fn write_each(
+    events: &[Event],
+    mut write: impl FnMut(&Event) -> Result<std::result::Result<(), String>>,
+) -> Result<Vec<Refused>> {
+    let mut refused = Vec::new();
+    for (index, event) in events.iter().enumerate() {
+        if let Err(reason) = write(event)? {
+            refused.push(Refused { index, reason });
+        }
+    }
+    Ok(refused)
 }
 
 struct AvroFileSink {
     path: PathBuf,
     schema: Arc<Schema>,
+    check: DatumCheck,
     writer: Option<Writer<'static, BufWriter<File>>>,
 }
 
 impl AvroFileSink {
-    fn create(path: &Path, schema: Arc<Schema>) -> Result<Self> {
+    fn create(path: &Path, schema: Arc<Schema>, check: DatumCheck) -> Result<Self> {
         let file = BufWriter::new(create(path)?);
         // The writer borrows its schema for its whole life; the sink lives for the run, so
         // one leaked schema per opened file is the simplest sound way to give it `'static`.
@@ -74,6 +121,7 @@ impl AvroFileSink {
         Ok(Self {
             path: path.to_path_buf(),
             schema,
+            check,
             writer: Some(Writer::new(leaked, file)),
         })
     }
@@ -95,19 +143,28 @@ impl Sink for AvroFileSink {
         format!("avro-file {}", self.path.display())
     }
 
-    fn write(&mut self, events: &[Event]) -> Result<()> {
-        for event in events {
-            let value = decode(&self.schema, event).map_err(|e| self.fail(e))?;
-            let path = &self.path;
-            let writer = self
-                .writer
-                .as_mut()
-                .ok_or_else(|| fail_at(path, "already closed".into()))?;
+    fn write(&mut self, events: &[Event]) -> Result<Vec<Refused>> {
+        let Self {
+            path,
+            schema,
+            check,
+            writer,
+        } = self;
+        let writer = writer
+            .as_mut()
+            .ok_or_else(|| fail_at(path, "already closed".into()))?;
+        write_each(events, |event| {
+            let value = match decode(schema, check, &event.value) {
+                Ok(value) => value,
+                Err(reason) => return Ok(Err(reason)),
+            };
+            // The value was decoded with this schema, so apache-avro refusing it here is a
+            // failure of the writer, not of the event.
             writer
                 .append(value)
-                .map_err(|e| fail_at(path, e.to_string()))?;
-        }
-        Ok(())
+                .map(|_| Ok(()))
+                .map_err(|e| fail_at(path, e.to_string()))
+        })
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -133,6 +190,7 @@ struct JsonLinesSink {
     name: String,
     out: Box<dyn Write + Send>,
     schema: Arc<Schema>,
+    check: DatumCheck,
     path: Option<PathBuf>,
 }
 
@@ -153,18 +211,25 @@ impl Sink for JsonLinesSink {
         self.name.clone()
     }
 
-    fn write(&mut self, events: &[Event]) -> Result<()> {
-        for event in events {
-            let value = decode(&self.schema, event).map_err(|reason| Error::Sink {
-                sink: self.name.clone(),
-                reason,
-            })?;
-            let json = avro_to_json(&value);
-            serde_json::to_writer(&mut self.out, &json)
+    fn write(&mut self, events: &[Event]) -> Result<Vec<Refused>> {
+        let mut refused = Vec::new();
+        let mut line = Vec::new();
+        for (index, event) in events.iter().enumerate() {
+            let value = match decode(&self.schema, &self.check, &event.value) {
+                Ok(value) => value,
+                Err(reason) => {
+                    refused.push(Refused { index, reason });
+                    continue;
+                }
+            };
+            // Serialised to memory first, so a line is written whole or not at all.
+            line.clear();
+            serde_json::to_writer(&mut line, &avro_to_json(&value))
                 .map_err(|e| self.io_error(std::io::Error::other(e)))?;
-            self.out.write_all(b"\n").map_err(|e| self.io_error(e))?;
+            line.push(b'\n');
+            self.out.write_all(&line).map_err(|e| self.io_error(e))?;
         }
-        Ok(())
+        Ok(refused)
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -176,14 +241,19 @@ impl Sink for JsonLinesSink {
     }
 }
 
-struct NullSink;
+/// Discards events, but only those that are datums of the output schema count as written.
+struct NullSink {
+    check: DatumCheck,
+}
 
 impl Sink for NullSink {
     fn name(&self) -> String {
         "null".into()
     }
-    fn write(&mut self, _events: &[Event]) -> Result<()> {
-        Ok(())
+    fn write(&mut self, events: &[Event]) -> Result<Vec<Refused>> {
+        write_each(events, |event| {
+            Ok(self.check.check(&event.value).map_err(not_a_datum))
+        })
     }
     fn flush(&mut self) -> Result<()> {
         Ok(())

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
-use apache_avro::{Reader, Schema, from_avro_datum, to_avro_datum};
+use apache_avro::{Schema, from_avro_datum, to_avro_datum};
 
+use super::container::{ContainerReader, Record};
 use super::generate::Generator;
 use super::json::json_to_avro;
 use super::read_schema;
 use crate::config::SourceConfig;
+use crate::datum::json_depth;
 use crate::runtime::{DeadLetter, Event};
 use crate::schema::check_can_read;
 use crate::{Error, Result};
@@ -56,11 +58,12 @@ pub trait Source: Send {
     }
 }
 
-/// Opens every configured source; several are read as one union.
-pub fn open_sources(configs: &[SourceConfig]) -> Result<Box<dyn Source>> {
+/// Opens every configured source; several are read as one union. An event nested deeper
+/// than `max_depth` levels becomes a dead letter.
+pub fn open_sources(configs: &[SourceConfig], max_depth: usize) -> Result<Box<dyn Source>> {
     let mut sources = Vec::with_capacity(configs.len());
     for config in configs {
-        sources.push(open_source(config)?);
+        sources.push(open_source(config, max_depth)?);
     }
     if sources.len() == 1 {
         return Ok(sources.remove(0));
@@ -68,21 +71,23 @@ pub fn open_sources(configs: &[SourceConfig]) -> Result<Box<dyn Source>> {
     Ok(Box::new(Union::new(sources)?))
 }
 
-fn open_source(config: &SourceConfig) -> Result<Box<dyn Source>> {
+fn open_source(config: &SourceConfig, max_depth: usize) -> Result<Box<dyn Source>> {
     Ok(match config {
-        SourceConfig::AvroFile { path } => Box::new(AvroFile::open(path)?),
+        SourceConfig::AvroFile { path } => Box::new(AvroFile::open(path, max_depth)?),
         SourceConfig::Jsonl { path, schema } => {
             let file = File::open(path).map_err(|e| Error::io(path, e))?;
             Box::new(JsonLines::new(
                 format!("jsonl {}", path.display()),
                 read_schema(schema)?,
                 LineInput::File(BufReader::new(file)),
+                max_depth,
             ))
         }
         SourceConfig::Stdin { schema } => Box::new(JsonLines::new(
             "stdin".into(),
             read_schema(schema)?,
             LineInput::stdin(),
+            max_depth,
         )),
         SourceConfig::Generate {
             schema,
@@ -90,30 +95,22 @@ fn open_source(config: &SourceConfig) -> Result<Box<dyn Source>> {
             rate,
             seed,
         } => Box::new(Generator::new(read_schema(schema)?, *count, *rate, *seed)?),
-        SourceConfig::Kafka(kafka) => Box::new(super::kafka::KafkaSource::open(kafka)?),
+        SourceConfig::Kafka(kafka) => Box::new(super::kafka::KafkaSource::open(kafka, max_depth)?),
     })
 }
 
-/// An Avro object container file; the schema comes from its header.
+/// An Avro object container file; the schema comes from its header. A record that is not
+/// a datum of it (corrupt, or nested too deep) becomes a dead letter.
 pub struct AvroFile {
     path: PathBuf,
-    schema: Arc<Schema>,
-    reader: Reader<'static, BufReader<File>>,
-    read: u64,
+    reader: ContainerReader,
 }
 
 impl AvroFile {
-    pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let reader = Reader::new(BufReader::new(file)).map_err(|e| Error::Source {
-            source_name: format!("avro-file {}", path.display()),
-            reason: format!("not an Avro object container file: {e}"),
-        })?;
+    pub fn open(path: &Path, max_depth: usize) -> Result<Self> {
         Ok(Self {
             path: path.to_path_buf(),
-            schema: Arc::new(reader.writer_schema().clone()),
-            reader,
-            read: 0,
+            reader: ContainerReader::open(path, max_depth)?,
         })
     }
 }
@@ -124,22 +121,23 @@ impl Source for AvroFile {
     }
 
     fn schema(&self) -> Arc<Schema> {
-        self.schema.clone()
+        self.reader.schema()
     }
 
     fn poll(&mut self, max: usize, _linger: Duration, batch: &mut Batch) -> Result<bool> {
         while batch.len() < max {
-            let Some(value) = self.reader.next() else {
-                return Ok(false);
-            };
-            self.read += 1;
-            let fail = |reason: String| Error::Source {
-                source_name: format!("avro-file {}", self.path.display()),
-                reason: format!("record {}: {reason}", self.read),
-            };
-            let value = value.map_err(|e| fail(format!("corrupt data: {e}")))?;
-            let bytes = to_avro_datum(&self.schema, value).map_err(|e| fail(e.to_string()))?;
-            batch.events.push(event(bytes));
+            match self.reader.next_record()? {
+                None => return Ok(false),
+                Some(Record::Datum(bytes)) => batch.events.push(event(bytes)),
+                Some(Record::Bad { bytes, reason }) => batch.dead.push(DeadLetter {
+                    event: event(bytes),
+                    stage: None,
+                    processor: self.name(),
+                    reason,
+                    // Shown as base64: the dead-letter sink's own check refuses it too.
+                    schema: Some(self.reader.schema()),
+                }),
+            }
         }
         Ok(true)
     }
@@ -204,19 +202,29 @@ pub struct JsonLines {
     schema: Arc<Schema>,
     input: LineInput,
     line: u64,
+    max_depth: usize,
 }
 
 impl JsonLines {
-    fn new(name: String, schema: Arc<Schema>, input: LineInput) -> Self {
+    fn new(name: String, schema: Arc<Schema>, input: LineInput, max_depth: usize) -> Self {
         Self {
             name,
             schema,
             input,
             line: 0,
+            max_depth,
         }
     }
 
     fn encode(&self, line: &str) -> std::result::Result<Vec<u8>, String> {
+        // Measured before parsing: JSON parsing, conversion and Avro encoding all recurse
+        // once per level, and an Avro value is never nested deeper than its JSON.
+        if json_depth(line) > self.max_depth {
+            return Err(format!(
+                "nested deeper than {} levels (limits.max_depth)",
+                self.max_depth
+            ));
+        }
         let json: serde_json::Value =
             serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
         let value = json_to_avro(&json, &self.schema)?;

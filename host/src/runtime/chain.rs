@@ -11,7 +11,9 @@ use super::bindings::{Event, Outcome, Processor};
 use super::manifest::{SCHEMA_MAX, cap};
 use super::state::{Export, begin_call};
 use super::{HostState, Plugin, Runtime};
+use crate::datum::DatumCheck;
 use crate::schema::check_can_read;
+use crate::schema::parse_schema;
 use crate::{Error, Result};
 
 /// One processor of a chain, as the pipeline file gives it.
@@ -29,6 +31,33 @@ pub struct ChainLimits {
     pub memory_bytes: usize,
     /// Deadline of one `process` call.
     pub deadline: Duration,
+    /// Deepest nesting of records, arrays and maps an emitted event may have.
+    pub max_depth: usize,
+    /// Most events a processor may emit for one input event.
+    pub max_emit_per_event: usize,
+    /// Most bytes (values, keys, headers and per-event bookkeeping) a processor's output for
+    /// one batch may hold in host memory.
+    pub max_batch_output_bytes: usize,
+}
+
+impl ChainLimits {
+    /// The limits of a pipeline file without `[limits]`. A fan-out of 1000 per event covers
+    /// splitting any array a sane event holds; 128 MiB per batch holds the default batch of
+    /// 1024 events fanned out 100 times at 1 KiB each, while a run away plugin stops there
+    /// instead of at the machine's memory.
+    pub const DEFAULT: ChainLimits = ChainLimits {
+        memory_bytes: 64 << 20,
+        deadline: Duration::from_millis(1000),
+        max_depth: crate::datum::DEFAULT_MAX_DEPTH,
+        max_emit_per_event: 1000,
+        max_batch_output_bytes: 128 << 20,
+    };
+}
+
+impl Default for ChainLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// Counters of one processor over a run.
@@ -67,6 +96,8 @@ struct Stage {
     input: Arc<Schema>,
     input_json: String,
     output: Arc<Schema>,
+    /// Checks every event the processor emits against `output`.
+    output_check: DatumCheck,
     /// `keep` is only meaningful when the processor does not change the schema.
     keep_allowed: bool,
 }
@@ -87,6 +118,9 @@ pub struct Chain {
     store: Store<HostState>,
     instances: Vec<Processor>,
     stats: Vec<StageStats>,
+    /// Bytes the current stage has emitted for the current batch (see
+    /// `ChainLimits::max_batch_output_bytes`).
+    batch_output: usize,
 }
 
 impl std::fmt::Debug for Chain {
@@ -121,7 +155,7 @@ impl Chain {
             let link = link_name(&upstream_name, &id);
             let manifest = spec.plugin.manifest();
             if let Some(declared) = &manifest.input_schema {
-                let reader = Schema::parse_str(declared).map_err(|e| Error::Schema {
+                let reader = parse_schema(declared).map_err(|e| Error::Schema {
                     origin: format!("{id} input"),
                     reason: e.to_string(),
                 })?;
@@ -157,10 +191,15 @@ impl Chain {
                 &input_json,
                 limits,
             )?;
-            let output = Schema::parse_str(&output_json).map_err(|e| Error::Schema {
+            let output = parse_schema(&output_json).map_err(|e| Error::Schema {
                 origin: format!("{id} output (returned by configure)"),
                 reason: e.to_string(),
             })?;
+            let output_check =
+                DatumCheck::new(&output, limits.max_depth).map_err(|reason| Error::Schema {
+                    origin: format!("{id} output (returned by configure)"),
+                    reason,
+                })?;
             let output = Arc::new(output);
             let keep_allowed = output.canonical_form() == upstream_schema.canonical_form();
             stages.push(Stage {
@@ -169,6 +208,7 @@ impl Chain {
                 input: upstream_schema,
                 input_json,
                 output: output.clone(),
+                output_check,
                 keep_allowed,
             });
             instances.push(instance);
@@ -183,6 +223,7 @@ impl Chain {
             store,
             instances,
             stats,
+            batch_output: 0,
         })
     }
 
@@ -220,6 +261,7 @@ impl Chain {
             }
             self.stats[index].events_in += current.len() as u64;
             let started = Instant::now();
+            self.batch_output = 0;
             let next = match self.call(index, &current) {
                 Ok(outcomes) if outcomes.len() == current.len() => {
                     self.apply(index, current, outcomes, &mut dead)
@@ -270,11 +312,51 @@ impl Chain {
                     event,
                     "contract violation: `keep` from a processor that changes the schema".into(),
                 )),
-                Outcome::Emit(emitted) => next.extend(emitted),
+                Outcome::Emit(emitted) => match self.check_emitted(index, &emitted) {
+                    Ok(()) => next.extend(emitted),
+                    Err(reason) => dead.push(self.dead_letter(index, event, reason)),
+                },
                 Outcome::Reject(reason) => dead.push(self.dead_letter(index, event, reason)),
             }
         }
         next
+    }
+
+    /// Whether what a processor emitted for one input event may move on: few enough events,
+    /// each a datum of the stage's output schema, within the batch's output budget. The
+    /// lifted outcomes are already in host memory (at most what the guest's memory held);
+    /// this bounds what the chain keeps of them.
+    fn check_emitted(&mut self, index: usize, emitted: &[Event]) -> Result<(), String> {
+        let limits = self.limits;
+        if emitted.len() > limits.max_emit_per_event {
+            return Err(format!(
+                "emitted {} events, over limits.max_emit_per_event = {}",
+                emitted.len(),
+                limits.max_emit_per_event
+            ));
+        }
+        let check = &self.stages[index].output_check;
+        let mut bytes = 0usize;
+        for (i, event) in emitted.iter().enumerate() {
+            check.check(&event.value).map_err(|e| {
+                format!(
+                    "emitted an event that is not a datum of its output schema: event {} of {}: {e}",
+                    i + 1,
+                    emitted.len()
+                )
+            })?;
+            bytes = bytes.saturating_add(event_size(event));
+        }
+        let total = self.batch_output.saturating_add(bytes);
+        if total > limits.max_batch_output_bytes {
+            return Err(format!(
+                "emitted {bytes} bytes, which would take this batch's output past \
+                 limits.max_batch_output_mb = {} (lower limits.batch_size or raise the limit)",
+                limits.max_batch_output_bytes >> 20
+            ));
+        }
+        self.batch_output = total;
+        Ok(())
     }
 
     /// Calls the processor on each event alone, so a poison event fails by itself.
@@ -333,7 +415,10 @@ impl Chain {
         if self.store.data().interrupted() {
             return Err(CallError::Trap("interrupted: weft is shutting down".into()));
         }
-        match self.instances[index].call_process(&mut self.store, batch) {
+        let result = self.instances[index].call_process(&mut self.store, batch);
+        // A flood that ended with the call is counted now, not at the next log line.
+        self.store.data_mut().report_suppressed(false);
+        match result {
             Ok(Ok(outcomes)) => Ok(outcomes),
             Ok(Err(reason)) => Err(CallError::Fatal(reason)),
             Err(err) => Err(CallError::Trap(self.trap_reason(&err))),
@@ -376,6 +461,18 @@ impl Chain {
         self.instances = instances;
         Ok(())
     }
+}
+
+/// What an event costs in host memory.
+fn event_size(event: &Event) -> usize {
+    std::mem::size_of::<Event>()
+        + event.value.len()
+        + event.key.as_ref().map_or(0, Vec::len)
+        + event
+            .headers
+            .iter()
+            .map(|h| std::mem::size_of_val(h) + h.key.len() + h.value.len())
+            .sum::<usize>()
 }
 
 fn new_store(runtime: &Runtime, limits: ChainLimits) -> Store<HostState> {

@@ -3,15 +3,14 @@
 
 use std::sync::Arc;
 
-use apache_avro::{Schema, from_avro_datum};
+use apache_avro::Schema;
 
 use super::producer::{Record, TopicProducer};
 use super::wire::{Fetch, frame, with_retries};
-use super::{
-    HEADER_PROCESSOR, HEADER_REASON, HEADER_STAGE, SOURCE_HEADER_PREFIX, registry, show_key,
-};
+use super::{HEADER_PROCESSOR, HEADER_REASON, HEADER_STAGE, SOURCE_HEADER_PREFIX, registry};
 use crate::config::{KafkaDeadLetterConfig, KafkaSinkConfig, WireFormat};
-use crate::io::sink::Sink;
+use crate::datum::DatumCheck;
+use crate::io::sink::{Refused, Sink, not_a_datum};
 use crate::runtime::{DeadLetter, Event};
 use crate::{Error, Result};
 
@@ -19,14 +18,15 @@ use crate::{Error, Result};
 /// timestamps passed through (without the source-position headers).
 pub struct KafkaSink {
     producer: TopicProducer,
-    schema: Arc<Schema>,
+    /// Every event is checked against the output schema before it is produced.
+    check: DatumCheck,
     /// The output schema's id under the sink's subject; `None` for bare datums.
     schema_id: Option<u32>,
 }
 
 impl KafkaSink {
     /// Connects, and registers or looks up the output schema under the sink's subject.
-    pub fn open(config: &KafkaSinkConfig, schema: Arc<Schema>) -> Result<Self> {
+    pub fn open(config: &KafkaSinkConfig, schema: Arc<Schema>, check: DatumCheck) -> Result<Self> {
         let name = format!("kafka {}", config.topic);
         let fail = |reason: String| Error::Sink {
             sink: name.clone(),
@@ -75,7 +75,7 @@ impl KafkaSink {
         }
         Ok(Self {
             producer,
-            schema,
+            check,
             schema_id,
         })
     }
@@ -86,16 +86,18 @@ impl Sink for KafkaSink {
         self.producer.name.clone()
     }
 
-    fn write(&mut self, events: &[Event]) -> Result<()> {
-        for event in events {
+    fn write(&mut self, events: &[Event]) -> Result<Vec<Refused>> {
+        let mut refused = Vec::new();
+        for (index, event) in events.iter().enumerate() {
             // A datum that does not match the output schema would poison every consumer of
-            // the topic; the file sinks refuse it the same way.
-            from_avro_datum(&self.schema, &mut event.value.as_slice(), None).map_err(|e| {
-                self.producer.fail(format!(
-                    "event with key {} does not match the output schema: {e}",
-                    show_key(event.key.as_deref())
-                ))
-            })?;
+            // the topic: it goes to the dead-letter sink instead, as in the file sinks.
+            if let Err(e) = self.check.check(&event.value) {
+                refused.push(Refused {
+                    index,
+                    reason: not_a_datum(e),
+                });
+                continue;
+            }
             let payload = match self.schema_id {
                 Some(id) => {
                     let mut framed = Vec::new();
@@ -117,7 +119,7 @@ impl Sink for KafkaSink {
                 timestamp: event.timestamp,
             })?;
         }
-        Ok(())
+        Ok(refused)
     }
 
     fn flush(&mut self) -> Result<()> {

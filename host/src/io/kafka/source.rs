@@ -26,6 +26,7 @@ use crate::config::{KafkaSourceConfig, StartPosition, WireFormat};
 use crate::io::read_schema;
 use crate::io::source::{Batch, Source};
 use crate::runtime::{DeadLetter, Event, Header};
+use crate::schema::parse_schema;
 use crate::{Error, Result};
 
 /// Next offset to commit, by topic and partition.
@@ -177,7 +178,7 @@ fn defaults(config: &KafkaSourceConfig) -> Vec<(&'static str, &'static str)> {
 impl KafkaSource {
     /// Connects to the group and subscribes; with the Confluent format and no pinned schema,
     /// the reader schema is the latest one of the subject.
-    pub fn open(config: &KafkaSourceConfig) -> Result<Self> {
+    pub fn open(config: &KafkaSourceConfig, max_depth: usize) -> Result<Self> {
         let name = format!("kafka {} (group {})", config.topics_label(), config.group);
         let fail = |reason: String| Error::Source {
             source_name: name.clone(),
@@ -190,7 +191,8 @@ impl KafkaSource {
                         fail("format = \"avro\" needs schema = \"x.avsc\"".into())
                     })?;
                     let schema = read_schema(path)?;
-                    (schema.clone(), Decoder::raw(schema))
+                    let decoder = Decoder::raw(schema.clone(), max_depth).map_err(fail)?;
+                    (schema, decoder)
                 }
                 WireFormat::Confluent => {
                     let client = registry(config.registry_url.as_deref()).map_err(fail)?;
@@ -203,7 +205,7 @@ impl KafkaSource {
                                     Fetch::Unavailable(r) => fail(format!("{what}: {r}")),
                                     Fetch::Rejected(e) => fail(format!("{what}: {e}")),
                                 })?;
-                            Arc::new(Schema::parse_str(&text).map_err(|e| Error::Schema {
+                            Arc::new(parse_schema(&text).map_err(|e| Error::Schema {
                                 origin: format!("subject {subject}"),
                                 reason: e.to_string(),
                             })?)
@@ -214,7 +216,9 @@ impl KafkaSource {
                             ));
                         }
                     };
-                    (schema.clone(), Decoder::confluent(schema, client))
+                    let decoder =
+                        Decoder::confluent(schema.clone(), client, max_depth).map_err(fail)?;
+                    (schema, decoder)
                 }
             };
         let mut client = client_config(

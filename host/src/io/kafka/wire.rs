@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use apache_avro::{Schema, from_avro_datum, to_avro_datum};
 
+use crate::datum::{DatumCheck, DatumError};
 use crate::registry::client::{Client, ClientError};
 use crate::schema::check_can_read;
+use crate::schema::parse_schema;
 
 /// The Confluent wire format's first byte.
 pub const MAGIC: u8 = 0;
@@ -52,8 +54,9 @@ pub enum DecodeError {
 enum Writer {
     /// Same schema: the datum is checked and passed on as it is.
     Same,
-    /// Another schema the reader can read: the datum is resolved and re-encoded.
-    Resolve(Arc<Schema>),
+    /// Another schema the reader can read: the datum is checked against it, resolved and
+    /// re-encoded.
+    Resolve(Arc<Schema>, Arc<DatumCheck>),
     /// Unknown id, unparsable or unreadable schema.
     Unusable(String),
 }
@@ -61,6 +64,7 @@ enum Writer {
 /// Turns message values into datums of the reader schema.
 pub struct Decoder {
     reader: Arc<Schema>,
+    check: DatumCheck,
     confluent: Option<Confluent>,
 }
 
@@ -74,29 +78,35 @@ const REGISTRY_ATTEMPTS: u32 = 6;
 const REGISTRY_BACKOFF: Duration = Duration::from_millis(500);
 
 impl Decoder {
-    /// Bare datums written with `reader`.
-    pub fn raw(reader: Arc<Schema>) -> Self {
-        Self {
+    /// Bare datums written with `reader`, nested at most `max_depth` levels deep.
+    pub fn raw(reader: Arc<Schema>, max_depth: usize) -> Result<Self, String> {
+        Ok(Self {
+            check: DatumCheck::new(&reader, max_depth)?,
             reader,
             confluent: None,
-        }
+        })
     }
 
     /// Confluent-framed datums whose writer schemas are fetched from `registry` by id.
-    pub fn confluent(reader: Arc<Schema>, registry: Client) -> Self {
-        Self {
+    pub fn confluent(
+        reader: Arc<Schema>,
+        registry: Client,
+        max_depth: usize,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            check: DatumCheck::new(&reader, max_depth)?,
             reader,
             confluent: Some(Confluent {
                 registry,
                 writers: HashMap::new(),
             }),
-        }
+        })
     }
 
     /// The datum of `value`, written with the reader schema.
     pub fn decode(&mut self, value: &[u8]) -> Result<Vec<u8>, DecodeError> {
         let Some(confluent) = &mut self.confluent else {
-            return check_datum(&self.reader, value)
+            return check_datum(&self.check, value)
                 .map(|()| value.to_vec())
                 .map_err(DecodeError::Bad);
         };
@@ -104,25 +114,27 @@ impl Decoder {
         let writer = match confluent.writers.get(&id) {
             Some(writer) => writer.clone(),
             None => {
-                let writer = fetch_writer(&confluent.registry, id, &self.reader)?;
+                let writer = fetch_writer(
+                    &confluent.registry,
+                    id,
+                    &self.reader,
+                    self.check.max_depth(),
+                )?;
                 confluent.writers.insert(id, writer.clone());
                 writer
             }
         };
         match writer {
-            Writer::Same => check_datum(&self.reader, datum)
+            Writer::Same => check_datum(&self.check, datum)
                 .map(|()| datum.to_vec())
                 .map_err(DecodeError::Bad),
-            Writer::Resolve(schema) => {
-                let mut rest = datum;
-                let value = from_avro_datum(&schema, &mut rest, Some(&self.reader))
+            Writer::Resolve(schema, check) => {
+                // Checked first: apache-avro decodes by recursion, so only a datum within
+                // the depth limit may reach it.
+                check_datum(&check, datum)
+                    .map_err(|e| DecodeError::Bad(format!("schema id {id}: {e}")))?;
+                let value = from_avro_datum(&schema, &mut &datum[..], Some(&self.reader))
                     .map_err(|e| DecodeError::Bad(format!("schema id {id}: corrupt datum: {e}")))?;
-                if !rest.is_empty() {
-                    return Err(DecodeError::Bad(format!(
-                        "schema id {id}: {} bytes left after the datum",
-                        rest.len()
-                    )));
-                }
                 to_avro_datum(&self.reader, value).map_err(|e| {
                     DecodeError::Bad(format!(
                         "schema id {id}: resolving to the reader schema: {e}"
@@ -134,19 +146,21 @@ impl Decoder {
     }
 }
 
-/// Decodes a datum fully, so a corrupt value becomes a dead letter here instead of a
-/// failure further down.
-fn check_datum(schema: &Schema, datum: &[u8]) -> Result<(), String> {
-    let mut rest = datum;
-    from_avro_datum(schema, &mut rest, None).map_err(|e| format!("corrupt Avro datum: {e}"))?;
-    if rest.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("{} bytes left after the Avro datum", rest.len()))
-    }
+/// Checks a datum whole, so a corrupt or too deep value becomes a dead letter here instead
+/// of a failure further down.
+fn check_datum(check: &DatumCheck, datum: &[u8]) -> Result<(), String> {
+    check.check(datum).map_err(|e| match e {
+        DatumError::TooDeep { .. } => e.to_string(),
+        DatumError::Invalid { .. } => format!("corrupt Avro datum: {e}"),
+    })
 }
 
-fn fetch_writer(registry: &Client, id: u32, reader: &Schema) -> Result<Writer, DecodeError> {
+fn fetch_writer(
+    registry: &Client,
+    id: u32,
+    reader: &Schema,
+    max_depth: usize,
+) -> Result<Writer, DecodeError> {
     let text = with_retries(&format!("fetching schema id {id}"), || {
         registry.schema_by_id(id)
     });
@@ -157,7 +171,7 @@ fn fetch_writer(registry: &Client, id: u32, reader: &Schema) -> Result<Writer, D
             return Ok(Writer::Unusable(format!("schema id {id}: {e}")));
         }
     };
-    let writer = match Schema::parse_str(&text) {
+    let writer = match parse_schema(&text) {
         Ok(schema) => schema,
         Err(e) => {
             return Ok(Writer::Unusable(format!(
@@ -168,8 +182,12 @@ fn fetch_writer(registry: &Client, id: u32, reader: &Schema) -> Result<Writer, D
     if writer.canonical_form() == reader.canonical_form() {
         return Ok(Writer::Same);
     }
+    let check = match DatumCheck::new(&writer, max_depth) {
+        Ok(check) => check,
+        Err(e) => return Ok(Writer::Unusable(format!("schema id {id}: {e}"))),
+    };
     Ok(match check_can_read(&writer, reader) {
-        Ok(()) => Writer::Resolve(Arc::new(writer)),
+        Ok(()) => Writer::Resolve(Arc::new(writer), Arc::new(check)),
         Err(e) => Writer::Unusable(format!(
             "schema id {id} cannot be read with the pipeline's source schema: {e}"
         )),
@@ -233,10 +251,10 @@ mod tests {
     #[test]
     fn raw_decoder_rejects_corrupt_and_trailing_bytes() {
         let schema = Arc::new(Schema::parse_str(r#""long""#).expect("schema"));
-        let mut decoder = Decoder::raw(schema);
+        let mut decoder = Decoder::raw(schema, 64).expect("compiles");
         assert_eq!(decoder.decode(&[2]).expect("valid long"), vec![2]);
         assert!(
-            matches!(decoder.decode(&[2, 2]), Err(DecodeError::Bad(r)) if r.contains("1 bytes left"))
+            matches!(decoder.decode(&[2, 2]), Err(DecodeError::Bad(r)) if r.contains("1 bytes after the end"))
         );
         assert!(matches!(decoder.decode(&[0x80]), Err(DecodeError::Bad(_))));
     }

@@ -1,0 +1,289 @@
+//! Avro object container files, read block by block without apache-avro's `Reader`.
+//!
+//! apache-avro's `Reader` decodes each record into a `Value` by recursion, so one record
+//! nested a few thousand levels deep (two bytes per level for a linked list) overflows the
+//! stack before the host can look at it. Here each record's bytes are found and checked by
+//! [`DatumCheck`] and handed on as they are: a record that is nested too deep or corrupt
+//! becomes a dead letter and the records after it still flow, and no `Value` is built at all.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use apache_avro::{Codec, Schema};
+
+use crate::datum::{DatumCheck, DatumError};
+use crate::schema::parse_schema;
+use crate::{Error, Result};
+
+const MAGIC: &[u8; 4] = b"Obj\x01";
+/// Largest block (compressed) and header value read into memory; writers use blocks of
+/// kilobytes to a few megabytes.
+const MAX_BLOCK_BYTES: u64 = 256 << 20;
+/// Most entries in the header's metadata map.
+const MAX_META_ENTRIES: u64 = 1024;
+
+/// One record of the file: its datum, or its bytes and why they are not a datum.
+#[derive(Debug)]
+pub enum Record {
+    Datum(Vec<u8>),
+    Bad { bytes: Vec<u8>, reason: String },
+}
+
+/// An open container file.
+pub struct ContainerReader {
+    path: PathBuf,
+    input: BufReader<File>,
+    schema: Arc<Schema>,
+    check: DatumCheck,
+    codec: Codec,
+    sync: [u8; 16],
+    /// The current block, decompressed, and where its next record starts.
+    block: Vec<u8>,
+    pos: usize,
+    /// Records of the current block not yet read.
+    left: u64,
+    /// Records read so far (1-based number of the last one).
+    pub read: u64,
+}
+
+impl ContainerReader {
+    /// Opens `path` and reads its header; records nested deeper than `max_depth` become
+    /// [`Record::Bad`].
+    pub fn open(path: &Path, max_depth: usize) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut input = BufReader::new(file);
+        let fail = |reason: String| Error::Source {
+            source_name: format!("avro-file {}", path.display()),
+            reason: format!("not an Avro object container file: {reason}"),
+        };
+        let mut magic = [0u8; 4];
+        read_exact(&mut input, &mut magic).map_err(fail)?;
+        if &magic != MAGIC {
+            return Err(fail("wrong magic bytes".into()));
+        }
+        let mut schema_text = None;
+        let mut codec = "null".to_string();
+        loop {
+            let count = read_long(&mut input).map_err(fail)?;
+            if count == 0 {
+                break;
+            }
+            if count < 0 {
+                read_long(&mut input).map_err(fail)?;
+            }
+            if count.unsigned_abs() > MAX_META_ENTRIES {
+                return Err(fail(format!("{count} metadata entries")));
+            }
+            for _ in 0..count.unsigned_abs() {
+                let key = read_bytes(&mut input).map_err(fail)?;
+                let value = read_bytes(&mut input).map_err(fail)?;
+                match key.as_slice() {
+                    b"avro.schema" => schema_text = Some(value),
+                    b"avro.codec" => codec = String::from_utf8_lossy(&value).into_owned(),
+                    _ => {}
+                }
+            }
+        }
+        let mut sync = [0u8; 16];
+        read_exact(&mut input, &mut sync).map_err(fail)?;
+        let text = schema_text.ok_or_else(|| fail("no avro.schema in the header".into()))?;
+        let text = String::from_utf8(text).map_err(|e| fail(format!("avro.schema: {e}")))?;
+        let schema = parse_schema(&text).map_err(|e| Error::Schema {
+            origin: format!("{} (header)", path.display()),
+            reason: e.to_string(),
+        })?;
+        let check = DatumCheck::new(&schema, max_depth).map_err(|reason| Error::Schema {
+            origin: format!("{} (header)", path.display()),
+            reason,
+        })?;
+        let codec = Codec::from_str(&codec)
+            .map_err(|_| fail(format!("codec {codec:?} is not supported")))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            input,
+            schema: Arc::new(schema),
+            check,
+            codec,
+            sync,
+            block: Vec::new(),
+            pos: 0,
+            left: 0,
+            read: 0,
+        })
+    }
+
+    pub fn schema(&self) -> Arc<Schema> {
+        self.schema.clone()
+    }
+
+    fn fail(&self, reason: String) -> Error {
+        Error::Source {
+            source_name: format!("avro-file {}", self.path.display()),
+            reason: format!("after record {}: {reason}", self.read),
+        }
+    }
+
+    /// The next record, `None` at the end of the file. Fails only when the file's framing
+    /// is corrupt (a block cannot be found), not for a bad record.
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
+        while self.left == 0 {
+            if !self.next_block()? {
+                return Ok(None);
+            }
+        }
+        self.left -= 1;
+        self.read += 1;
+        let rest = &self.block[self.pos..];
+        match self.check.datum_len(rest) {
+            Ok(len) => {
+                self.pos += len;
+                Ok(Some(Record::Datum(rest[..len].to_vec())))
+            }
+            Err(e @ DatumError::TooDeep { end: Some(len), .. }) => {
+                self.pos += len;
+                Ok(Some(Record::Bad {
+                    bytes: rest[..len].to_vec(),
+                    reason: format!("record {}: {e}", self.read),
+                }))
+            }
+            Err(e) => {
+                // Where this record ends is unknown, so the rest of the block goes with
+                // it; the next block starts after the sync marker.
+                let skipped = self.left;
+                let bytes = rest.to_vec();
+                self.left = 0;
+                self.pos = self.block.len();
+                Ok(Some(Record::Bad {
+                    bytes,
+                    reason: format!(
+                        "record {}: not a datum of the file's schema: {e}{}",
+                        self.read,
+                        if skipped > 0 {
+                            format!(" (with the {skipped} records after it in its block)")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                }))
+            }
+        }
+    }
+
+    /// Reads the next block; `false` at the end of the file.
+    fn next_block(&mut self) -> Result<bool> {
+        let mut first = [0u8; 1];
+        match self.input.read(&mut first) {
+            Ok(0) => return Ok(false),
+            Ok(_) => {}
+            Err(e) => return Err(Error::io(&self.path, e)),
+        }
+        let count = read_long_after(&mut self.input, first[0]).map_err(|e| self.fail(e))?;
+        let size = read_long(&mut self.input).map_err(|e| self.fail(e))?;
+        let size = u64::try_from(size)
+            .ok()
+            .filter(|&s| s <= MAX_BLOCK_BYTES)
+            .ok_or_else(|| self.fail(format!("a block of {size} bytes")))?;
+        let mut block = vec![0u8; size as usize];
+        read_exact(&mut self.input, &mut block).map_err(|e| self.fail(e))?;
+        self.codec
+            .decompress(&mut block)
+            .map_err(|e| self.fail(format!("decompressing a block: {e}")))?;
+        let mut sync = [0u8; 16];
+        read_exact(&mut self.input, &mut sync).map_err(|e| self.fail(e))?;
+        if sync != self.sync {
+            return Err(self.fail("a block's sync marker does not match the header's".into()));
+        }
+        let count =
+            u64::try_from(count).map_err(|_| self.fail(format!("a block of {count} records")))?;
+        self.block = block;
+        self.pos = 0;
+        self.left = count;
+        Ok(true)
+    }
+}
+
+fn read_exact(input: &mut impl Read, buf: &mut [u8]) -> std::result::Result<(), String> {
+    input.read_exact(buf).map_err(|e| format!("{e}"))
+}
+
+fn read_long(input: &mut impl Read) -> std::result::Result<i64, String> {
+    let mut b = [0u8; 1];
+    read_exact(input, &mut b)?;
+    read_long_after(input, b[0])
+}
+
+/// A zigzag varint whose first byte has been read.
+fn read_long_after(input: &mut impl Read, first: u8) -> std::result::Result<i64, String> {
+    let mut z = u64::from(first & 0x7f);
+    let mut byte = first;
+    let mut shift = 7;
+    while byte & 0x80 != 0 {
+        if shift > 63 {
+            return Err("a varint longer than ten bytes".into());
+        }
+        let mut b = [0u8; 1];
+        read_exact(input, &mut b)?;
+        byte = b[0];
+        z |= u64::from(byte & 0x7f) << shift;
+        shift += 7;
+    }
+    Ok((z >> 1) as i64 ^ -((z & 1) as i64))
+}
+
+fn read_bytes(input: &mut impl Read) -> std::result::Result<Vec<u8>, String> {
+    let len = read_long(input)?;
+    let len = u64::try_from(len)
+        .ok()
+        .filter(|&l| l <= MAX_BLOCK_BYTES)
+        .ok_or_else(|| format!("a header value of {len} bytes"))?;
+    let mut buf = vec![0u8; len as usize];
+    read_exact(input, &mut buf)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use apache_avro::types::Value;
+    use apache_avro::{Writer, from_avro_datum};
+
+    use super::*;
+
+    #[test]
+    fn reads_what_apache_avro_writes_with_either_codec() {
+        let schema = Schema::parse_str(
+            r#"{"type":"record","name":"T","fields":[{"name":"id","type":"long"},{"name":"s","type":"string"}]}"#,
+        )
+        .expect("schema");
+        for codec in [Codec::Null, Codec::Deflate(Default::default())] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("t.avro");
+            let mut writer = Writer::with_codec(&schema, Vec::new(), codec);
+            for i in 0..1000 {
+                writer
+                    .append(Value::Record(vec![
+                        ("id".into(), Value::Long(i)),
+                        ("s".into(), Value::String(format!("event {i}"))),
+                    ]))
+                    .expect("append");
+            }
+            std::fs::write(&path, writer.into_inner().expect("bytes")).expect("write");
+            let mut reader = ContainerReader::open(&path, 64).expect("opens");
+            let mut ids = Vec::new();
+            while let Some(record) = reader.next_record().expect("reads") {
+                let Record::Datum(bytes) = record else {
+                    panic!("bad record: {record:?}")
+                };
+                let value = from_avro_datum(&schema, &mut bytes.as_slice(), None).expect("datum");
+                let Value::Record(fields) = value else {
+                    panic!("not a record")
+                };
+                ids.push(fields[0].1.clone());
+            }
+            assert_eq!(ids.len(), 1000);
+            assert_eq!(ids[999], Value::Long(999));
+        }
+    }
+}
