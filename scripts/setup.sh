@@ -21,6 +21,19 @@ if (( ${#missing[@]} )) && command -v apt-get >/dev/null 2>&1; then
     apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev
 fi
 
+# The registry's end-to-end test drives it with Confluent's own Python client (its schema
+# registry client and Avro serializers: fastavro, httpx, attrs, cachetools come as extras).
+if ! python3 -c 'import confluent_kafka.schema_registry.avro' >/dev/null 2>&1; then
+    echo "==> installing confluent-kafka[avro,schemaregistry] (Python) for the registry's client test"
+    if ! python3 -m pip --version >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+        apt-get update
+        apt-get install -y --no-install-recommends python3 python3-pip
+    fi
+    # Debian's own python3 is "externally managed" (PEP 668): retry past that guard.
+    python3 -m pip install --quiet 'confluent-kafka[avro,schemaregistry]' ||
+        python3 -m pip install --quiet --break-system-packages 'confluent-kafka[avro,schemaregistry]'
+fi
+
 if [[ "${1:-}" == "--kafka" ]] && ! command -v tansu >/dev/null 2>&1; then
     echo "==> installing tansu, a Kafka-compatible broker (about 8 minutes on 2 cores, once)"
     cargo install tansu --locked --features dynostore,libsql

@@ -11,9 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::value::{Error as DeError, MapDeserializer};
-use serde::de::{
-    DeserializeOwned, Deserializer, Error as _, IntoDeserializer, Unexpected, Visitor,
-};
+use serde::de::{DeserializeOwned, Deserializer, Error as _, IntoDeserializer, Visitor};
 
 use crate::error::{ApiError, error_response};
 
@@ -52,15 +50,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let map = MapDeserializer::new(pairs.into_iter().map(|(k, v)| (k, QueryValue(v))));
+        let map = MapDeserializer::new(pairs.into_iter().map(|(key, value)| {
+            let named = QueryValue {
+                key: key.clone(),
+                value,
+            };
+            (key, named)
+        }));
         T::deserialize(map)
             .map(ApiQuery)
             .map_err(|e: DeError| ApiError::BadRequest(format!("invalid query string: {e}")))
     }
 }
 
-/// One query value: a string that numbers and booleans are parsed out of on demand.
-struct QueryValue(String);
+/// One query value: a string that numbers and booleans are parsed out of on demand; the key
+/// names the parameter in errors.
+struct QueryValue {
+    key: String,
+    value: String,
+}
+
+impl QueryValue {
+    fn invalid(&self, expected: &str) -> DeError {
+        DeError::custom(format!(
+            "parameter `{}`: expected {expected}, got `{}`",
+            self.key, self.value
+        ))
+    }
+}
 
 impl<'de> IntoDeserializer<'de, DeError> for QueryValue {
     type Deserializer = Self;
@@ -73,9 +90,9 @@ impl<'de> IntoDeserializer<'de, DeError> for QueryValue {
 macro_rules! parse_number {
     ($($method:ident => $visit:ident),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-            match self.0.trim().parse() {
+            match self.value.trim().parse() {
                 Ok(n) => visitor.$visit(n),
-                Err(_) => Err(DeError::invalid_value(Unexpected::Str(&self.0), &"a number")),
+                Err(_) => Err(self.invalid("a number")),
             }
         }
     )*};
@@ -85,19 +102,16 @@ impl<'de> Deserializer<'de> for QueryValue {
     type Error = DeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_string(self.0)
+        visitor.visit_string(self.value)
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        if self.0.eq_ignore_ascii_case("true") {
+        if self.value.eq_ignore_ascii_case("true") {
             visitor.visit_bool(true)
-        } else if self.0.is_empty() || self.0.eq_ignore_ascii_case("false") {
+        } else if self.value.is_empty() || self.value.eq_ignore_ascii_case("false") {
             visitor.visit_bool(false)
         } else {
-            Err(DeError::invalid_value(
-                Unexpected::Str(&self.0),
-                &"true or false (any case)",
-            ))
+            Err(self.invalid("true or false (any case)"))
         }
     }
 
@@ -119,7 +133,7 @@ impl<'de> Deserializer<'de> for QueryValue {
         variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        self.0
+        self.value
             .into_deserializer()
             .deserialize_enum(name, variants, visitor)
     }
