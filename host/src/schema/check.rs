@@ -24,7 +24,8 @@ pub const MAX_CHECK_STEPS: usize = 200_000;
 
 /// Most pairs nested inside each other in one check. Types nest at most
 /// [`super::MAX_TYPE_DEPTH`] levels on each side, so only two recursive schemas whose
-/// cycles keep out of step come near; the bound keeps the walk's stack small on any thread.
+/// cycles keep out of step come near. 256 nested pairs fit in 1 MiB of stack even in an
+/// unoptimised build (512 did not), half of what tokio's threads have.
 pub const MAX_CHECK_DEPTH: usize = 256;
 
 /// Most problems one check lists (all of them still count for the answer); also bounds the
@@ -477,5 +478,134 @@ fn check_names(what: &str, w: &Name, r: &Name, aliases: &[String], found: &mut V
             r.fullname(None)
         );
         Checker::report(found, IncompatibilityKind::NameMismatch, message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{IncompatibilityKind, check_can_read};
+    use super::*;
+
+    /// Built without `parse_schema`'s depth bound, to reach the checker's own bounds.
+    fn unbounded(text: &str) -> Schema {
+        Schema::parse_str(text).unwrap_or_else(|e| panic!("test schema parses: {e}"))
+    }
+
+    /// Records nested `depth` deep through `["null", record]` unions, `leaf` innermost.
+    fn nested_unions(depth: usize, leaf: &str) -> Schema {
+        let mut s = format!(
+            r#"{{"type":"record","name":"R{depth}","fields":[{{"name":"x","type":"{leaf}"}}]}}"#
+        );
+        for i in (0..depth).rev() {
+            s = format!(
+                r#"{{"type":"record","name":"R{i}","fields":[{{"name":"f","type":["null",{s}]}}]}}"#
+            );
+        }
+        unbounded(&s)
+    }
+
+    const LIST: &str = r#"{"type":"record","name":"Node","fields":[
+        {"name":"value","type":"long"},{"name":"next","type":["null","Node"]}]}"#;
+
+    /// A reader `Node` whose `next` is the last of `n` records chained by reference (each
+    /// defined in an optional field first), all readable: the walk goes `n` records deep.
+    fn chained_reader(n: usize) -> Schema {
+        let mut fields = vec![
+            r#"{"name":"value","type":"long"}"#.to_string(),
+            r#"{"name":"d0","type":["null",{"type":"record","name":"n0.Node","fields":[{"name":"value","type":"long"}]}],"default":null}"#.to_string(),
+        ];
+        for i in 1..n {
+            fields.push(format!(
+                r#"{{"name":"d{i}","type":["null",{{"type":"record","name":"n{i}.Node","fields":[{{"name":"value","type":"long"}},{{"name":"next","type":["null","n{}.Node"]}}]}}],"default":null}}"#,
+                i - 1
+            ));
+        }
+        fields.push(format!(
+            r#"{{"name":"next","type":["null","n{}.Node"]}}"#,
+            n - 1
+        ));
+        unbounded(&format!(
+            r#"{{"type":"record","name":"Node","fields":[{}]}}"#,
+            fields.join(",")
+        ))
+    }
+
+    #[test]
+    fn nested_unions_thirty_deep_get_the_real_answer() {
+        // Without memoization this takes 2^30 pair visits, far past the step budget.
+        let e = check_can_read(&nested_unions(30, "int"), &nested_unions(30, "string"))
+            .expect_err("int is not readable as string");
+        assert_eq!(e.kind, IncompatibilityKind::TypeMismatch);
+        assert_eq!(e.path, format!("{}x", "f.".repeat(30)));
+        check_can_read(&nested_unions(30, "int"), &nested_unions(30, "long"))
+            .expect("int promotes to long");
+    }
+
+    #[test]
+    fn a_list_against_records_chained_by_reference_is_bounded_not_a_stack_overflow() {
+        let list = unbounded(LIST);
+        // Within the bound: a real answer.
+        check_can_read(&list, &chained_reader(20)).expect("every link is readable");
+        // Far past it (the test thread has a 2 MiB stack): a clear refusal.
+        for n in [1_000, 10_000] {
+            let e = check_can_read(&list, &chained_reader(n)).expect_err("too deep");
+            assert_eq!(e.kind, IncompatibilityKind::TooComplex);
+            assert_eq!(
+                e.message,
+                format!(
+                    "schema too complex to check: writer and reader types nest more than {MAX_CHECK_DEPTH} levels"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn the_deepest_check_allowed_fits_a_small_stack() {
+        // 3 nested pairs per chained record: just under the depth bound, on a thread with a
+        // smaller stack than tokio's blocking threads (2 MiB).
+        let list = unbounded(LIST);
+        let reader = chained_reader(MAX_CHECK_DEPTH / 3 - 1);
+        let answer = std::thread::Builder::new()
+            .stack_size(1024 * 1024)
+            .spawn(move || check_can_read(&list, &reader))
+            .expect("thread starts")
+            .join()
+            .expect("no overflow");
+        answer.expect("every link is readable");
+    }
+
+    #[test]
+    fn too_many_steps_answer_too_complex() {
+        // Two unions of 600 records with the same names whose field types clash: every
+        // writer branch is tried against every reader branch, 360,000 pairs.
+        let union = |ty: &str| {
+            let branches: Vec<String> = (0..600)
+                .map(|i| {
+                    format!(r#"{{"type":"record","name":"R{i}","fields":[{{"name":"x","type":"{ty}"}}]}}"#)
+                })
+                .collect();
+            unbounded(&format!("[{}]", branches.join(",")))
+        };
+        let e = check_can_read(&union("int"), &union("boolean")).expect_err("too many pairs");
+        assert_eq!(e.kind, IncompatibilityKind::TooComplex);
+        assert_eq!(
+            e.message,
+            format!(
+                "schema too complex to check: more than {MAX_CHECK_STEPS} steps (pairs of writer and reader types)"
+            )
+        );
+    }
+
+    #[test]
+    fn problems_are_capped() {
+        let fields: Vec<String> = (0..500)
+            .map(|i| format!(r#"{{"name":"f{i}","type":"int"}}"#))
+            .collect();
+        let reader = unbounded(&format!(
+            r#"{{"type":"record","name":"R","fields":[{}]}}"#,
+            fields.join(",")
+        ));
+        let writer = unbounded(r#"{"type":"record","name":"R","fields":[]}"#);
+        assert_eq!(problems(&writer, &reader, true).len(), MAX_PROBLEMS);
     }
 }
