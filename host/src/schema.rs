@@ -249,10 +249,18 @@ pub fn check_level(
                 Direction::NewReadsOld => (old, new),
                 Direction::OldReadsNew => (new, old),
             };
-            found.extend(incompatibilities(writer, reader).into_iter().map(|mut i| {
+            let problems = incompatibilities(writer, reader).into_iter().map(|mut i| {
                 i.against = Some((index, direction));
                 i
-            }));
+            });
+            found.extend(problems);
+            // A pair too complex to check makes the whole answer that; checking the other
+            // versions too would only multiply the work a request can cause.
+            if let Some(last) = found.last()
+                && last.kind == IncompatibilityKind::TooComplex
+            {
+                return Err(found.split_off(found.len() - 1));
+            }
         }
     }
     if found.is_empty() { Ok(()) } else { Err(found) }

@@ -5,14 +5,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use weft_host::schema::check_level;
+use weft_host::schema::{IncompatibilityKind, check_level};
 
 use super::subjects::{SchemaRequest, VersionSel};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, SrJson};
 use crate::names;
 use crate::state::AppState;
-use crate::store::{SubjectVersion, describe_problems, parse_schema};
+use crate::store::{Store, SubjectVersion, describe_problems, parse_schema};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,15 +35,51 @@ pub struct CompatibilityResponse {
     pub messages: Option<Vec<String>>,
 }
 
-fn test(
+/// Which versions of the subject a test compares with.
+enum Against {
+    /// One version (`latest` or a number).
+    One(VersionSel),
+    /// Every live version the subject's level looks at.
+    All,
+}
+
+/// Runs the whole test on the blocking pool: store reads and the compatibility check, which
+/// can take up to its step budget of CPU and must not hold an async worker meanwhile.
+async fn test(
     state: &AppState,
-    subject: &str,
-    against: &[SubjectVersion],
-    req: &SchemaRequest,
+    subject: String,
+    against: Against,
+    req: SchemaRequest,
     verbose: bool,
 ) -> ApiResult<SrJson<CompatibilityResponse>> {
+    let response = state
+        .store
+        .read(move |store| test_blocking(store, &subject, against, &req, verbose))
+        .await?;
+    Ok(SrJson(response))
+}
+
+fn test_blocking(
+    store: &Store,
+    subject: &str,
+    against: Against,
+    req: &SchemaRequest,
+    verbose: bool,
+) -> ApiResult<CompatibilityResponse> {
     let (schema, _) = req.parsed()?;
-    let level = state.store.effective_level(subject)?;
+    let versions = match (store.live_versions(subject, false), &against) {
+        // Nothing to be incompatible with, as Confluent answers for `latest`.
+        (Err(ApiError::SubjectNotFound(_)), Against::One(VersionSel::Latest) | Against::All) => {
+            Vec::new()
+        }
+        (other, _) => other?,
+    };
+    let against: Vec<SubjectVersion> = match against {
+        _ if versions.is_empty() => Vec::new(),
+        Against::One(sel) => vec![sel.pick(&versions)?.clone()],
+        Against::All => versions,
+    };
+    let level = store.effective_level(subject)?;
     let previous = against
         .iter()
         .map(|v| parse_schema(&v.schema))
@@ -51,12 +87,21 @@ fn test(
     let result = check_level(level, &schema, &previous);
     let messages = match &result {
         Ok(()) => Vec::new(),
-        Err(problems) => describe_problems(problems, against, level),
+        Err(problems) => {
+            // "Could not check" is not "incompatible": say so as an error a client shows.
+            if let Some(too_complex) = problems
+                .iter()
+                .find(|p| p.kind == IncompatibilityKind::TooComplex)
+            {
+                return Err(ApiError::InvalidSchema(too_complex.message.clone()));
+            }
+            describe_problems(problems, &against, level)
+        }
     };
-    Ok(SrJson(CompatibilityResponse {
+    Ok(CompatibilityResponse {
         is_compatible: result.is_ok(),
         messages: verbose.then_some(messages),
-    }))
+    })
 }
 
 /// Test a schema against one version of a subject (`latest` for the newest).
@@ -74,17 +119,7 @@ async fn test_version(
 ) -> ApiResult<SrJson<CompatibilityResponse>> {
     names::subject(&subject)?;
     let sel = VersionSel::parse(&version)?;
-    let versions = match state.store.live_versions(&subject, false) {
-        // Nothing to be incompatible with, as Confluent answers for `latest`.
-        Err(ApiError::SubjectNotFound(_)) if sel == VersionSel::Latest => Vec::new(),
-        other => other?,
-    };
-    let against: Vec<SubjectVersion> = if versions.is_empty() {
-        Vec::new()
-    } else {
-        vec![sel.pick(&versions)?.clone()]
-    };
-    test(&state, &subject, &against, &req, q.verbose)
+    test(&state, subject, Against::One(sel), req, q.verbose).await
 }
 
 /// Test a schema against every live version the subject's level looks at.
@@ -99,9 +134,5 @@ async fn test_all(
     ApiJson(req): ApiJson<SchemaRequest>,
 ) -> ApiResult<SrJson<CompatibilityResponse>> {
     names::subject(&subject)?;
-    let versions = match state.store.live_versions(&subject, false) {
-        Err(ApiError::SubjectNotFound(_)) => Vec::new(),
-        other => other?,
-    };
-    test(&state, &subject, &versions, &req, q.verbose)
+    test(&state, subject, Against::All, req, q.verbose).await
 }
