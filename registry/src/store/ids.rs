@@ -86,3 +86,80 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::parse_schema;
+
+    fn register(store: &Store, subject: &str, text: &str) -> (u32, u32) {
+        let schema = parse_schema(text).expect("valid schema");
+        let canonical = canonical_schema(text).expect("canonical");
+        store
+            .register(subject, &schema, &canonical)
+            .expect("register")
+    }
+
+    #[test]
+    fn a_database_from_before_the_canonical_identity_is_reindexed_and_keeps_its_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dotted =
+            r#"{"type":"record","name":"com.acme.N","fields":[{"name":"a","type":"int"}]}"#;
+        let split = r#"{"type":"record","name":"N","namespace":"com.acme","fields":[{"name":"a","type":"int"}]}"#;
+        {
+            let store = Store::open(dir.path()).expect("open");
+            assert_eq!(register(&store, "s", dotted), (1, 1));
+            // What an older build left: an index keyed by another identity, no ceiling.
+            store.schema_ids.clear().expect("clear");
+            store
+                .schema_ids
+                .insert(digest("{old identity}"), &1u32.to_be_bytes())
+                .expect("insert");
+            store.meta.remove(IDENTITY_FORM).expect("remove");
+            store.meta.remove(ID_CEILING).expect("remove");
+            store.flush().expect("flush");
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        let canonical = canonical_schema(split).expect("canonical");
+        let found = store
+            .lookup("s", &canonical.identity, false)
+            .expect("found by its canonical form");
+        assert_eq!((found.id, found.version), (1, 1));
+        assert_eq!(
+            register(&store, "s", split),
+            (1, 1),
+            "the same schema, not a new version"
+        );
+        let other = r#"{"type":"record","name":"com.acme.N","fields":[{"name":"a","type":"int"},{"name":"b","type":"int","default":0}]}"#;
+        let (id, version) = register(&store, "s", other);
+        assert_eq!(version, 2);
+        assert!(id > 1, "id {id} reused");
+    }
+
+    #[test]
+    fn a_restart_continues_above_every_id_that_may_have_been_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let schema = |n: u32| {
+            format!(r#"{{"type":"record","name":"R","fields":[{{"name":"f{n}","type":"int"}}]}}"#)
+        };
+        let mut seen = Vec::new();
+        for round in 0..3 {
+            let store = Store::open(dir.path()).expect("open");
+            store
+                .set_level(None, Some(weft_host::schema::CompatibilityLevel::None))
+                .expect("level");
+            for n in 0..5 {
+                seen.push(register(&store, "s", &schema(round * 10 + n)).0);
+            }
+            // Dropped without a flush of the last writes: only the ceiling is known durable.
+        }
+        let mut unique = seen.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            seen.len(),
+            "an id was handed out twice: {seen:?}"
+        );
+    }
+}
