@@ -267,4 +267,6 @@ pub fn check_level(
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
