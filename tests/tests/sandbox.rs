@@ -70,22 +70,23 @@ fn weft(args: &[&str], dir: &Path) -> Command {
 /// Waits for `child` up to `limit`; kills it and fails the test past that. The limit is
 /// generous: it tells "bounded" from "held for the plugin's whole sleep", not fast from slow.
 fn wait_bounded(mut child: Child, limit: Duration, what: &str) -> (ExitStatus, String) {
+    // Read stderr while waiting: a full pipe would block weft and look like a hang.
+    let mut pipe = child.stderr.take().expect("stderr is piped");
+    let reader = std::thread::spawn(move || {
+        let mut stderr = String::new();
+        pipe.read_to_string(&mut stderr).expect("read stderr");
+        stderr
+    });
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("wait for weft") {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                pipe.read_to_string(&mut stderr).expect("read stderr");
-            }
-            return (status, stderr);
+            return (status, reader.join().expect("stderr reader"));
         }
         if started.elapsed() > limit {
             let _ = child.kill();
-            let output = child.wait_with_output().expect("reap weft");
-            panic!(
-                "{what}: weft still running after {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            let _ = child.wait();
+            let stderr = reader.join().expect("stderr reader");
+            panic!("{what}: weft still running after {limit:?}; stderr:\n{stderr}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -170,6 +171,28 @@ fn a_log_flood_is_rate_limited_and_counted() {
         plugin_lines.iter().all(|l| l.contains("plugin=raw@0.1.0")),
         "every plugin line is marked: {:?}",
         plugin_lines.first()
+    );
+}
+
+#[test]
+fn a_processor_that_floods_and_traps_on_every_event_gets_no_fresh_burst_per_instance() {
+    let work = Workdir::new();
+    // Every call logs without end until its 300 ms deadline: one batch call, then one call
+    // per event to isolate the poison, each in a re-created instance.
+    raw_pipeline(&work, 6, r#"mode = "log-flood""#, "deadline_ms = 300");
+    let started = Instant::now();
+    let (status, stderr) = run_weft(&work, Duration::from_secs(120), "flood and trap");
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(work.read_jsonl("dead.jsonl").len(), 6);
+    let printed = stderr.matches("raw log flood message").count() as f64;
+    // One burst for the whole run, then the rate: 7 instances with a burst each would
+    // print 1,400 lines.
+    let bound =
+        weft_host::runtime::LOG_BURST + weft_host::runtime::LOG_RATE_PER_SEC * (elapsed + 1.0);
+    assert!(
+        printed <= bound,
+        "{printed} lines printed in {elapsed:.1} s (bound {bound})"
     );
 }
 

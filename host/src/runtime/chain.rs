@@ -476,7 +476,7 @@ fn event_size(event: &Event) -> usize {
 }
 
 fn new_store(runtime: &Runtime, limits: ChainLimits) -> Store<HostState> {
-    super::state::new_store(runtime, limits.memory_bytes)
+    super::state::new_store(runtime, limits.memory_bytes, limits.deadline)
 }
 
 /// Configures stage `stage` under the same deadline as `process`. Fails with

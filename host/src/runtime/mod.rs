@@ -68,6 +68,7 @@ struct Inner {
     ticker_stop: Arc<AtomicBool>,
     /// Set by [`Runtime::interrupt`]; every store checks it each epoch tick.
     interrupt: Arc<AtomicBool>,
+    log_gates: state::LogGates,
 }
 
 impl Drop for Inner {
@@ -128,6 +129,7 @@ impl Runtime {
                 linker,
                 ticker_stop,
                 interrupt: Arc::new(AtomicBool::new(false)),
+                log_gates: state::LogGates::default(),
             }),
         })
     }
@@ -157,6 +159,10 @@ impl Runtime {
 
     pub(crate) fn interrupt_flag(&self) -> Arc<AtomicBool> {
         self.inner.interrupt.clone()
+    }
+
+    pub(crate) fn log_gates(&self) -> state::LogGates {
+        self.inner.log_gates.clone()
     }
 
     /// Loads a component from a file: compiles (or takes from the cache), links, and reads

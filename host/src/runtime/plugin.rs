@@ -62,7 +62,7 @@ impl Plugin {
         })?;
 
         let sha256 = hex::encode(Sha256::digest(bytes));
-        let mut store = new_store(runtime, DESCRIBE_MEMORY);
+        let mut store = new_store(runtime, DESCRIBE_MEMORY, DESCRIBE_DEADLINE);
         begin_call(&mut store, 0, origin, &sha256, DESCRIBE_DEADLINE);
         let describe = pre
             .instantiate(&mut store)

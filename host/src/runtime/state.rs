@@ -2,9 +2,9 @@
 //! locked-down WASI context, a memory limiter and a deadline that record which limit was hit,
 //! the log import, and the output tails that explain a trap.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
@@ -60,8 +60,10 @@ pub struct HostState {
     /// Last error-level message of the current call (the SDK logs panics there), used as
     /// the reason when the call traps.
     last_error: Option<String>,
-    /// One log rate limit per instance (stage), with the instance's `name@version`.
-    logs: HashMap<usize, (String, LogGate)>,
+    /// The log rate limits, shared by the runtime's stores (see [`LogGates`]).
+    logs: LogGates,
+    /// The gates this store logged through, to report what they held back when it ends.
+    gates_used: HashSet<(String, usize)>,
 }
 
 /// Memory limit of every instance of a store; records a refused growth instead of leaving
@@ -98,8 +100,13 @@ impl ResourceLimiter for Limiter {
 }
 
 /// A store with every limit set: memory, a per-call deadline that a second Ctrl-C cuts
-/// short, and a fresh WASI context. Calls go through [`begin_call`] and [`failure`].
-pub(crate) fn new_store(runtime: &Runtime, memory_bytes: usize) -> Store<HostState> {
+/// short, and a fresh WASI context. Calls go through [`begin_call`] and
+/// [`HostState::failure`]; instantiation, before any call, runs under `deadline` too.
+pub(crate) fn new_store(
+    runtime: &Runtime,
+    memory_bytes: usize,
+    deadline: Duration,
+) -> Store<HostState> {
     let output = Output::default();
     let random = RandomStreams::default();
     let state = HostState {
@@ -112,13 +119,14 @@ pub(crate) fn new_store(runtime: &Runtime, memory_bytes: usize) -> Store<HostSta
         output,
         random,
         interrupt: runtime.interrupt_flag(),
-        ticks_left: 0,
-        deadline: Duration::ZERO,
+        ticks_left: ticks(deadline),
+        deadline,
         hit: None,
         processor: String::new(),
         stage: 0,
         last_error: None,
-        logs: HashMap::new(),
+        logs: runtime.log_gates(),
+        gates_used: HashSet::new(),
     };
     let mut store = Store::new(runtime.engine(), state);
     store.limiter(|s| &mut s.limiter);
@@ -221,22 +229,32 @@ impl HostState {
         reason
     }
 
-    /// Reports messages a rate limit held back, once the limit allows (or `force`).
-    fn report_suppressed(&mut self, force: bool) {
+    /// Reports what this store's gates held back, once a second at most (or now: `force`).
+    pub(crate) fn report_suppressed(&mut self, force: bool) {
         let now = Instant::now();
-        for (stage, (plugin, gate)) in &mut self.logs {
-            if let Some(count) = gate.take_suppressed(now, force) {
-                tracing::warn!(
-                    target: "weft::plugin",
-                    plugin = %plugin,
-                    stage = stage + 1,
-                    "{count} log messages suppressed (more than {} a second)",
-                    super::plugin_log::LOG_RATE_PER_SEC
-                );
-            }
+        let mut gates = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
+        for key in &self.gates_used {
+            let Some(count) = gates
+                .get_mut(key)
+                .and_then(|g| g.take_suppressed(now, force))
+            else {
+                continue;
+            };
+            tracing::warn!(
+                target: "weft::plugin",
+                plugin = %key.0,
+                stage = key.1 + 1,
+                "{count} log messages suppressed (more than {} a second)",
+                super::plugin_log::LOG_RATE_PER_SEC
+            );
         }
     }
 }
+
+/// One log rate limit per processor of a chain (`name@version` and position), kept by the
+/// runtime rather than the store: an instance re-created after a trap must not get a fresh
+/// burst, or a plugin that logs and traps on every event would print 200 lines per event.
+pub(crate) type LogGates = Arc<Mutex<HashMap<(String, usize), LogGate>>>;
 
 impl Drop for HostState {
     fn drop(&mut self) {
@@ -287,13 +305,15 @@ impl log::Host for HostState {
             self.last_error = Some(message.chars().take(REASON_TAIL_BYTES).collect());
         }
         let now = Instant::now();
-        let processor = &self.processor;
+        let key = (self.processor.clone(), self.stage);
         let admitted = self
             .logs
-            .entry(self.stage)
-            .or_insert_with(|| (processor.clone(), LogGate::new(now)))
-            .1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.clone())
+            .or_insert_with(|| LogGate::new(now))
             .admit(now);
+        self.gates_used.insert(key);
         self.report_suppressed(false);
         if !admitted {
             return;
