@@ -371,11 +371,16 @@ impl std::fmt::Display for RunSummary {
         }
         write!(
             f,
-            "{} events in, {} out, {} dead letters ({} undecodable at the source) in {:.2}s — {:.0} events/s{}",
+            "{} events in, {} out, {} dead letters ({} undecodable at the source{}) in {:.2}s — {:.0} events/s{}",
             self.events_in,
             self.events_out,
             self.dead_letters,
             self.source_rejected,
+            if self.sink_refused > 0 {
+                format!(", {} refused by the sink", self.sink_refused)
+            } else {
+                String::new()
+            },
             secs,
             self.events_in as f64 / secs.max(1e-9),
             if self.interrupted {

@@ -262,3 +262,58 @@ impl Sink for NullSink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(value: Vec<u8>) -> Event {
+        Event {
+            key: None,
+            value,
+            headers: Vec::new(),
+            timestamp: None,
+        }
+    }
+
+    /// A good event, garbage, a good event with trailing junk, a good event.
+    fn events() -> Vec<Event> {
+        vec![
+            event(vec![2]),
+            event(vec![0xff; 7]),
+            event(vec![4, 0]),
+            event(vec![6]),
+        ]
+    }
+
+    #[test]
+    fn every_sink_refuses_bad_events_and_writes_the_rest() {
+        let schema = Arc::new(Schema::parse_str(r#""long""#).expect("schema"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let configs = [
+            SinkConfig::Jsonl {
+                path: dir.path().join("out.jsonl"),
+            },
+            SinkConfig::AvroFile {
+                path: dir.path().join("out.avro"),
+            },
+            SinkConfig::Null,
+        ];
+        for config in &configs {
+            let mut sink = open_sink(config, schema.clone(), 64).expect("opens");
+            let refused = sink.write(&events()).expect("no sink failure");
+            let indices: Vec<_> = refused.iter().map(|r| r.index).collect();
+            assert_eq!(indices, [1, 2], "{}", config.describe());
+            assert!(
+                refused[1]
+                    .reason
+                    .starts_with("event is not a datum of the output schema: 1 bytes after"),
+                "{}",
+                refused[1].reason
+            );
+            sink.close().expect("closes");
+        }
+        let text = std::fs::read_to_string(dir.path().join("out.jsonl")).expect("written");
+        assert_eq!(text, "1\n3\n");
+    }
+}
