@@ -205,7 +205,7 @@ pub struct Limits {
     /// past it the input event goes to the dead-letter sink and nothing it emitted moves on.
     #[serde(default = "default_max_emit_per_event")]
     pub max_emit_per_event: usize,
-    /// `max_batch_output_mb = 64`: most bytes a processor's output for one batch may hold
+    /// `max_batch_output_mb = 128`: most bytes a processor's output for one batch may hold
     /// in host memory; input events whose output would pass it go to the dead-letter sink.
     #[serde(default = "default_max_batch_output_mb")]
     pub max_batch_output_mb: u64,

@@ -258,4 +258,22 @@ mod tests {
         );
         assert!(matches!(decoder.decode(&[0x80]), Err(DecodeError::Bad(_))));
     }
+
+    #[test]
+    fn a_deeply_nested_value_is_a_dead_letter_not_a_crash() {
+        let schema = Arc::new(
+            Schema::parse_str(
+                r#"{"type":"record","name":"Node","fields":[{"name":"next","type":["null","Node"]}]}"#,
+            )
+            .expect("schema"),
+        );
+        let mut decoder = Decoder::raw(schema, 64).expect("compiles");
+        // 100,000 nodes: branch 1 (the next node) at each level, then null.
+        let mut value = vec![2u8; 100_000];
+        value.push(0);
+        assert!(matches!(
+            decoder.decode(&value),
+            Err(DecodeError::Bad(r)) if r == "nested deeper than 64 levels (limits.max_depth)"
+        ));
+    }
 }
