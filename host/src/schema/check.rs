@@ -104,7 +104,8 @@ fn named_types(schema: &Schema) -> HashMap<String, &Schema> {
         match schema {
             Schema::Record(record) => {
                 // A recursive record is walked once.
-                if names.insert(record.name.fullname(None), schema).is_none() {
+                let first_visit = names.insert(record.name.fullname(None), schema).is_none();
+                if first_visit {
                     todo.extend(record.fields.iter().map(|f| &f.schema));
                 }
             }
