@@ -152,7 +152,8 @@ mod tests {
 
     #[test]
     fn each_field_past_its_cap_is_named_with_the_cap() {
-        let cases: Vec<(Box<dyn Fn(&mut Manifest)>, &str)> = vec![
+        type Spoil = Box<dyn Fn(&mut Manifest)>;
+        let cases: Vec<(Spoil, &str)> = vec![
             (
                 Box::new(|m| m.description = "x".repeat(50 << 20)),
                 "description is 52428800 bytes; the cap is 4096 bytes",

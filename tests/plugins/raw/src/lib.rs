@@ -173,7 +173,7 @@ impl Guest for Raw {
             .into_iter()
             .enumerate()
             .map(|(index, event)| {
-                if (index as u64 + 1) % settings.every == 0 {
+                if (index as u64 + 1).is_multiple_of(settings.every) {
                     misbehave(&settings, event)
                 } else {
                     Outcome::Keep
