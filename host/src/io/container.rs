@@ -24,6 +24,8 @@ const MAGIC: &[u8; 4] = b"Obj\x01";
 const MAX_BLOCK_BYTES: u64 = 256 << 20;
 /// Most entries in the header's metadata map.
 const MAX_META_ENTRIES: u64 = 1024;
+/// Records a block may claim beyond one per byte of its data.
+const FREE_RECORDS: u64 = 1 << 16;
 
 /// One record of the file: its datum, or its bytes and why they are not a datum.
 #[derive(Debug)]
@@ -196,8 +198,18 @@ impl ContainerReader {
         if sync != self.sync {
             return Err(self.fail("a block's sync marker does not match the header's".into()));
         }
-        let count =
-            u64::try_from(count).map_err(|_| self.fail(format!("a block of {count} records")))?;
+        // Records of a type that takes no bytes (`null`, an empty record) cost nothing to
+        // claim: a count beyond one per byte (and some slack) would have the source hand out
+        // empty events without end.
+        let count = u64::try_from(count)
+            .ok()
+            .filter(|&n| n <= block.len() as u64 + FREE_RECORDS)
+            .ok_or_else(|| {
+                self.fail(format!(
+                    "a block of {count} records in {} bytes",
+                    block.len()
+                ))
+            })?;
         self.block = block;
         self.pos = 0;
         self.left = count;
@@ -250,6 +262,78 @@ mod tests {
     use apache_avro::{Writer, from_avro_datum};
 
     use super::*;
+
+    fn zigzag(n: i64, out: &mut Vec<u8>) {
+        let mut z = ((n << 1) ^ (n >> 63)) as u64;
+        while z > 0x7f {
+            out.push((z as u8 & 0x7f) | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+    }
+
+    /// A container of `long`s, one block per slice of datums, written by hand.
+    fn container(blocks: &[&[&[u8]]]) -> Vec<u8> {
+        let sync = [9u8; 16];
+        let mut out = MAGIC.to_vec();
+        zigzag(1, &mut out);
+        for text in ["avro.schema", r#""long""#] {
+            zigzag(text.len() as i64, &mut out);
+            out.extend_from_slice(text.as_bytes());
+        }
+        zigzag(0, &mut out);
+        out.extend_from_slice(&sync);
+        for block in blocks {
+            let data = block.concat();
+            zigzag(block.len() as i64, &mut out);
+            zigzag(data.len() as i64, &mut out);
+            out.extend_from_slice(&data);
+            out.extend_from_slice(&sync);
+        }
+        out
+    }
+
+    fn read_all(bytes: &[u8]) -> Result<Vec<Record>> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.avro");
+        std::fs::write(&path, bytes).expect("write");
+        let mut reader = ContainerReader::open(&path, 64)?;
+        let mut records = Vec::new();
+        while let Some(record) = reader.next_record()? {
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    #[test]
+    fn a_corrupt_record_loses_only_the_rest_of_its_block() {
+        // Block 1: 1, a varint that never ends, 2; block 2: 3.
+        let records = read_all(&container(&[&[&[2], &[0xff; 11], &[4]], &[&[6]]]))
+            .expect("framing is intact");
+        assert_eq!(records.len(), 3);
+        assert!(matches!(&records[0], Record::Datum(d) if d == &[2]));
+        assert!(matches!(
+            &records[1],
+            Record::Bad { reason, .. } if reason == "record 2: not a datum of the file's schema: \
+                a varint longer than ten bytes at byte 0 (with the 1 records after it in its block)"
+        ));
+        assert!(matches!(&records[2], Record::Datum(d) if d == &[6]));
+    }
+
+    #[test]
+    fn a_block_claiming_more_records_than_bytes_is_corrupt_framing() {
+        let mut file = container(&[]);
+        zigzag(1 << 40, &mut file);
+        zigzag(1, &mut file);
+        file.push(2);
+        file.extend_from_slice(&[9u8; 16]);
+        let err = read_all(&file).err().expect("refused");
+        assert!(
+            err.to_string()
+                .contains("a block of 1099511627776 records in 1 bytes"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn reads_what_apache_avro_writes_with_either_codec() {
