@@ -124,12 +124,14 @@ fn check_pipeline(store: &Store, p: &Pipeline) -> ApiResult<ValidationReport> {
         for sink in &p.sinks {
             let subject = sink.subject();
             let to = format!("topic {} (subject {subject})", sink.topic);
-            let versions = match store.live_versions(&subject, false) {
-                Ok(v) => v,
+            match store.version(&subject, None, false) {
+                Ok(_) => {}
                 Err(ApiError::SubjectNotFound(_)) => continue,
                 Err(e) => return Err(e),
-            };
+            }
             let level = store.effective_level(&subject)?;
+            // Only the versions the level compares with: the latest, unless transitive.
+            let versions = store.compared_versions(&subject, level)?;
             links.push(link(current.as_ref(), &from_label, &to, |writer| {
                 let w = parse_schema(writer)?;
                 let previous = versions

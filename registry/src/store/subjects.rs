@@ -417,7 +417,7 @@ impl Store {
 
     /// The versions a new schema is checked against under `level`: the latest live one, or
     /// every live one for the transitive levels (the only reads that grow with history).
-    fn compared_versions(
+    pub fn compared_versions(
         &self,
         subject: &str,
         level: CompatibilityLevel,
