@@ -362,3 +362,20 @@ fn random_numbers_replay_identically_across_runs_batches_and_traps() {
         "re-created instances reseed identically"
     );
 }
+
+#[test]
+fn the_registry_refuses_the_50_mb_manifest_at_upload() {
+    let registry = weft_tests::kafka::Registry::start();
+    let client = registry.client();
+    let bloated = std::fs::read(plugin("bloated")).expect("read bloated");
+    let err = client.push(bloated).expect_err("refused");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("memory limit of 16 MiB exceeded in describe"),
+        "{text}"
+    );
+    assert!(text.len() < 4096, "the error does not quote the manifest");
+    // The same sandbox still takes a component written without the SDK.
+    let raw = std::fs::read(plugin("raw")).expect("read raw");
+    client.push(raw).expect("raw is accepted");
+}
