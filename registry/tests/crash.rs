@@ -180,3 +180,94 @@ fn every_acknowledged_registration_survives_kill_9_and_no_id_is_reused() {
         all_acked.len()
     );
 }
+
+/// Writes one new resource per request until `stop`: `kind` 0 a subject's level, 1 a
+/// pipeline. Returns the paths whose write was answered with success.
+fn other_writer(url: String, round: usize, kind: usize, stop: Arc<AtomicBool>) -> Vec<String> {
+    let http = http();
+    let mut acked = Vec::new();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let (path, body) = if kind == 0 {
+            (
+                format!("/config/cfg-{round}-{n}"),
+                json!({"compatibility": "FULL_TRANSITIVE"}),
+            )
+        } else {
+            let name = format!("p-{round}-{n}");
+            (
+                format!("/v1/pipelines/{name}"),
+                json!({"name": name, "sources": [{"topic": "in"}], "sinks": [{"topic": "out"}]}),
+            )
+        };
+        let answer = http
+            .put(format!("{url}{path}"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send();
+        let Ok(answer) = answer else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        if answer.status().is_success() && answer.bytes().is_ok() {
+            acked.push(path);
+        }
+    }
+    acked
+}
+
+#[test]
+fn acknowledged_level_and_pipeline_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut acked: Vec<String> = Vec::new();
+    for round in 0..2 {
+        let registry = RealRegistry::start(&data);
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|kind| {
+                let (url, stop) = (registry.url.clone(), stop.clone());
+                std::thread::spawn(move || other_writer(url, round, kind, stop))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200 + 150 * round as u64));
+        registry.kill9();
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            acked.extend(w.join().expect("writer thread"));
+        }
+    }
+    assert!(
+        acked.iter().any(|p| p.starts_with("/config/")),
+        "no level write acknowledged"
+    );
+    assert!(
+        acked.iter().any(|p| p.starts_with("/v1/")),
+        "no pipeline write acknowledged"
+    );
+    let registry = RealRegistry::start(&data);
+    let http = http();
+    for path in &acked {
+        let answer = http
+            .get(format!("{}{path}", registry.url))
+            .send()
+            .expect("read back");
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().expect("JSON");
+        assert_eq!(
+            status, 200,
+            "acknowledged write {path} lost after kill -9: {body}"
+        );
+        if path.starts_with("/config/") {
+            assert_eq!(
+                body["compatibilityLevel"], "FULL_TRANSITIVE",
+                "{path}: {body}"
+            );
+        }
+    }
+    eprintln!(
+        "{} acknowledged level and pipeline writes checked",
+        acked.len()
+    );
+}
