@@ -51,11 +51,15 @@ fn nested_unions(depth: usize, leaf: &str) -> String {
     s
 }
 
-/// A union of `n` records `R0..` with one field `x` of type `ty`.
+/// A union of `n` records all named `R` (in namespaces `n0`, `n1`, ...), the `i`th with one
+/// field `x{i}` of type `ty`: a writer branch is readable by its reader namesake only, and no
+/// branch can be skipped by its name, so every check walks up to `n * n` pairs.
 fn union_of_records(n: usize, ty: &str) -> String {
     let branches: Vec<String> = (0..n)
         .map(|i| {
-            format!(r#"{{"type":"record","name":"R{i}","fields":[{{"name":"x","type":"{ty}"}}]}}"#)
+            format!(
+                r#"{{"type":"record","name":"n{i}.R","fields":[{{"name":"x{i}","type":"{ty}"}}]}}"#
+            )
         })
         .collect();
     format!("[{}]", branches.join(","))
@@ -226,7 +230,7 @@ async fn a_check_past_its_budget_answers_too_complex() {
 async fn heavy_checks_do_not_starve_other_requests() {
     let h = Arc::new(Harness::new());
     // Versions 1 and 2 (registered under NONE), then FULL_TRANSITIVE: each heavy request
-    // checks four pairs of 400-branch unions, each close to the step budget.
+    // checks four pairs of 600-branch unions, each close to the step budget.
     let (status, _) = h
         .call(
             "PUT",
@@ -240,7 +244,7 @@ async fn heavy_checks_do_not_starve_other_requests() {
             .call(
                 "POST",
                 "/subjects/heavy-value/versions",
-                body(&union_of_records(400, ty)),
+                body(&union_of_records(600, ty)),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{answer}");
@@ -261,7 +265,7 @@ async fn heavy_checks_do_not_starve_other_requests() {
                 h.anon(
                     "POST",
                     "/compatibility/subjects/heavy-value/versions",
-                    body(&union_of_records(400, "string")),
+                    body(&union_of_records(600, "string")),
                 )
                 .await
             })
