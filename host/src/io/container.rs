@@ -327,7 +327,7 @@ mod tests {
         zigzag(1, &mut file);
         file.push(2);
         file.extend_from_slice(&[9u8; 16]);
-        let err = read_all(&file).err().expect("refused");
+        let err = read_all(&file).expect_err("refused");
         assert!(
             err.to_string()
                 .contains("a block of 1099511627776 records in 1 bytes"),
