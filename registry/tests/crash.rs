@@ -144,8 +144,14 @@ fn every_acknowledged_registration_survives_kill_9_and_no_id_is_reused() {
                 std::thread::spawn(move || writer(url, round, w, stop, acked))
             })
             .collect();
-        // Different moments of the burst each round.
-        std::thread::sleep(Duration::from_millis(150 + 120 * round as u64));
+        // Kill once the burst is under way (however slow the machine), at a different
+        // moment each round.
+        let started = std::time::Instant::now();
+        while acked.lock().expect("acked").len() < 5 && started.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(50 + 120 * round as u64));
         registry.kill9();
         std::thread::sleep(Duration::from_millis(50));
         stop.store(true, Ordering::Relaxed);
