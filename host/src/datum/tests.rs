@@ -427,3 +427,39 @@ fn measure_stack_per_level() {
         .join()
         .expect("no panic");
 }
+
+/// A JSON value nested exactly `depth` levels (arrays and objects alternating).
+fn nested_json(depth: usize) -> serde_json::Value {
+    let mut json = serde_json::json!("[{\"not\": \"counted\"}]");
+    for level in 0..depth {
+        json = if level % 2 == 0 {
+            serde_json::json!([json])
+        } else {
+            serde_json::json!({ "k": json })
+        };
+    }
+    json
+}
+
+proptest! {
+    /// The depth limit is exact at any depth: a list as deep as the limit passes, one node
+    /// deeper does not, and the end of a too-deep list is still found.
+    #[test]
+    fn the_depth_limit_is_exact(limit in 1usize..200, extra in 0usize..3000) {
+        let check = DatumCheck::new(&list_schema(), limit).expect("compiles");
+        prop_assert_eq!(check.check(&list_bytes(limit)), Ok(()));
+        let deeper = list_bytes(limit + 1 + extra);
+        prop_assert_eq!(
+            check.check(&deeper),
+            Err(DatumError::TooDeep { limit, end: Some(deeper.len()) })
+        );
+    }
+
+    #[test]
+    fn json_depth_is_the_nesting_serde_json_sees(depth in 0usize..100) {
+        let text = nested_json(depth).to_string();
+        prop_assert_eq!(json_depth(&text), depth);
+        let pretty = serde_json::to_string_pretty(&nested_json(depth)).expect("prints");
+        prop_assert_eq!(json_depth(&pretty), depth);
+    }
+}
