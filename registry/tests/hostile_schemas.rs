@@ -206,7 +206,7 @@ async fn a_check_past_its_budget_answers_too_complex() {
     let reader = union_of_records(600, "boolean");
     let message = expect_error(&test_latest(&h, "wide-value", &reader).await, 422, 42201);
     assert!(
-        message.contains("schema too complex to check: more than 200000 steps"),
+        message.contains("schema too complex to check: more than 100000 steps"),
         "{message}"
     );
     // Registering it is refused too, and stores nothing.
@@ -230,7 +230,7 @@ async fn a_check_past_its_budget_answers_too_complex() {
 async fn heavy_checks_do_not_starve_other_requests() {
     let h = Arc::new(Harness::new());
     // Versions 1 and 2 (registered under NONE), then FULL_TRANSITIVE: each heavy request
-    // checks four pairs of 600-branch unions, each close to the step budget.
+    // checks four pairs of 400-branch unions, each close to the step budget.
     let (status, _) = h
         .call(
             "PUT",
@@ -244,7 +244,7 @@ async fn heavy_checks_do_not_starve_other_requests() {
             .call(
                 "POST",
                 "/subjects/heavy-value/versions",
-                body(&union_of_records(600, ty)),
+                body(&union_of_records(400, ty)),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{answer}");
@@ -265,7 +265,7 @@ async fn heavy_checks_do_not_starve_other_requests() {
                 h.anon(
                     "POST",
                     "/compatibility/subjects/heavy-value/versions",
-                    body(&union_of_records(600, "string")),
+                    body(&union_of_records(400, "string")),
                 )
                 .await
             })
