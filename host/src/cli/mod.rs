@@ -149,7 +149,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 };
                 Ok(built.run(&options)?)
             });
-            if runtime.interrupted() {
+            // Interrupted mid-call, the run fails with whatever error the cut call caused;
+            // interrupted between calls, it finishes its batch and has a summary to print.
+            if summary.is_err() && runtime.interrupted() {
                 eprintln!(
                     "interrupted: the batch in flight was neither written nor committed \
                      (a restart reads it again)"
