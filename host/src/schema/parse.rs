@@ -442,3 +442,36 @@ mod tests {
         assert!(matches!(refused("not json"), SchemaError::Json(_)));
     }
 }
+
+#[cfg(test)]
+mod stack_tests {
+    use super::*;
+
+    /// The deepest JSON serde_json takes (128 levels), in the shapes that make apache-avro's
+    /// parser recurse most, parses or is refused on a thread with half of tokio's 2 MiB.
+    #[test]
+    fn the_deepest_accepted_json_fits_a_small_stack() {
+        let wrappers = format!("{}\"int\"{}", r#"{"type":"#.repeat(126), "}".repeat(126));
+        let mut records = r#""int""#.to_string();
+        for i in 0..42 {
+            records = format!(
+                r#"{{"type":"record","name":"R{i}","fields":[{{"name":"f","type":{records}}}]}}"#
+            );
+        }
+        let mut mixed = r#""int""#.to_string();
+        for i in 0..31 {
+            mixed = format!(
+                r#"{{"type":"record","name":"M{i}","fields":[{{"name":"f","type":["null",{mixed}]}}]}}"#
+            );
+        }
+        for text in [wrappers, records, mixed] {
+            let outcome = std::thread::Builder::new()
+                .stack_size(1024 * 1024)
+                .spawn(move || parse_schema(&text).map(|_| ()))
+                .expect("thread starts")
+                .join()
+                .expect("no stack overflow");
+            outcome.expect("within both limits, so it parses");
+        }
+    }
+}
