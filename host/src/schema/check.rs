@@ -95,32 +95,49 @@ pub(super) fn problems(writer: &Schema, reader: &Schema, memoize: bool) -> Vec<I
         .collect()
 }
 
-/// Named types of a schema by full name, so `Schema::Ref`s can be followed. Iterative: a
-/// schema built in code (not parsed) has no depth bound.
+/// Named types of a schema by full name and by alias (apache-avro resolves a reference to
+/// an alias too), so `Schema::Ref`s can be followed. Iterative: a schema built in code (not
+/// parsed) has no depth bound.
 fn named_types(schema: &Schema) -> HashMap<String, &Schema> {
     let mut names = HashMap::new();
+    let mut aliases = Vec::new();
     let mut todo = vec![schema];
     while let Some(schema) = todo.pop() {
-        match schema {
+        let (name, alias_list) = match schema {
             Schema::Record(record) => {
-                // A recursive record is walked once.
-                let first_visit = names.insert(record.name.fullname(None), schema).is_none();
-                if first_visit {
-                    todo.extend(record.fields.iter().map(|f| &f.schema));
-                }
+                todo.extend(record.fields.iter().map(|f| &f.schema));
+                (&record.name, &record.aliases)
             }
-            Schema::Enum(e) => {
-                names.insert(e.name.fullname(None), schema);
+            Schema::Enum(e) => (&e.name, &e.aliases),
+            Schema::Fixed(fixed) => (&fixed.name, &fixed.aliases),
+            Schema::Decimal(decimal) => {
+                todo.push(&decimal.inner);
+                continue;
             }
-            Schema::Fixed(fixed) => {
-                names.insert(fixed.name.fullname(None), schema);
+            Schema::Array(array) => {
+                todo.push(&array.items);
+                continue;
             }
-            Schema::Decimal(decimal) => todo.push(&decimal.inner),
-            Schema::Array(array) => todo.push(&array.items),
-            Schema::Map(map) => todo.push(&map.types),
-            Schema::Union(union) => todo.extend(union.variants()),
-            _ => {}
-        }
+            Schema::Map(map) => {
+                todo.push(&map.types);
+                continue;
+            }
+            Schema::Union(union) => {
+                todo.extend(union.variants());
+                continue;
+            }
+            _ => continue,
+        };
+        names.insert(name.fullname(None), schema);
+        aliases.extend(
+            aliases_of(alias_list, name)
+                .into_iter()
+                .map(|a| (a, schema)),
+        );
+    }
+    // A type's own name wins over another type's alias.
+    for (alias, schema) in aliases {
+        names.entry(alias).or_insert(schema);
     }
     names
 }
@@ -621,6 +638,16 @@ mod tests {
         };
         let e = check_can_read(&named_apart("int"), &named_apart("boolean")).expect_err("clash");
         assert_eq!(e.kind, IncompatibilityKind::TypeMismatch);
+    }
+
+    #[test]
+    fn references_through_an_alias_are_followed() {
+        // apache-avro resolves `C` to the record aliased `C`; found by the property tests.
+        let schema = unbounded(
+            r#"[{"type":"record","name":"A","aliases":["C"],"fields":[]},
+                {"type":"array","items":"C"}]"#,
+        );
+        check_can_read(&schema, &schema).expect("a schema reads its own data");
     }
 
     #[test]

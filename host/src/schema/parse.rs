@@ -188,12 +188,23 @@ impl Walker {
             (None, _) => ns.to_string(),
         };
         check_names(map, "aliases", NameKind::TypeAlias)?;
-        let full = match name.rsplit_once('.') {
-            Some(_) => name.clone(),
-            None if own_ns.is_empty() => name.clone(),
+        let qualify = |name: &str| match name.rsplit_once('.') {
+            Some(_) => name.to_string(),
+            None if own_ns.is_empty() => name.to_string(),
             None => format!("{own_ns}.{name}"),
         };
+        let full = qualify(name);
+        // apache-avro resolves a reference to an alias too.
+        let aliases: Vec<String> = match map.get("aliases") {
+            Some(Value::Array(list)) => {
+                list.iter().filter_map(Value::as_str).map(qualify).collect()
+            }
+            _ => Vec::new(),
+        };
         self.defined.insert(full.clone(), None);
+        for alias in &aliases {
+            self.defined.entry(alias.clone()).or_insert(None);
+        }
         let depth = match kind {
             "enum" => {
                 check_names(map, "symbols", NameKind::EnumSymbol)?;
@@ -221,6 +232,11 @@ impl Walker {
                 self.level(deepest + 1, Some(&full))?
             }
         };
+        for alias in aliases {
+            if self.defined.get(&alias) == Some(&None) {
+                self.defined.insert(alias, Some(depth));
+            }
+        }
         self.defined.insert(full, Some(depth));
         Ok(depth)
     }

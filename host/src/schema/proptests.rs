@@ -47,9 +47,10 @@ fn schema_json() -> impl Strategy<Value = Value> {
                 prop::sample::select(POOL.to_vec()),
                 prop::collection::vec((prop::sample::select(vec!["a", "b", "c"]), inner), 0..4),
                 prop::sample::subsequence(vec!["A", "B", "C"], 0..=1),
+                any::<bool>(),
             )
-                .prop_map(|(name, fields, aliases)| {
-                    let fields: Vec<Value> = fields
+                .prop_map(|(name, fields, aliases, linked)| {
+                    let mut fields: Vec<Value> = fields
                         .into_iter()
                         .map(|(field, ty)| {
                             // A union led by null, or null itself, gets a null default.
@@ -64,6 +65,11 @@ fn schema_json() -> impl Strategy<Value = Value> {
                             f
                         })
                         .collect();
+                    if linked {
+                        // A linked list's `next`: the record refers to itself.
+                        fields
+                            .push(json!({"name": "next", "type": ["null", name], "default": null}));
+                    }
                     json!({"type": "record", "name": name, "aliases": aliases, "fields": fields})
                 }),
         ]
@@ -191,18 +197,50 @@ proptest! {
     }
 }
 
+/// Whether a schema refers to a record it is inside of.
+fn is_recursive(value: &Value, enclosing: &mut Vec<String>) -> bool {
+    match value {
+        Value::String(name) => enclosing.contains(name),
+        Value::Array(items) => items.iter().any(|v| is_recursive(v, enclosing)),
+        Value::Object(map) => {
+            let record = map.get("type") == Some(&json!("record"));
+            if record {
+                enclosing.push(map["name"].as_str().unwrap_or_default().to_string());
+            }
+            let fields = map
+                .get("fields")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten();
+            let found = ["items", "values"]
+                .iter()
+                .filter_map(|k| map.get(*k))
+                .chain(fields.filter_map(|f| f.get("type")))
+                .any(|v| is_recursive(v, enclosing));
+            if record {
+                enclosing.pop();
+            }
+            found
+        }
+        _ => false,
+    }
+}
+
 #[test]
-fn generated_schemas_mostly_parse() {
+fn generated_schemas_mostly_parse_and_some_are_recursive() {
     // Guards the generator: the properties above skip what does not parse.
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let strategy = schema_json();
-    let parsed = (0..200)
-        .filter(|_| {
-            let value = strategy.new_tree(&mut runner).expect("a value").current();
-            parse_schema(&value.to_string()).is_ok()
-        })
-        .count();
+    let (mut parsed, mut recursive) = (0, 0);
+    for _ in 0..200 {
+        let value = strategy.new_tree(&mut runner).expect("a value").current();
+        if parse_schema(&value.to_string()).is_ok() {
+            parsed += 1;
+            recursive += usize::from(is_recursive(&value, &mut Vec::new()));
+        }
+    }
     assert!(parsed > 100, "only {parsed} of 200 generated schemas parse");
+    assert!(recursive > 10, "only {recursive} of {parsed} are recursive");
 }
