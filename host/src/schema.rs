@@ -15,6 +15,11 @@
 //! - logical types are resolved on their underlying type (as Java does).
 //!
 //! Both services trust this module, so it is tested rule by rule, both ways.
+//!
+//! It is also where hostile schemas stop: text from outside enters through [`parse_schema`]
+//! (names checked, nesting bounded, apache-avro's panics caught; `parse.rs`), and the check
+//! is memoized and bounded in steps and depth (`check.rs`), so no schema pair can overflow a
+//! stack or hold a core for long.
 
 use std::fmt;
 use std::str::FromStr;
