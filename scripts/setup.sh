@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what weft needs to build and run on a fresh machine. Idempotent; safe to re-run.
 #   scripts/setup.sh           toolchain target for plugins
-#   scripts/setup.sh --kafka   also the Kafka-compatible broker the tests start (tansu)
+#   scripts/setup.sh --kafka   also what the test suite needs: the Kafka-compatible broker the
+#                              tests start (tansu) and Confluent's Python client
 set -euo pipefail
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
@@ -23,7 +24,7 @@ fi
 
 # The registry's end-to-end test drives it with Confluent's own Python client (its schema
 # registry client and Avro serializers: fastavro, httpx, attrs, cachetools come as extras).
-if ! python3 -c 'import confluent_kafka.schema_registry.avro' >/dev/null 2>&1; then
+if [[ "${1:-}" == "--kafka" ]] && ! python3 -c 'import confluent_kafka.schema_registry.avro' >/dev/null 2>&1; then
     echo "==> installing confluent-kafka[avro,schemaregistry] (Python) for the registry's client test"
     if ! python3 -m pip --version >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
         apt-get update

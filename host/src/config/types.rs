@@ -186,8 +186,8 @@ pub struct Limits {
     /// `memory_mb = 64`: linear-memory limit of each processor instance.
     #[serde(default = "default_memory_mb")]
     pub memory_mb: u64,
-    /// `deadline_ms = 1000`: longest a processor may take on one batch before it is
-    /// interrupted and its events isolated.
+    /// `deadline_ms = 1000`: longest one processor call may take: `process` on a batch
+    /// (then interrupted and its events isolated), instantiation and `configure`.
     #[serde(default = "default_deadline_ms")]
     pub deadline_ms: u64,
     /// `batch_size = 1024`: most events per batch (one component call per processor per batch).
