@@ -5,6 +5,8 @@
 //! stack before the host can look at it. Here each record's bytes are found and checked by
 //! [`DatumCheck`] and handed on as they are: a record that is nested too deep or corrupt
 //! becomes a dead letter and the records after it still flow, and no `Value` is built at all.
+//! A block is read whole, so its size is capped twice: as stored and once decompressed (a
+//! few KiB of deflate can claim gigabytes).
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -13,15 +15,18 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use apache_avro::{Codec, Schema};
+use miniz_oxide::inflate::TINFLStatus;
 
 use crate::datum::{DatumCheck, DatumError};
 use crate::schema::parse_schema;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"Obj\x01";
-/// Largest block (compressed) and header value read into memory; writers use blocks of
-/// kilobytes to a few megabytes.
-const MAX_BLOCK_BYTES: u64 = 256 << 20;
+/// Largest block, as stored and once decompressed, and largest header value read into
+/// memory. Writers use blocks of kilobytes to a few megabytes (Java's sync interval is
+/// 64 KiB, apache-avro's 16 KB); one cap for both forms means a file the reader accepts
+/// uncompressed is accepted deflated too, and one block holds at most twice this in memory.
+pub const MAX_BLOCK_BYTES: u64 = 256 << 20;
 /// Most entries in the header's metadata map.
 const MAX_META_ENTRIES: u64 = 1024;
 /// Records a block may claim beyond one per byte of its data.
@@ -49,6 +54,10 @@ pub struct ContainerReader {
     left: u64,
     /// Records read so far (1-based number of the last one).
     pub read: u64,
+    /// Blocks read so far (1-based number of the current one).
+    blocks: u64,
+    /// Largest block, as stored or decompressed.
+    max_block: u64,
 }
 
 impl ContainerReader {
@@ -114,7 +123,16 @@ impl ContainerReader {
             pos: 0,
             left: 0,
             read: 0,
+            blocks: 0,
+            max_block: MAX_BLOCK_BYTES,
         })
+    }
+
+    /// Caps each block, as stored and once decompressed, at `bytes` instead of
+    /// [`MAX_BLOCK_BYTES`]; past it the file fails.
+    pub fn with_max_block(mut self, bytes: u64) -> Self {
+        self.max_block = bytes;
+        self
     }
 
     pub fn schema(&self) -> Arc<Schema> {
@@ -182,17 +200,16 @@ impl ContainerReader {
             Ok(_) => {}
             Err(e) => return Err(Error::io(&self.path, e)),
         }
+        self.blocks += 1;
         let count = read_long_after(&mut self.input, first[0]).map_err(|e| self.fail(e))?;
         let size = read_long(&mut self.input).map_err(|e| self.fail(e))?;
         let size = u64::try_from(size)
             .ok()
-            .filter(|&s| s <= MAX_BLOCK_BYTES)
-            .ok_or_else(|| self.fail(format!("a block of {size} bytes")))?;
+            .filter(|&s| s <= self.max_block)
+            .ok_or_else(|| self.fail(format!("block {}: {size} bytes", self.blocks)))?;
         let mut block = vec![0u8; size as usize];
         read_exact(&mut self.input, &mut block).map_err(|e| self.fail(e))?;
-        self.codec
-            .decompress(&mut block)
-            .map_err(|e| self.fail(format!("decompressing a block: {e}")))?;
+        let block = self.decompress(block)?;
         let mut sync = [0u8; 16];
         read_exact(&mut self.input, &mut sync).map_err(|e| self.fail(e))?;
         if sync != self.sync {
@@ -206,7 +223,8 @@ impl ContainerReader {
             .filter(|&n| n <= block.len() as u64 + FREE_RECORDS)
             .ok_or_else(|| {
                 self.fail(format!(
-                    "a block of {count} records in {} bytes",
+                    "block {}: {count} records in {} bytes",
+                    self.blocks,
                     block.len()
                 ))
             })?;
@@ -214,6 +232,40 @@ impl ContainerReader {
         self.pos = 0;
         self.left = count;
         Ok(true)
+    }
+
+    /// Decompresses a block, refusing one that would grow past `max_block`. Such a block
+    /// fails the file rather than becoming a dead letter: no writer makes one (see
+    /// [`MAX_BLOCK_BYTES`]), so it is a hostile or broken file, and its records cannot be
+    /// told apart without holding it all; a dead letter would drop them silently in bulk.
+    fn decompress(&self, block: Vec<u8>) -> Result<Vec<u8>> {
+        // An exhaustive match: a codec enabled later (snappy, zstandard, ...) must be given
+        // a cap here before the file compiles.
+        match self.codec {
+            Codec::Null => Ok(block),
+            Codec::Deflate(_) => {
+                let cap = usize::try_from(self.max_block).unwrap_or(usize::MAX);
+                miniz_oxide::inflate::decompress_to_vec_with_limit(&block, cap).map_err(|e| {
+                    let reason = match e.status {
+                        TINFLStatus::HasMoreOutput => format!(
+                            "inflates to more than {} (a compression bomb?)",
+                            describe_bytes(self.max_block)
+                        ),
+                        status => format!("not valid deflate data ({status:?})"),
+                    };
+                    self.fail(format!("block {}: {reason}", self.blocks))
+                })
+            }
+        }
+    }
+}
+
+/// `256 MiB` for whole mebibytes, else a byte count.
+fn describe_bytes(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 
@@ -272,37 +324,97 @@ mod tests {
         out.push(z as u8);
     }
 
-    /// A container of `long`s, one block per slice of datums, written by hand.
-    fn container(blocks: &[&[&[u8]]]) -> Vec<u8> {
+    /// A container of `long`s with `codec`, one block per (record count, stored bytes),
+    /// written by hand.
+    fn file(codec: &str, blocks: &[(i64, Vec<u8>)]) -> Vec<u8> {
         let sync = [9u8; 16];
         let mut out = MAGIC.to_vec();
-        zigzag(1, &mut out);
-        for text in ["avro.schema", r#""long""#] {
+        zigzag(2, &mut out);
+        for text in ["avro.schema", r#""long""#, "avro.codec", codec] {
             zigzag(text.len() as i64, &mut out);
             out.extend_from_slice(text.as_bytes());
         }
         zigzag(0, &mut out);
         out.extend_from_slice(&sync);
-        for block in blocks {
-            let data = block.concat();
-            zigzag(block.len() as i64, &mut out);
+        for (count, data) in blocks {
+            zigzag(*count, &mut out);
             zigzag(data.len() as i64, &mut out);
-            out.extend_from_slice(&data);
+            out.extend_from_slice(data);
             out.extend_from_slice(&sync);
         }
         out
     }
 
-    fn read_all(bytes: &[u8]) -> Result<Vec<Record>> {
+    /// An uncompressed container of `long`s, one block per slice of datums.
+    fn container(blocks: &[&[&[u8]]]) -> Vec<u8> {
+        let blocks: Vec<_> = blocks
+            .iter()
+            .map(|b| (b.len() as i64, b.concat()))
+            .collect();
+        file("null", &blocks)
+    }
+
+    fn read_capped(bytes: &[u8], max_block: u64) -> Result<Vec<Record>> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.avro");
         std::fs::write(&path, bytes).expect("write");
-        let mut reader = ContainerReader::open(&path, 64)?;
+        let mut reader = ContainerReader::open(&path, 64)?.with_max_block(max_block);
         let mut records = Vec::new();
         while let Some(record) = reader.next_record()? {
             records.push(record);
         }
         Ok(records)
+    }
+
+    fn read_all(bytes: &[u8]) -> Result<Vec<Record>> {
+        read_capped(bytes, MAX_BLOCK_BYTES)
+    }
+
+    fn deflate(data: &[u8]) -> Vec<u8> {
+        let mut data = data.to_vec();
+        Codec::Deflate(Default::default())
+            .compress(&mut data)
+            .expect("deflate");
+        data
+    }
+
+    #[test]
+    fn a_deflate_block_inflating_past_the_cap_fails_the_file_naming_the_block() {
+        // 1 MiB of zero bytes (a million `long` zeros) deflates to about a KiB; the cap is
+        // 64 KiB, so the reader must stop inflating at the cap instead of holding the MiB.
+        let bomb = deflate(&vec![0u8; 1 << 20]);
+        assert!(bomb.len() < 4096, "{} bytes", bomb.len());
+        let fits = deflate(&[0u8; 1 << 16]);
+        let bytes = file("deflate", &[(1 << 16, fits), (1, bomb)]);
+        let err = read_capped(&bytes, 1 << 16).expect_err("refused");
+        let text = err.to_string();
+        assert!(text.starts_with("source avro-file "), "{text}");
+        assert!(text.contains("t.avro: after record 65536: "), "{text}");
+        assert!(
+            text.ends_with("block 2: inflates to more than 65536 bytes (a compression bomb?)"),
+            "{text}"
+        );
+        // The same file reads whole under the default cap.
+        let records = read_all(&bytes).expect("within 256 MiB");
+        assert_eq!(records.len(), (1 << 16) + 1);
+    }
+
+    #[test]
+    fn a_stored_block_past_the_cap_fails_the_file_and_corrupt_deflate_is_named() {
+        let bytes = file("null", &[(1, vec![0u8; 101])]);
+        let err = read_capped(&bytes, 100).expect_err("refused");
+        assert!(
+            err.to_string()
+                .ends_with("after record 0: block 1: 101 bytes"),
+            "{err}"
+        );
+        let bytes = file("deflate", &[(1, vec![0xff; 8])]);
+        let err = read_all(&bytes).expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("block 1: not valid deflate data (Failed)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -330,7 +442,7 @@ mod tests {
         let err = read_all(&file).expect_err("refused");
         assert!(
             err.to_string()
-                .contains("a block of 1099511627776 records in 1 bytes"),
+                .contains("block 1: 1099511627776 records in 1 bytes"),
             "{err}"
         );
     }
