@@ -260,8 +260,8 @@ impl ContainerReader {
     }
 }
 
-/// `256 MiB` for whole mebibytes, else a byte count.
-fn describe_bytes(bytes: u64) -> String {
+/// `256 MiB` for whole mebibytes, else a byte count: how limits are named in errors.
+pub(crate) fn describe_bytes(bytes: u64) -> String {
     if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
         format!("{} MiB", bytes >> 20)
     } else {

@@ -2,7 +2,7 @@
 //! the union of several.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use apache_avro::{Schema, from_avro_datum, to_avro_datum};
 
-use super::container::{ContainerReader, Record};
+use super::container::{ContainerReader, Record, describe_bytes};
 use super::generate::Generator;
 use super::json::json_to_avro;
 use super::read_schema;
@@ -81,13 +81,15 @@ fn open_source(config: &SourceConfig, max_depth: usize) -> Result<Box<dyn Source
                 read_schema(schema)?,
                 LineInput::File(BufReader::new(file)),
                 max_depth,
+                MAX_LINE_BYTES,
             ))
         }
         SourceConfig::Stdin { schema } => Box::new(JsonLines::new(
             "stdin".into(),
             read_schema(schema)?,
-            LineInput::stdin(),
+            LineInput::stdin(MAX_LINE_BYTES),
             max_depth,
+            MAX_LINE_BYTES,
         )),
         SourceConfig::Generate {
             schema,
@@ -152,18 +154,76 @@ fn event(value: Vec<u8>) -> Event {
     }
 }
 
+/// Longest JSON line (newline excluded) read into memory: one event, and far above any
+/// event the processors' default 64 MiB memory could take in several copies. A longer line
+/// becomes a dead letter and is read on to its newline without being held.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+/// How much of a line past [`MAX_LINE_BYTES`] its dead letter keeps, to show what it was.
+const LONG_LINE_KEPT: usize = 1024;
+
+/// One line of input, without its newline.
+#[derive(Debug, PartialEq)]
+enum Line {
+    Bytes(Vec<u8>),
+    /// Longer than the cap: its first bytes and its length.
+    TooLong { start: Vec<u8>, len: u64 },
+}
+
+/// Reads the next line, holding at most `max` bytes of it; the rest of a longer line is
+/// read and dropped. `None` at the end of the input.
+fn read_line(input: &mut impl BufRead, max: usize) -> std::io::Result<Option<Line>> {
+    let mut line = Vec::new();
+    let mut len = 0u64;
+    let mut any = false;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            break;
+        }
+        any = true;
+        let newline = buf.iter().position(|&b| b == b'\n');
+        let chunk = &buf[..newline.unwrap_or(buf.len())];
+        let room = max.saturating_sub(line.len()).min(chunk.len());
+        line.extend_from_slice(&chunk[..room]);
+        len += chunk.len() as u64;
+        let used = newline.map_or(buf.len(), |i| i + 1);
+        input.consume(used);
+        if newline.is_some() {
+            break;
+        }
+    }
+    Ok(any.then(|| {
+        if len > max as u64 {
+            line.truncate(LONG_LINE_KEPT);
+            Line::TooLong { start: line, len }
+        } else {
+            Line::Bytes(line)
+        }
+    }))
+}
+
 /// Where JSON lines come from. Standard input is read on a thread so a partial batch can
 /// leave after `linger` even while the writer is silent.
 enum LineInput {
     File(BufReader<File>),
-    Channel(Receiver<std::io::Result<String>>),
+    Channel(Receiver<std::io::Result<Line>>),
 }
 
 impl LineInput {
-    fn stdin() -> Self {
+    fn stdin(max_line: usize) -> Self {
         let (tx, rx) = sync_channel(4096);
         std::thread::spawn(move || {
-            for line in std::io::stdin().lock().lines() {
+            let mut input = std::io::stdin().lock();
+            loop {
+                let line = match read_line(&mut input, max_line) {
+                    Ok(Some(line)) => Ok(line),
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                };
                 let failed = line.is_err();
                 if tx.send(line).is_err() || failed {
                     break;
@@ -174,15 +234,13 @@ impl LineInput {
     }
 
     /// The next line; `Ok(None)` at the end, `Err(Timeout)` when none came in time.
-    fn next_line(&mut self, deadline: Instant) -> std::io::Result<Option<Option<String>>> {
+    fn next_line(
+        &mut self,
+        deadline: Instant,
+        max_line: usize,
+    ) -> std::io::Result<Option<Option<Line>>> {
         match self {
-            LineInput::File(reader) => {
-                let mut line = String::new();
-                match reader.read_line(&mut line)? {
-                    0 => Ok(Some(None)),
-                    _ => Ok(Some(Some(line))),
-                }
-            }
+            LineInput::File(reader) => Ok(Some(read_line(reader, max_line)?)),
             LineInput::Channel(rx) => {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(wait) {
@@ -203,16 +261,34 @@ pub struct JsonLines {
     input: LineInput,
     line: u64,
     max_depth: usize,
+    max_line: usize,
 }
 
 impl JsonLines {
-    fn new(name: String, schema: Arc<Schema>, input: LineInput, max_depth: usize) -> Self {
+    fn new(
+        name: String,
+        schema: Arc<Schema>,
+        input: LineInput,
+        max_depth: usize,
+        max_line: usize,
+    ) -> Self {
         Self {
             name,
             schema,
             input,
             line: 0,
             max_depth,
+            max_line,
+        }
+    }
+
+    fn dead(&self, bytes: Vec<u8>, reason: String) -> DeadLetter {
+        DeadLetter {
+            event: event(bytes),
+            stage: None,
+            processor: self.name.clone(),
+            reason: format!("line {}: {reason}", self.line),
+            schema: None,
         }
     }
 
@@ -244,7 +320,7 @@ impl Source for JsonLines {
     fn poll(&mut self, max: usize, linger: Duration, batch: &mut Batch) -> Result<bool> {
         let deadline = Instant::now() + linger;
         while batch.len() < max {
-            let line = match self.input.next_line(deadline) {
+            let line = match self.input.next_line(deadline, self.max_line) {
                 Ok(Some(Some(line))) => line,
                 Ok(Some(None)) => return Ok(false),
                 Ok(None) => return Ok(true),
@@ -256,19 +332,35 @@ impl Source for JsonLines {
                 }
             };
             self.line += 1;
-            let trimmed = line.trim();
-            if trimmed.is_empty() {
+            let bytes = match line {
+                Line::Bytes(bytes) => bytes,
+                Line::TooLong { start, len } => {
+                    let reason = format!(
+                        "longer than {} ({len} bytes); skipped, its first {} bytes kept",
+                        describe_bytes(self.max_line as u64),
+                        start.len()
+                    );
+                    batch.dead.push(self.dead(start, reason));
+                    continue;
+                }
+            };
+            let text = match std::str::from_utf8(&bytes) {
+                Ok(text) => text.trim(),
+                Err(e) => {
+                    let reason = format!("not UTF-8 ({e})");
+                    batch.dead.push(self.dead(bytes, reason));
+                    continue;
+                }
+            };
+            if text.is_empty() {
                 continue;
             }
-            match self.encode(trimmed) {
-                Ok(bytes) => batch.events.push(event(bytes)),
-                Err(reason) => batch.dead.push(DeadLetter {
-                    event: event(trimmed.as_bytes().to_vec()),
-                    stage: None,
-                    processor: self.name.clone(),
-                    reason: format!("line {}: {reason}", self.line),
-                    schema: None,
-                }),
+            match self.encode(text) {
+                Ok(encoded) => batch.events.push(event(encoded)),
+                Err(reason) => {
+                    let raw = text.as_bytes().to_vec();
+                    batch.dead.push(self.dead(raw, reason));
+                }
             }
         }
         Ok(true)
@@ -364,5 +456,103 @@ impl Source for Union {
             source.commit()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufReader, Cursor};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn lines(text: &[u8], max: usize, buffer: usize) -> Vec<Line> {
+        let mut input = BufReader::with_capacity(buffer, Cursor::new(text));
+        std::iter::from_fn(|| read_line(&mut input, max).expect("in memory")).collect()
+    }
+
+    #[test]
+    fn a_line_past_the_cap_is_cut_and_the_next_one_is_whole() {
+        assert_eq!(
+            lines(b"ab\nabcdefgh\n\ncd", 4, 3),
+            [
+                Line::Bytes(b"ab".to_vec()),
+                Line::TooLong {
+                    start: b"abcd".to_vec(),
+                    len: 8
+                },
+                Line::Bytes(Vec::new()),
+                Line::Bytes(b"cd".to_vec()),
+            ]
+        );
+    }
+
+    proptest! {
+        /// Whatever the lines and however the input is buffered, a line within the cap
+        /// comes back as it was and a longer one as its start and its true length.
+        #[test]
+        fn lines_are_split_as_written_and_capped(
+            written in prop::collection::vec(prop::collection::vec(1u8..=255, 0..40), 0..8),
+            max in 0usize..24,
+            buffer in 1usize..16,
+        ) {
+            let written: Vec<Vec<u8>> = written
+                .into_iter()
+                .map(|l| l.into_iter().map(|b| if b == b'\n' { b'x' } else { b }).collect())
+                .collect();
+            let text = written.join(&b'\n');
+            // A newline ends a line: an empty last piece is no line of its own.
+            let pieces = match written.split_last() {
+                Some((last, rest)) if last.is_empty() => rest,
+                _ => &written[..],
+            };
+            let expected: Vec<Line> = pieces
+                .iter()
+                .map(|l| if l.len() > max {
+                    Line::TooLong { start: l[..max].to_vec(), len: l.len() as u64 }
+                } else {
+                    Line::Bytes(l.clone())
+                })
+                .collect();
+            prop_assert_eq!(lines(&text, max, buffer), expected);
+        }
+    }
+
+    #[test]
+    fn an_over_long_or_non_utf8_line_is_a_dead_letter_and_the_rest_flows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("in.jsonl");
+        let long = format!(r#"{{"s":"{}"}}"#, "x".repeat(100));
+        let mut text = format!("{{\"s\":\"a\"}}\n{long}\n").into_bytes();
+        text.extend_from_slice(b"{\"s\":\"\xff\"}\n{\"s\":\"b\"}");
+        std::fs::write(&path, text).expect("write");
+        let schema = Schema::parse_str(
+            r#"{"type":"record","name":"T","fields":[{"name":"s","type":"string"}]}"#,
+        )
+        .expect("schema");
+        let file = File::open(&path).expect("open");
+        let mut source = JsonLines::new(
+            "jsonl in.jsonl".into(),
+            Arc::new(schema),
+            LineInput::File(BufReader::new(file)),
+            64,
+            64,
+        );
+        let mut batch = Batch::default();
+        while source
+            .poll(10, Duration::ZERO, &mut batch)
+            .expect("no source error")
+        {}
+        assert_eq!(batch.events.len(), 2);
+        let reasons: Vec<_> = batch.dead.iter().map(|d| d.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "line 2: longer than 64 bytes (108 bytes); skipped, its first 64 bytes kept",
+                "line 3: not UTF-8 (invalid utf-8 sequence of 1 bytes from index 6)",
+            ]
+        );
+        assert_eq!(batch.dead[0].event.value, long.as_bytes()[..64]);
     }
 }
