@@ -1,7 +1,8 @@
 //! Hostile data through the real `weft` binary: events nested deeper than `limits.max_depth`,
 //! processors that emit bytes that are not datums of their output schema, and processors
-//! that fan out without bound. Each must end as a dead letter naming who caused it and why,
-//! with the run finishing (exit code 0) and every other event delivered.
+//! that fan out without bound, JSON lines past 16 MiB. Each must end as a dead letter naming
+//! who caused it and why, with the run finishing (exit code 0) and every other event
+//! delivered. A compression bomb in an Avro file fails the run, naming the file and block.
 
 use std::process::{Command, Output};
 
@@ -48,10 +49,15 @@ fn zigzag(n: i64, out: &mut Vec<u8>) {
 /// An Avro object container file of `datums` (one block, no compression), written by hand:
 /// apache-avro's writer recurses per level and could not write the deep ones.
 fn container(schema: &str, datums: &[Vec<u8>]) -> Vec<u8> {
+    container_with("null", schema, datums.len() as i64, &datums.concat())
+}
+
+/// A container file with `codec` and one block of `count` records stored as `block`.
+fn container_with(codec: &str, schema: &str, count: i64, block: &[u8]) -> Vec<u8> {
     let sync = [7u8; 16];
     let mut out = b"Obj\x01".to_vec();
     zigzag(2, &mut out);
-    for (key, value) in [("avro.schema", schema), ("avro.codec", "null")] {
+    for (key, value) in [("avro.schema", schema), ("avro.codec", codec)] {
         zigzag(key.len() as i64, &mut out);
         out.extend_from_slice(key.as_bytes());
         zigzag(value.len() as i64, &mut out);
@@ -59,10 +65,9 @@ fn container(schema: &str, datums: &[Vec<u8>]) -> Vec<u8> {
     }
     zigzag(0, &mut out);
     out.extend_from_slice(&sync);
-    let block: Vec<u8> = datums.concat();
-    zigzag(datums.len() as i64, &mut out);
+    zigzag(count, &mut out);
     zigzag(block.len() as i64, &mut out);
-    out.extend_from_slice(&block);
+    out.extend_from_slice(block);
     out.extend_from_slice(&sync);
     out
 }
@@ -403,6 +408,127 @@ fn deep_schemas_are_refused_with_a_clear_error() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("deep.avsc") && stderr.contains("types nest deeper than 64 levels"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_json_line_longer_than_16_mib_is_a_dead_letter_and_the_rest_is_delivered() {
+    let work = Workdir::new();
+    let long = format!(r#"{{"name":"{}","next":null}}"#, "x".repeat(16 << 20));
+    let input = work.write(
+        "lines.jsonl",
+        &format!("{}\n{long}\n{}\n", list_json("a", 1), list_json("b", 1)),
+    );
+    let schema = work.write("list.avsc", LIST);
+    let source = format!(
+        "[[source]]\nkind = \"jsonl\"\npath = {}\nschema = {}",
+        toml_path(&input),
+        toml_path(&schema)
+    );
+    let (_, summary) = weft_run(
+        &work,
+        &copy_pipeline(&source, "kind = \"jsonl\"\npath = \"out.jsonl\"", ""),
+    );
+    assert_eq!(summary["events_out"], 2);
+    assert_eq!(names(&work.read_jsonl("out.jsonl")), ["a", "b"]);
+    let dead = work.read_jsonl("dead.jsonl");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0]["reason"],
+        format!(
+            "line 2: longer than 16 MiB ({} bytes); skipped, its first 1024 bytes kept",
+            long.len()
+        )
+    );
+    assert_eq!(dead[0]["value"].as_str(), Some(&long[..1024]));
+}
+
+/// A raw deflate stream of `n` zero bytes with fixed Huffman codes, written bit by bit: a
+/// literal zero, then copies of 258 bytes at distance 1 (13 bits each), so the test never
+/// holds the `n` bytes it describes.
+fn zeros_deflated(n: usize) -> Vec<u8> {
+    #[derive(Default)]
+    struct Bits {
+        out: Vec<u8>,
+        byte: u8,
+        used: u32,
+    }
+    impl Bits {
+        /// `count` bits of a Huffman code, most significant first; deflate packs each
+        /// byte from its least significant bit.
+        fn code(&mut self, value: u32, count: u32) {
+            for i in (0..count).rev() {
+                self.byte |= (((value >> i) & 1) as u8) << self.used;
+                self.used += 1;
+                if self.used == 8 {
+                    self.out.push(self.byte);
+                    (self.byte, self.used) = (0, 0);
+                }
+            }
+        }
+    }
+    const LITERAL_ZERO: (u32, u32) = (0b0011_0000, 8);
+    let mut bits = Bits::default();
+    // Header: last block (1), fixed codes (type 01, low bit first).
+    bits.code(0b1, 1);
+    bits.code(0b1, 1);
+    bits.code(0b0, 1);
+    bits.code(LITERAL_ZERO.0, LITERAL_ZERO.1);
+    let mut left = n - 1;
+    while left >= 258 {
+        bits.code(0b1100_0101, 8); // length 258 (code 285)
+        bits.code(0, 5); // distance 1
+        left -= 258;
+    }
+    for _ in 0..left {
+        bits.code(LITERAL_ZERO.0, LITERAL_ZERO.1);
+    }
+    bits.code(0, 7); // end of block
+    if bits.used > 0 {
+        bits.out.push(bits.byte);
+    }
+    bits.out
+}
+
+#[test]
+fn a_deflate_bomb_in_an_avro_file_fails_the_run_naming_the_file_and_block() {
+    let mut check = zeros_deflated(1000);
+    apache_avro::Codec::Deflate(Default::default())
+        .decompress(&mut check)
+        .expect("the hand-made stream is valid deflate");
+    assert_eq!(check, vec![0u8; 1000]);
+
+    // 1.7 MB that inflates to 257 MiB of `long` zeros, one record claimed: past the
+    // reader's 256 MiB cap on a block.
+    let bomb = zeros_deflated(257 << 20);
+    let work = Workdir::new();
+    let input = work.path("bomb.avro");
+    std::fs::write(&input, container_with("deflate", r#""long""#, 1, &bomb)).expect("write");
+    let pipeline = work.write(
+        "pipeline.toml",
+        &format!(
+            "[[source]]\nkind = \"avro-file\"\npath = {}\n\n[sink]\nkind = \"null\"\n",
+            toml_path(&input)
+        ),
+    );
+    let output = Command::new(binary("weft", "weft-host"))
+        .arg("run")
+        .arg(&pipeline)
+        .env(
+            "WEFT_CACHE_DIR",
+            std::env::temp_dir().join("weft-test-cache"),
+        )
+        .output()
+        .expect("weft starts");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "source avro-file {}: after record 0: block 1: inflates to more than 256 MiB \
+             (a compression bomb?)",
+            input.display()
+        )),
         "{stderr}"
     );
 }

@@ -262,7 +262,7 @@ impl ContainerReader {
 
 /// `256 MiB` for whole mebibytes, else a byte count: how limits are named in errors.
 pub(crate) fn describe_bytes(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{bytes} bytes")

@@ -166,7 +166,10 @@ const LONG_LINE_KEPT: usize = 1024;
 enum Line {
     Bytes(Vec<u8>),
     /// Longer than the cap: its first bytes and its length.
-    TooLong { start: Vec<u8>, len: u64 },
+    TooLong {
+        start: Vec<u8>,
+        len: u64,
+    },
 }
 
 /// Reads the next line, holding at most `max` bytes of it; the rest of a longer line is
