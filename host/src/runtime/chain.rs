@@ -174,6 +174,15 @@ impl Chain {
                     origin: format!("{id} input"),
                     reason: e.to_string(),
                 })?;
+            // Instantiation runs the guest's start code: a full deadline of its own, not
+            // what the previous stage's `configure` left of it.
+            begin_call(
+                &mut store,
+                index,
+                &spec.plugin.id(),
+                spec.plugin.sha256(),
+                limits.deadline,
+            );
             let instance =
                 spec.plugin
                     .pre()
@@ -437,6 +446,14 @@ impl Chain {
         let mut store = new_store(&self.runtime, self.limits);
         let mut instances = Vec::with_capacity(self.stages.len());
         for (index, stage) in self.stages.iter().enumerate() {
+            let plugin = &stage.spec.plugin;
+            begin_call(
+                &mut store,
+                index,
+                &plugin.id(),
+                plugin.sha256(),
+                self.limits.deadline,
+            );
             let instance = stage
                 .spec
                 .plugin
