@@ -5,14 +5,12 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
-pub mod datum;
 pub mod error;
 pub mod io;
 pub mod pipeline;
 pub mod registry;
 pub mod runtime;
 pub mod scaffold;
-pub mod schema;
 
 pub use error::{Error, Result};
 pub use runtime::{Event, Header};

@@ -326,13 +326,13 @@ fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
             issues.push(issue(key, "must be greater than 0".into()));
         }
     }
-    if limits.max_depth > crate::datum::MAX_DEPTH_LIMIT {
+    if limits.max_depth > weft_schema::datum::MAX_DEPTH_LIMIT {
         issues.push(issue(
             "limits.max_depth",
             format!(
                 "{} exceeds {}, the deepest nesting the host can decode within its stack",
                 limits.max_depth,
-                crate::datum::MAX_DEPTH_LIMIT
+                weft_schema::datum::MAX_DEPTH_LIMIT
             ),
         ));
     }

@@ -224,7 +224,7 @@ fn default_linger_ms() -> u64 {
     100
 }
 fn default_max_depth() -> usize {
-    crate::datum::DEFAULT_MAX_DEPTH
+    weft_schema::datum::DEFAULT_MAX_DEPTH
 }
 fn default_max_emit_per_event() -> usize {
     crate::runtime::ChainLimits::default().max_emit_per_event

@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use apache_avro::{Codec, Schema};
 use miniz_oxide::inflate::TINFLStatus;
+use weft_schema::datum::{DatumCheck, DatumError};
+use weft_schema::parse_schema;
 
-use crate::datum::{DatumCheck, DatumError};
-use crate::schema::parse_schema;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"Obj\x01";

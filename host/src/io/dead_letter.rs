@@ -13,12 +13,12 @@ use std::sync::Arc;
 use apache_avro::Schema;
 use base64::Engine as _;
 use serde_json::{Value as Json, json};
+use weft_schema::datum::DatumCheck;
 
 use super::json::avro_to_json;
 use super::kafka::KafkaDeadLetters;
 use super::sink::{create, decode};
 use crate::config::DeadLetterConfig;
-use crate::datum::DatumCheck;
 use crate::runtime::DeadLetter;
 use crate::{Error, Result};
 

@@ -6,6 +6,8 @@
 
 pub mod container;
 pub mod dead_letter;
+#[cfg(test)]
+mod deep_nesting_tests;
 pub mod generate;
 pub mod json;
 pub mod kafka;
@@ -26,7 +28,7 @@ use crate::{Error, Result};
 /// Reads and parses an Avro schema file (`.avsc`).
 pub fn read_schema(path: &Path) -> Result<Arc<Schema>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    crate::schema::parse_schema(&text)
+    weft_schema::parse_schema(&text)
         .map(Arc::new)
         .map_err(|e| Error::Schema {
             origin: path.display().to_string(),

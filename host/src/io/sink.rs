@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use apache_avro::{Schema, Writer, from_avro_datum};
+use weft_schema::datum::DatumCheck;
 
 use super::json::avro_to_json;
 use crate::config::SinkConfig;
-use crate::datum::DatumCheck;
 use crate::runtime::Event;
 use crate::{Error, Result};
 

@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use wasmtime::Store;
+use weft_schema::check_can_read;
+use weft_schema::datum::DatumCheck;
+use weft_schema::parse_schema;
 
 use super::bindings::{Event, Outcome, Processor};
 use super::manifest::{SCHEMA_MAX, cap};
 use super::state::{Export, begin_call};
 use super::{HostState, Plugin, Runtime};
-use crate::datum::DatumCheck;
-use crate::schema::check_can_read;
-use crate::schema::parse_schema;
 use crate::{Error, Result};
 
 /// One processor of a chain, as the pipeline file gives it.
@@ -48,7 +48,7 @@ impl ChainLimits {
     pub const DEFAULT: ChainLimits = ChainLimits {
         memory_bytes: 64 << 20,
         deadline: Duration::from_millis(1000),
-        max_depth: crate::datum::DEFAULT_MAX_DEPTH,
+        max_depth: weft_schema::datum::DEFAULT_MAX_DEPTH,
         max_emit_per_event: 1000,
         max_batch_output_bytes: 128 << 20,
     };

@@ -42,7 +42,7 @@ pub(crate) fn validate_manifest(m: &Manifest) -> Result<(), String> {
     for (which, schema) in [("input", &m.input_schema), ("output", &m.output_schema)] {
         if let Some(json) = schema {
             cap(&format!("{which}-schema"), json, SCHEMA_MAX)?;
-            crate::schema::parse_schema(json)
+            weft_schema::parse_schema(json)
                 .map_err(|e| format!("{which} schema is not a valid Avro schema: {e}"))?;
         }
     }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use weft_host::schema::{IncompatibilityKind, check_level};
+use weft_schema::{IncompatibilityKind, check_level};
 
 use super::subjects::{SchemaRequest, VersionSel};
 use crate::error::{ApiError, ApiResult, ErrorBody};

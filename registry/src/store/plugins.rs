@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use weft_host::schema::{CompatibilityLevel, Direction, check_can_read};
+use weft_schema::{CompatibilityLevel, Direction, check_can_read};
 
 use super::{Store, decode, encode, key2, split_key2};
 use crate::error::{ApiError, ApiResult};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
-use weft_host::schema::{CompatibilityLevel, Incompatibility, check_level};
+use weft_schema::{CompatibilityLevel, Incompatibility, check_level};
 
 use super::canonical::canonical_form;
 use super::ids::NEXT_ID;
@@ -48,7 +48,7 @@ pub struct SchemaEntry {
 
 /// Parses an Avro schema (JSON text) into the library's model; 42201 if it is not one.
 pub fn parse_schema(text: &str) -> ApiResult<Schema> {
-    weft_host::schema::parse_schema(text).map_err(|e| ApiError::InvalidSchema(e.to_string()))
+    weft_schema::parse_schema(text).map_err(|e| ApiError::InvalidSchema(e.to_string()))
 }
 
 /// A schema's two texts: compact JSON as given (what is stored and served), and its

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use apache_avro::Schema;
+use weft_schema::datum::DatumCheck;
 
 use super::producer::{Record, TopicProducer};
 use super::wire::{Fetch, frame, with_retries};
 use super::{HEADER_PROCESSOR, HEADER_REASON, HEADER_STAGE, SOURCE_HEADER_PREFIX, registry};
 use crate::config::{KafkaDeadLetterConfig, KafkaSinkConfig, WireFormat};
-use crate::datum::DatumCheck;
 use crate::io::sink::{Refused, Sink, not_a_datum};
 use crate::runtime::{DeadLetter, Event};
 use crate::{Error, Result};

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apache_avro::{Schema, from_avro_datum, to_avro_datum};
+use weft_schema::check_can_read;
+use weft_schema::datum::{DatumCheck, DatumError};
+use weft_schema::parse_schema;
 
-use crate::datum::{DatumCheck, DatumError};
 use crate::registry::client::{Client, ClientError};
-use crate::schema::check_can_read;
-use crate::schema::parse_schema;
 
 /// The Confluent wire format's first byte.
 pub const MAGIC: u8 = 0;

@@ -20,6 +20,10 @@
 //! (names checked, nesting bounded, apache-avro's panics caught; `parse.rs`), and the check
 //! is memoized and bounded in steps and depth (`check.rs`), so no schema pair can overflow a
 //! stack or hold a core for long.
+//!
+//! [`datum`] checks Avro binary datums against a schema with bounded depth; the runtime and the
+//! host's connectors both run it before apache-avro sees a byte.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::str::FromStr;
@@ -28,6 +32,7 @@ use apache_avro::Schema;
 use serde::{Deserialize, Serialize};
 
 mod check;
+pub mod datum;
 mod names;
 mod parse;
 

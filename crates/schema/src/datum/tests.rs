@@ -4,6 +4,10 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// The stack of the host's run thread (`weft_host::pipeline::RUN_STACK_BYTES`): apache-avro
+/// needs it to decode what the checker accepts.
+const RUN_STACK_BYTES: usize = 64 << 20;
+
 const LIST: &str = r#"{"type":"record","name":"Node","namespace":"t","fields":[
     {"name":"name","type":"string"},
     {"name":"next","type":["null","Node"]}]}"#;
@@ -30,7 +34,7 @@ fn a_linked_list_within_the_limit_is_a_datum() {
     assert_eq!(check.check(&bytes), Ok(()));
     // apache-avro needs ~100 KiB of stack per level in a debug build: not on a test thread.
     let run = std::thread::Builder::new()
-        .stack_size(crate::pipeline::RUN_STACK_BYTES)
+        .stack_size(RUN_STACK_BYTES)
         .spawn(move || {
             let value = from_avro_datum(&schema, &mut bytes.as_slice(), None).expect("decodes");
             assert_eq!(to_avro_datum(&schema, value).expect("encodes"), bytes);
@@ -129,38 +133,6 @@ fn json_depth_skips_brackets_in_strings() {
     assert_eq!(json_depth(r#"{"a":"[[[{{","b":[1,[2]]}"#), 3);
     assert_eq!(json_depth(r#"["\"[[["]"#), 1);
     assert_eq!(json_depth("7"), 0);
-}
-
-/// The host's whole path of one event (JSON conversion, Avro encoding, checking, decoding,
-/// JSON output, dropping every value) at the deepest `max_depth` allowed fits the run
-/// thread's stack with room to spare: on half of it here.
-#[test]
-fn the_deepest_allowed_nesting_fits_the_run_stack() {
-    let depth = MAX_DEPTH_LIMIT;
-    let run = std::thread::Builder::new()
-        .stack_size(crate::pipeline::RUN_STACK_BYTES / 2)
-        .spawn(move || {
-            let schema = list_schema();
-            // Built, not parsed: serde_json's parser stops at 128 levels by itself.
-            let mut json = serde_json::Value::Null;
-            for _ in 0..depth {
-                json = serde_json::json!({"name": "n", "next": json});
-            }
-            let value = crate::io::json::json_to_avro(&json, &schema).expect("converts");
-            let bytes = to_avro_datum(&schema, value).expect("encodes");
-            DatumCheck::new(&schema, depth)
-                .expect("compiles")
-                .check(&bytes)
-                .expect("valid");
-            let value = from_avro_datum(&schema, &mut bytes.as_slice(), None).expect("decodes");
-            let back = crate::io::json::avro_to_json(&value);
-            drop(value);
-            drop(json);
-            drop(back);
-        })
-        .expect("thread");
-    run.join()
-        .expect("no stack overflow at 4x the default depth");
 }
 
 // --- property-based: generated schemas and datums -------------------------------------------
@@ -386,46 +358,6 @@ proptest! {
         let check = DatumCheck::new(&list_schema(), 8).expect("compiles");
         let _ = check.check(&bytes);
     }
-}
-
-/// Run by hand with `STACK_KB`, `DEPTH` and `STEP` set, to find the stack each step needs.
-#[test]
-#[ignore = "a measurement, run by hand"]
-fn measure_stack_per_level() {
-    let var = |name: &str| -> usize {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let (stack, depth, step) = (var("STACK_KB") << 10, var("DEPTH"), var("STEP"));
-    std::thread::Builder::new()
-        .stack_size(stack.max(64 << 10))
-        .spawn(move || {
-            let schema = list_schema();
-            let bytes = list_bytes(depth);
-            let mut json = serde_json::Value::Null;
-            for _ in 0..depth {
-                json = serde_json::json!({"name": "n", "next": json});
-            }
-            match step {
-                0 => drop(from_avro_datum(&schema, &mut bytes.as_slice(), None).expect("decodes")),
-                1 => drop(crate::io::json::json_to_avro(&json, &schema).expect("converts")),
-                2 => {
-                    let v = crate::io::json::json_to_avro(&json, &schema).expect("converts");
-                    drop(to_avro_datum(&schema, v).expect("encodes"));
-                }
-                3 => {
-                    let v = from_avro_datum(&schema, &mut bytes.as_slice(), None).expect("decodes");
-                    drop(crate::io::json::avro_to_json(&v));
-                }
-                _ => {}
-            }
-            std::mem::forget(json);
-        })
-        .expect("thread")
-        .join()
-        .expect("no panic");
 }
 
 /// A JSON value nested exactly `depth` levels (arrays and objects alternating).

@@ -18,7 +18,7 @@ use apache_avro::schema::{Name, Namespace, ResolvedSchema};
 
 /// Default of `[limits] max_depth`: the deepest nesting of records, arrays and maps an event
 /// may have. Deep enough for any hand-written schema's data; its stack cost is measured in
-/// [`crate::pipeline::RUN_STACK_BYTES`] (about 100 KiB per level in a debug build).
+/// the host's run thread stack (`weft_host::pipeline::RUN_STACK_BYTES`) (about 100 KiB per level in a debug build).
 pub const DEFAULT_MAX_DEPTH: usize = 64;
 
 /// The largest `[limits] max_depth` a pipeline may set: 256 levels take about 25 MiB of
@@ -370,7 +370,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Turns a schema into nodes. Schemas are trees bounded by the nesting their JSON text may
-/// have (see [`crate::schema::parse_schema`]), so this recursion is bounded too.
+/// have (see [`crate::parse_schema`]), so this recursion is bounded too.
 struct Compiler<'s> {
     names: &'s HashMap<Name, &'s Schema>,
     nodes: Vec<Node>,
@@ -479,10 +479,10 @@ impl Compiler<'_> {
     }
 }
 
-/// Deepest a schema is walked when compiled: [`crate::schema::parse_schema`] already
-/// refuses schemas nested deeper than [`crate::schema::MAX_TYPE_DEPTH`]; this only guards
+/// Deepest a schema is walked when compiled: [`crate::parse_schema`] already
+/// refuses schemas nested deeper than [`crate::MAX_TYPE_DEPTH`]; this only guards
 /// against a `Schema` built some other way.
-const MAX_SCHEMA_DEPTH: usize = 4 * crate::schema::MAX_TYPE_DEPTH;
+const MAX_SCHEMA_DEPTH: usize = 4 * crate::MAX_TYPE_DEPTH;
 
 /// How deep arrays and objects nest in JSON text, without parsing it (strings skipped, so
 /// brackets inside them do not count). Meaningful for valid JSON; never fails.
