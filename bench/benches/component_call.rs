@@ -10,7 +10,7 @@ use weft_bench::fused;
 use weft_bench::native::{self, NativeChain};
 use weft_bench::stages::{STAGES, default_plugin_dir, owned_params, plugin_path};
 use weft_bench::workload::{TITLE_SCHEMA, Workload};
-use weft_host::runtime::{Runtime, RuntimeOptions};
+use weft_runtime::{Runtime, RuntimeOptions};
 
 const BATCHES: [usize; 3] = [1, 64, 1024];
 

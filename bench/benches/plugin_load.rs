@@ -5,7 +5,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use weft_bench::bare::Bare;
 use weft_bench::stages::{STAGES, default_plugin_dir, owned_params, plugin_path};
 use weft_bench::workload::TITLE_SCHEMA;
-use weft_host::runtime::{Runtime, RuntimeOptions};
+use weft_runtime::{Runtime, RuntimeOptions};
 
 fn load(c: &mut Criterion) {
     let path = plugin_path(&default_plugin_dir(), STAGES[0].plugin).expect("filter.wasm");

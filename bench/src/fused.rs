@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use apache_avro::Schema;
 use weft_host::Event;
-use weft_host::runtime::{Chain, ChainLimits, Runtime, StageSpec, StageStats};
+use weft_runtime::{Chain, ChainLimits, Runtime, StageSpec, StageStats};
 
 use crate::stages::{STAGES, owned_params, plugin_path};
 

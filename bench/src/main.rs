@@ -65,7 +65,7 @@ enum Which {
 /// compiled-code cache as a pipeline started a second time does (cold start is reported
 /// separately by the `startup` child).
 fn warm_code_cache(plugins: &std::path::Path) -> anyhow::Result<()> {
-    let runtime = weft_host::runtime::Runtime::new(weft_host::runtime::RuntimeOptions::default())
+    let runtime = weft_runtime::Runtime::new(weft_runtime::RuntimeOptions::default())
         .context("starting the runtime")?;
     for stage in STAGES {
         runtime.load_file(&weft_bench::stages::plugin_path(plugins, stage.plugin)?)?;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use weft_host::runtime::{Runtime, RuntimeOptions, StageSpec};
+use weft_runtime::{Runtime, RuntimeOptions, StageSpec};
 
 use crate::bare::Bare;
 use crate::fused::{self, LIMITS};
@@ -160,14 +160,8 @@ pub fn startup(plugin_dir: &Path) -> anyhow::Result<Startup> {
         let specs = specs.clone();
         let schema = schema.clone();
         let runtime = &warm;
-        build_times.push(
-            time(|| {
-                Ok(weft_host::runtime::Chain::build(
-                    runtime, specs, schema, LIMITS,
-                )?)
-            })?
-            .0,
-        );
+        build_times
+            .push(time(|| Ok(weft_runtime::Chain::build(runtime, specs, schema, LIMITS)?))?.0);
     }
 
     let mean_ms = |t: &[Duration]| {

@@ -50,3 +50,21 @@ impl Error {
         }
     }
 }
+
+/// The runtime's errors keep their variant, so a message reads the same from either crate.
+impl From<weft_runtime::Error> for Error {
+    fn from(e: weft_runtime::Error) -> Self {
+        use weft_runtime::Error as R;
+        match e {
+            R::Io { path, source } => Error::Io { path, source },
+            R::InvalidComponent { origin, reason } => Error::InvalidComponent { origin, reason },
+            R::Describe { origin, reason } => Error::Describe { origin, reason },
+            R::InvalidManifest { origin, reason } => Error::InvalidManifest { origin, reason },
+            R::Configure { processor, reason } => Error::Configure { processor, reason },
+            R::Schema { origin, reason } => Error::Schema { origin, reason },
+            R::Link { link, reason } => Error::Link { link, reason },
+            R::Runtime(reason) => Error::Runtime(reason),
+            R::Interrupted => Error::Interrupted,
+        }
+    }
+}

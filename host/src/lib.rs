@@ -1,5 +1,5 @@
-//! weft's runtime: loads processor components, builds pipelines from TOML files, checks every
-//! schema link before an event moves, and runs the chain fused in one wasmtime `Store`.
+//! weft's host: builds pipelines from TOML files, checks every schema link before an event
+//! moves, and runs the chain (`weft-runtime`) between sources and sinks (files, Kafka).
 //!
 //! The `weft` binary (`src/main.rs`) is a thin CLI over this library.
 #![forbid(unsafe_code)]
@@ -9,8 +9,7 @@ pub mod error;
 pub mod io;
 pub mod pipeline;
 pub mod registry;
-pub mod runtime;
 pub mod scaffold;
 
 pub use error::{Error, Result};
-pub use runtime::{Event, Header};
+pub use weft_runtime::{Event, Header};

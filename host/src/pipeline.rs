@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
+use weft_runtime::{Chain, ChainLimits, DeadLetter, Plugin, Runtime, StageSpec, StageStats};
 
 use crate::config::{PipelineConfig, ProcessorConfig, is_local_plugin};
 use crate::io::{Batch, Source, open_dead_letter, open_sink, open_sources};
-use crate::runtime::{Chain, ChainLimits, DeadLetter, Plugin, Runtime, StageSpec, StageStats};
 use crate::{Error, Result};
 
 /// A registry reference `name@requirement`, e.g. `mask@^1` or `filter@0.1.0`.
@@ -37,7 +37,7 @@ pub struct LocalOnly;
 impl PluginResolver for LocalOnly {
     fn resolve(&self, runtime: &Runtime, reference: &str) -> Result<Plugin> {
         if is_local_plugin(reference) {
-            runtime.load_file(Path::new(reference))
+            Ok(runtime.load_file(Path::new(reference))?)
         } else {
             Err(Error::InvalidComponent {
                 origin: reference.to_string(),

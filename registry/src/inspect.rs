@@ -24,15 +24,15 @@ pub trait Inspector: Send + Sync + 'static {
 
 /// The real thing: `weft_host::runtime`, one engine for the registry's lifetime.
 pub struct WasmInspector {
-    runtime: weft_host::runtime::Runtime,
+    runtime: weft_runtime::Runtime,
 }
 
 impl WasmInspector {
     /// Creates the runtime. The compiled-code cache is left off: uploads are compiled once.
     pub fn new() -> anyhow::Result<Self> {
-        let options = weft_host::runtime::RuntimeOptions { cache_dir: None };
+        let options = weft_runtime::RuntimeOptions { cache_dir: None };
         Ok(Self {
-            runtime: weft_host::runtime::Runtime::new(options)?,
+            runtime: weft_runtime::Runtime::new(options)?,
         })
     }
 }

@@ -177,7 +177,7 @@ fn a_pipeline_resolves_its_plugins_from_the_registry_and_starts_offline_from_the
     use weft_host::config;
     use weft_host::pipeline::{Pipeline, RunOptions};
     use weft_host::registry::RegistryResolver;
-    use weft_host::runtime::{Runtime, RuntimeOptions};
+    use weft_runtime::{Runtime, RuntimeOptions};
 
     let files = plugin_files();
     let registry = start_registry();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use weft_host::config;
 use weft_host::pipeline::{LocalOnly, Pipeline, RunOptions, RunSummary};
-use weft_host::runtime::{Runtime, RuntimeOptions};
+use weft_runtime::{Runtime, RuntimeOptions};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {

@@ -9,7 +9,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use weft_host::runtime::{Chain, ChainLimits, Event, Runtime, StageSpec};
+use weft_runtime::{Chain, ChainLimits, Event, Runtime, StageSpec};
 use weft_tests::kafka::binary;
 use weft_tests::{Workdir, plugin, runtime, title_schema, titles_jsonl, toml_path};
 
@@ -188,8 +188,7 @@ fn a_processor_that_floods_and_traps_on_every_event_gets_no_fresh_burst_per_inst
     let printed = stderr.matches("raw log flood message").count() as f64;
     // One burst for the whole run, then the rate: 7 instances with a burst each would
     // print 1,400 lines.
-    let bound =
-        weft_host::runtime::LOG_BURST + weft_host::runtime::LOG_RATE_PER_SEC * (elapsed + 1.0);
+    let bound = weft_runtime::LOG_BURST + weft_runtime::LOG_RATE_PER_SEC * (elapsed + 1.0);
     assert!(
         printed <= bound,
         "{printed} lines printed in {elapsed:.1} s (bound {bound})"

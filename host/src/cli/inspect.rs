@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use weft_host::runtime::Runtime;
+use weft_runtime::Runtime;
 
 pub fn inspect(runtime: &Runtime, path: &Path, json: bool) -> anyhow::Result<()> {
     let plugin = runtime.load_file(path)?;

@@ -17,7 +17,7 @@ use weft_host::config;
 use weft_host::pipeline::{LocalOnly, Pipeline, PluginResolver, RunOptions};
 use weft_host::registry::RegistryResolver;
 use weft_host::registry::client::Client;
-use weft_host::runtime::{Runtime, RuntimeOptions};
+use weft_runtime::{Runtime, RuntimeOptions};
 
 /// weft runs chains of WebAssembly processors over Avro event streams, fused in one process.
 ///
@@ -126,7 +126,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         cache_dir: cli
             .cache_dir
             .clone()
-            .or_else(weft_host::runtime::default_cache_dir),
+            .or_else(weft_runtime::default_cache_dir),
     };
     let registry = Registry {
         url: cli.registry.clone(),

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use weft_host::registry::client::{Client, Pushed};
-use weft_host::runtime::Runtime;
+use weft_runtime::Runtime;
 
 pub fn push(client: &Client, runtime: &Runtime, file: &Path) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;

@@ -227,10 +227,10 @@ fn default_max_depth() -> usize {
     weft_schema::datum::DEFAULT_MAX_DEPTH
 }
 fn default_max_emit_per_event() -> usize {
-    crate::runtime::ChainLimits::default().max_emit_per_event
+    weft_runtime::ChainLimits::default().max_emit_per_event
 }
 fn default_max_batch_output_mb() -> u64 {
-    crate::runtime::ChainLimits::default().max_batch_output_bytes as u64 >> 20
+    weft_runtime::ChainLimits::default().max_batch_output_bytes as u64 >> 20
 }
 
 impl Default for Limits {

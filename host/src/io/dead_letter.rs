@@ -13,13 +13,13 @@ use std::sync::Arc;
 use apache_avro::Schema;
 use base64::Engine as _;
 use serde_json::{Value as Json, json};
+use weft_runtime::DeadLetter;
 use weft_schema::datum::DatumCheck;
 
 use super::json::avro_to_json;
 use super::kafka::KafkaDeadLetters;
 use super::sink::{create, decode};
 use crate::config::DeadLetterConfig;
-use crate::runtime::DeadLetter;
 use crate::{Error, Result};
 
 /// Where dead letters go.

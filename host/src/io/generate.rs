@@ -10,9 +10,9 @@ use apache_avro::types::Value;
 use apache_avro::{Schema, to_avro_datum};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use weft_runtime::Event;
 
 use super::source::{Batch, Source};
-use crate::runtime::Event;
 use crate::{Error, Result};
 
 const WORDS: &[&str] = &[

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use apache_avro::{Schema, Writer, from_avro_datum};
+use weft_runtime::Event;
 use weft_schema::datum::DatumCheck;
 
 use super::json::avro_to_json;
 use crate::config::SinkConfig;
-use crate::runtime::Event;
 use crate::{Error, Result};
 
 /// An event a sink did not write: `events[index]` of the call, and why.

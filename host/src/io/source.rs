@@ -9,6 +9,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
 use apache_avro::{Schema, from_avro_datum, to_avro_datum};
+use weft_runtime::{DeadLetter, Event};
 use weft_schema::check_can_read;
 use weft_schema::datum::json_depth;
 
@@ -17,7 +18,6 @@ use super::generate::Generator;
 use super::json::json_to_avro;
 use super::read_schema;
 use crate::config::SourceConfig;
-use crate::runtime::{DeadLetter, Event};
 use crate::{Error, Result};
 
 /// What one poll of a source produced: events, and input it could not turn into events.

@@ -11,10 +11,10 @@ pub mod client;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use weft_runtime::{Plugin, Runtime};
 
 use crate::config::is_local_plugin;
 use crate::pipeline::{PluginResolver, parse_plugin_ref};
-use crate::runtime::{Plugin, Runtime};
 use crate::{Error, Result};
 use client::{Client, ClientError};
 
@@ -99,7 +99,7 @@ impl RegistryResolver {
             &self.index(name).join(&meta.version),
             meta.sha256.as_bytes(),
         )?;
-        runtime.load_named(&bytes, &format!("{reference} ({name}@{})", meta.version))
+        Ok(runtime.load_named(&bytes, &format!("{reference} ({name}@{})", meta.version))?)
     }
 
     fn offline(
@@ -123,14 +123,14 @@ impl RegistryResolver {
             reason: format!("the registry is unreachable ({why}) and the cached {name}@{version} is missing or corrupt (sha256 mismatch)"),
         })?;
         tracing::warn!(%reference, %version, "registry unreachable ({why}); starting from the cached {name}@{version}");
-        runtime.load_named(&bytes, &format!("{reference} ({name}@{version}, cached)"))
+        Ok(runtime.load_named(&bytes, &format!("{reference} ({name}@{version}, cached)"))?)
     }
 }
 
 impl PluginResolver for RegistryResolver {
     fn resolve(&self, runtime: &Runtime, reference: &str) -> Result<Plugin> {
         if is_local_plugin(reference) {
-            return runtime.load_file(Path::new(reference));
+            return Ok(runtime.load_file(Path::new(reference))?);
         }
         let (name, req) =
             parse_plugin_ref(reference).map_err(|reason| Error::InvalidComponent {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use apache_avro::Schema;
+use weft_runtime::{DeadLetter, Event};
 use weft_schema::datum::DatumCheck;
 
 use super::producer::{Record, TopicProducer};
@@ -11,7 +12,6 @@ use super::wire::{Fetch, frame, with_retries};
 use super::{HEADER_PROCESSOR, HEADER_REASON, HEADER_STAGE, SOURCE_HEADER_PREFIX, registry};
 use crate::config::{KafkaDeadLetterConfig, KafkaSinkConfig, WireFormat};
 use crate::io::sink::{Refused, Sink, not_a_datum};
-use crate::runtime::{DeadLetter, Event};
 use crate::{Error, Result};
 
 /// Events to a topic, in the Confluent wire format or as bare datums; keys, headers and

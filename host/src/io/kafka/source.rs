@@ -16,6 +16,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use weft_runtime::{DeadLetter, Event, Header};
 use weft_schema::parse_schema;
 
 use super::wire::{DecodeError, Decoder, Fetch, with_retries};
@@ -26,7 +27,6 @@ use super::{
 use crate::config::{KafkaSourceConfig, StartPosition, WireFormat};
 use crate::io::read_schema;
 use crate::io::source::{Batch, Source};
-use crate::runtime::{DeadLetter, Event, Header};
 use crate::{Error, Result};
 
 /// Next offset to commit, by topic and partition.

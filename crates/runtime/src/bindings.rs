@@ -3,7 +3,7 @@
 wasmtime::component::bindgen!({
     // The one world every weft processor exports.
     world: "processor",
-    path: "../wit",
+    path: "../../wit",
 });
 
 pub use weft::processor::log::Level;

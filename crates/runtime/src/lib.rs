@@ -1,8 +1,14 @@
 //! The Wasm runtime: one `Engine` per process, components compiled once and cached on disk,
 //! and chains of processor instances sharing one `Store`.
+//!
+//! This crate is the sandbox and nothing else: the manifest's caps, the fused chain with its
+//! limits, the WASI context a plugin sees. Sources, sinks, Kafka and the registry client live
+//! in `weft-host`; the registry uses this crate alone to call `describe` on uploads.
+#![forbid(unsafe_code)]
 
 mod bindings;
 mod chain;
+mod error;
 pub mod manifest;
 mod plugin;
 mod plugin_log;
@@ -25,7 +31,7 @@ pub use plugin_log::{LOG_BURST, LOG_MESSAGE_MAX, LOG_RATE_PER_SEC};
 pub(crate) use state::HostState;
 pub use wasi::{MAX_RANDOM_BYTES, OUTPUT_TAIL_BYTES};
 
-use crate::{Error, Result};
+pub use error::{Error, Result};
 
 /// How often the epoch ticker advances the engine's epoch; the granularity of deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
