@@ -2,11 +2,11 @@
 //! subjects in the Confluent Schema Registry REST dialect, compatibility checks, lineage.
 //!
 //! The `weft-registry` binary (`src/main.rs`) only wires [`config::Settings`], [`AppState`]
-//! and [`app`]; tests drive [`app`] directly. [`client`] is a blocking client for the host.
+//! and [`app`]; tests drive [`app`] directly. The host's blocking client of this API is
+//! `weft_host::registry::client`.
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub use weft_host::registry::client;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -1,7 +1,7 @@
 //! A small blocking client of the registry's HTTP API, for the `weft` CLI, the host and tests.
 //!
-//! It lives in the host because the registry crate depends on the host (to read manifests
-//! of uploaded components); the registry re-exports it as `weft_registry::client`.
+//! Only the host uses it; the registry links neither it nor blocking reqwest. Its response
+//! types mirror the registry's (`weft_registry::store`) by hand, for now.
 
 use std::time::Duration;
 

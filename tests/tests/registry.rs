@@ -1,13 +1,17 @@
 //! End to end: the real `weft-registry` binary on a free port, the real plugins from
-//! `plugins/` pushed, resolved and downloaded through the blocking client, and Confluent calls.
+//! `plugins/` pushed, resolved and downloaded through the host's blocking client, and a
+//! pipeline resolving its plugins there. It crosses the host and the registry, so it lives
+//! here rather than in the registry, which does not depend on the host.
 //!
-//! Needs the compiled plugins; fails (does not skip) with the command to build them.
+//! Needs the compiled plugins and the `weft-registry` binary; fails (does not skip) with the
+//! command to build them.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use weft_registry::client::{Client, ClientError, Pushed};
+use weft_host::registry::client::{Client, ClientError, Pushed};
+use weft_tests::kafka::binary;
 
 const TOKEN: &str = "e2e-token-123456";
 const PLUGINS: [&str; 4] = ["filter", "project", "mask", "enrich"];
@@ -15,7 +19,7 @@ const PLUGINS: [&str; 4] = ["filter", "project", "mask", "enrich"];
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("registry/ has a parent")
+        .expect("tests/ has a parent")
         .to_path_buf()
 }
 
@@ -57,7 +61,7 @@ impl Drop for Registry {
 
 fn start_registry() -> Registry {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weft-registry"))
+    let mut child = Command::new(binary("weft-registry", "weft-registry"))
         .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--data-dir"])
         .arg(dir.path().join("data"))
         .env("RUST_LOG", "warn")
