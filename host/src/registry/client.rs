@@ -1,7 +1,8 @@
 //! A small blocking client of the registry's HTTP API, for the `weft` CLI, the host and tests.
 //!
-//! Only the host uses it; the registry links neither it nor blocking reqwest. Its response
-//! types mirror the registry's (`weft_registry::store`) by hand, for now.
+//! Only the host uses it; the registry links neither it nor blocking reqwest. A plugin
+//! version's metadata is the registry's own type (`weft-registry-api`); the other response
+//! types below still mirror the registry's by hand.
 
 use std::time::Duration;
 
@@ -9,30 +10,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-/// Metadata of one plugin version, as the registry answers it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PluginMeta {
-    pub name: String,
-    pub version: String,
-    pub description: String,
-    pub input_schema: Option<String>,
-    pub output_schema: Option<String>,
-    pub params: Vec<ParamMeta>,
-    /// Hex sha256 of the component bytes.
-    pub sha256: String,
-    pub size: u64,
-    pub uploaded_at: String,
-    pub yanked: bool,
-}
-
-/// A parameter of a plugin.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ParamMeta {
-    pub name: String,
-    pub description: String,
-    pub required: bool,
-    pub default: Option<String>,
-}
+/// Metadata of one plugin version and of a parameter, as the registry answers them: the
+/// registry's own types.
+pub use weft_registry_api::{ParamInfo, PluginVersion};
 
 /// A plugin in the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -48,13 +28,13 @@ pub struct PluginSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pushed {
     /// A new version was stored.
-    Created(PluginMeta),
+    Created(PluginVersion),
     /// These exact bytes were already stored under that version.
-    Unchanged(PluginMeta),
+    Unchanged(PluginVersion),
 }
 
 impl Pushed {
-    pub fn meta(&self) -> &PluginMeta {
+    pub fn meta(&self) -> &PluginVersion {
         match self {
             Pushed::Created(m) | Pushed::Unchanged(m) => m,
         }
@@ -140,7 +120,7 @@ impl Client {
             .request(reqwest::Method::POST, "/v1/plugins")
             .header(reqwest::header::CONTENT_TYPE, "application/wasm")
             .body(bytes);
-        let (status, meta) = self.send_json::<PluginMeta>(req, "/v1/plugins")?;
+        let (status, meta) = self.send_json::<PluginVersion>(req, "/v1/plugins")?;
         Ok(if status == 201 {
             Pushed::Created(meta)
         } else {
@@ -154,7 +134,7 @@ impl Client {
     }
 
     /// One version's metadata, or every version's (oldest first) when `version` is `None`.
-    pub fn show(&self, name: &str, version: Option<&str>) -> Result<Vec<PluginMeta>> {
+    pub fn show(&self, name: &str, version: Option<&str>) -> Result<Vec<PluginVersion>> {
         match version {
             Some(v) => Ok(vec![self.get_json(&format!(
                 "/v1/plugins/{}/versions/{}",
@@ -166,7 +146,7 @@ impl Client {
     }
 
     /// The newest non-yanked version matching a semver requirement (`^1`, `=1.2.0`).
-    pub fn resolve(&self, name: &str, req: &str) -> Result<PluginMeta> {
+    pub fn resolve(&self, name: &str, req: &str) -> Result<PluginVersion> {
         self.get_json(&format!(
             "/v1/plugins/{}/resolve?req={}",
             seg(name),

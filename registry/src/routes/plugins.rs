@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::names;
 use crate::state::AppState;
-use crate::store::{PluginVersion, PutOutcome, parse_schema};
+use crate::store::{PluginVersion, PutOutcome, parse_schema, semver_of};
 
 /// Routes whose bodies are components (their own, larger, body limit).
 pub fn upload_router() -> OpenApiRouter<AppState> {
@@ -261,7 +261,7 @@ async fn resolve(
     let versions = checked_versions(&state, &name).await?;
     let mut best: Option<(semver::Version, PluginVersion)> = None;
     for v in versions.into_iter().filter(|v| !v.yanked) {
-        let version = v.semver()?;
+        let version = semver_of(&v)?;
         if req.matches(&version) && best.as_ref().is_none_or(|(b, _)| version > *b) {
             best = Some((version, v));
         }

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use ids::ID_BLOCK;
 pub use pipelines::{Endpoint, Pipeline, PluginRef};
-pub use plugins::{ParamInfo, PluginVersion, PutOutcome};
+pub use plugins::{ParamInfo, PluginVersion, PutOutcome, semver_of};
 pub use subjects::{
     DEFAULT_LEVEL, SchemaEntry, SchemaText, SubjectVersion, canonical_schema, describe_problems,
     parse_schema,

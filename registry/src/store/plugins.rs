@@ -1,50 +1,17 @@
 //! Plugin versions: immutable metadata plus content-addressed bytes, yanking, and the
 //! evolution rule between versions.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use weft_schema::{CompatibilityLevel, Direction, check_can_read};
 
 use super::{Store, decode, encode, key2, split_key2};
 use crate::error::{ApiError, ApiResult};
 
-/// A parameter a plugin accepts, from its manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ParamInfo {
-    pub name: String,
-    pub description: String,
-    pub required: bool,
-    /// Default value, as the pipeline file would give it.
-    pub default: Option<String>,
-}
+pub use weft_registry_api::{ParamInfo, PluginVersion};
 
-/// One version of a plugin: its manifest and how its bytes are stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct PluginVersion {
-    pub name: String,
-    /// Semantic version, from the manifest.
-    pub version: String,
-    pub description: String,
-    /// Avro schema (JSON) the plugin reads; absent for schema-agnostic plugins.
-    pub input_schema: Option<String>,
-    /// Avro schema (JSON) the plugin writes; absent when derived from the input at configure time.
-    pub output_schema: Option<String>,
-    pub params: Vec<ParamInfo>,
-    /// Hex sha256 of the component bytes; the download's ETag.
-    pub sha256: String,
-    pub size: u64,
-    /// RFC 3339 time of the upload.
-    pub uploaded_at: String,
-    /// Yanked versions stay downloadable by exact version but are skipped by resolution.
-    pub yanked: bool,
-}
-
-impl PluginVersion {
-    /// The parsed semver version (validated at upload).
-    pub fn semver(&self) -> ApiResult<semver::Version> {
-        semver::Version::parse(&self.version)
-            .map_err(|e| ApiError::Store(format!("stored version {}: {e}", self.version)))
-    }
+/// The parsed semver version of a stored plugin version (validated at upload).
+pub fn semver_of(v: &PluginVersion) -> ApiResult<semver::Version> {
+    semver::Version::parse(&v.version)
+        .map_err(|e| ApiError::Store(format!("stored version {}: {e}", v.version)))
 }
 
 /// What an upload did.
@@ -225,10 +192,10 @@ impl Store {
 
     fn check_evolution(&self, new: &PluginVersion) -> ApiResult<()> {
         let level = self.plugin_level(&new.name)?;
-        let new_version = new.semver()?;
+        let new_version = semver_of(new)?;
         let mut earlier = Vec::new();
         for v in self.plugin_versions(&new.name)? {
-            let version = v.semver()?;
+            let version = semver_of(&v)?;
             if !v.yanked && version < new_version && same_series(&version, &new_version) {
                 earlier.push(v);
             }
