@@ -1,4 +1,6 @@
-//! Building a pipeline from its config (load plugins, check every link) and running it.
+//! Building a pipeline from its config (load plugins, check every link) and running it
+//! one batch at a time: [`Pipeline::build`], [`Pipeline::open`], [`RunningPipeline::step`]
+//! until the source is exhausted, [`RunningPipeline::close`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use apache_avro::Schema;
 use weft_runtime::{Chain, ChainLimits, DeadLetter, Plugin, Runtime, StageSpec, StageStats};
 
 use crate::config::{PipelineConfig, ProcessorConfig, is_local_plugin};
-use crate::io::{Batch, Source, open_dead_letter, open_sink, open_sources};
+use crate::io::{Batch, DeadLetterSink, Sink, Source, open_dead_letter, open_sink, open_sources};
 use crate::{Error, Result};
 
 /// A registry reference `name@requirement`, e.g. `mask@^1` or `filter@0.1.0`.
@@ -129,92 +131,156 @@ impl Pipeline {
         self.source.name()
     }
 
-    /// Runs until the source is exhausted or `stop` is set. Each batch is written and
-    /// flushed to the sink and the dead-letter sink before the source commits it.
-    ///
-    /// The run loop has a thread of its own with a [`RUN_STACK_BYTES`] stack, whichever
-    /// thread calls this: see there why.
+    /// Runs until the source is exhausted or `options.stop` is set (checked before each
+    /// batch): [`Pipeline::open`], [`RunningPipeline::step`] in a loop, then
+    /// [`RunningPipeline::close`], on a run thread of its own ([`on_run_thread`]).
     pub fn run(self, options: &RunOptions) -> Result<RunSummary> {
-        std::thread::scope(|scope| {
-            let run = std::thread::Builder::new()
-                .name("weft-run".into())
-                .stack_size(RUN_STACK_BYTES)
-                .spawn_scoped(scope, move || self.run_here(options))
-                .map_err(|e| Error::Runtime(format!("starting the run thread: {e}")))?;
-            run.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        on_run_thread(move || {
+            let mut running = self.open()?;
+            while !options.stop.load(Ordering::Relaxed) {
+                if running.step()?.exhausted {
+                    break;
+                }
+            }
+            running.close()
+        })?
     }
 
-    fn run_here(mut self, options: &RunOptions) -> Result<RunSummary> {
+    /// Opens the sink and the dead-letter sink; nothing is read before the first step.
+    pub fn open(self) -> Result<RunningPipeline> {
         let started = Instant::now();
         let limits = self.config.limits;
         let output_schema = self.output_schema();
-        let mut sink = open_sink(&self.config.sink, output_schema.clone(), limits.max_depth)?;
-        let mut dead_sink = open_dead_letter(&self.config.dead_letter, limits.max_depth)?;
-        let linger = Duration::from_millis(limits.linger_ms);
-        let mut summary = RunSummary {
+        let sink = open_sink(&self.config.sink, output_schema.clone(), limits.max_depth)?;
+        let dead_sink = open_dead_letter(&self.config.dead_letter, limits.max_depth)?;
+        let summary = RunSummary {
             source: self.source.name(),
             sink: sink.name(),
             dead_letter: dead_sink.name().to_string(),
             processors: self.chain.stage_ids(),
             ..RunSummary::default()
         };
-        let mut batch = Batch::default();
-        let mut last_progress = Instant::now();
-        loop {
-            if options.stop.load(Ordering::Relaxed) {
-                summary.interrupted = true;
-                break;
-            }
-            batch.clear();
-            let more = self.source.poll(limits.batch_size, linger, &mut batch)?;
-            summary.events_in += batch.len() as u64;
-            summary.source_rejected += batch.dead.len() as u64;
-            let mut dead = std::mem::take(&mut batch.dead);
-            if !batch.events.is_empty() {
-                summary.batches += 1;
-                let events = std::mem::take(&mut batch.events);
-                let output = self.chain.process(events)?;
-                let refused = sink.write(&output.events)?;
-                summary.events_out += (output.events.len() - refused.len()) as u64;
-                summary.sink_refused += refused.len() as u64;
-                dead.extend(output.dead);
-                dead.extend(refused.into_iter().map(|r| DeadLetter {
-                    event: output.events[r.index].clone(),
-                    stage: None,
-                    processor: summary.sink.clone(),
-                    reason: r.reason,
-                    schema: Some(output_schema.clone()),
-                }));
-            }
-            summary.dead_letters += dead.len() as u64;
-            dead_sink.write(&dead)?;
-            sink.flush()?;
-            dead_sink.flush()?;
-            self.source.commit()?;
-            if let Some(every) = options.progress
-                && last_progress.elapsed() >= every
-            {
-                last_progress = Instant::now();
-                let secs = started.elapsed().as_secs_f64();
-                eprintln!(
-                    "[{secs:>6.1}s] in {} · out {} · dead letters {} · {:.0} events/s",
-                    summary.events_in,
-                    summary.events_out,
-                    summary.dead_letters,
-                    summary.events_in as f64 / secs.max(1e-9)
-                );
-            }
-            if !more {
-                break;
-            }
+        Ok(RunningPipeline {
+            source: self.source,
+            chain: self.chain,
+            sink,
+            dead_sink,
+            output_schema,
+            batch_size: limits.batch_size,
+            linger: Duration::from_millis(limits.linger_ms),
+            batch: Batch::default(),
+            summary,
+            started,
+            exhausted: false,
+        })
+    }
+}
+
+/// A pipeline whose sinks are open. Whoever drives it decides when to step and when to
+/// stop: the CLI steps until the source is exhausted or a signal arrives, printing progress
+/// between steps. Step it on a run thread ([`on_run_thread`]).
+pub struct RunningPipeline {
+    source: Box<dyn Source>,
+    chain: Chain,
+    sink: Box<dyn Sink>,
+    dead_sink: DeadLetterSink,
+    output_schema: Arc<Schema>,
+    batch_size: usize,
+    linger: Duration,
+    /// Reused from batch to batch.
+    batch: Batch,
+    /// The totals so far.
+    summary: RunSummary,
+    started: Instant,
+    exhausted: bool,
+}
+
+/// What one [`RunningPipeline::step`] did: the counts of its batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Events read from the source (including those it could not decode).
+    pub events_in: u64,
+    pub events_out: u64,
+    /// Events the source could not decode (also counted in `dead_letters`).
+    pub source_rejected: u64,
+    /// Events the sink could not write (also counted in `dead_letters`).
+    pub sink_refused: u64,
+    pub dead_letters: u64,
+    /// The source has nothing more; a further step reads nothing.
+    pub exhausted: bool,
+}
+
+impl RunningPipeline {
+    /// Moves one batch: polls the source, runs the chain, writes to the sink and the
+    /// dead-letter sink, flushes both, and only then commits the source. After an error the
+    /// batch is uncommitted (a restart reads it again) and the run should not go on.
+    pub fn step(&mut self) -> Result<Step> {
+        if self.exhausted {
+            return Ok(Step {
+                exhausted: true,
+                ..Step::default()
+            });
         }
-        sink.close()?;
-        dead_sink.flush()?;
-        summary.elapsed = started.elapsed();
-        summary.stages = self.chain.stats().to_vec();
-        Ok(summary)
+        self.batch.clear();
+        let more = self
+            .source
+            .poll(self.batch_size, self.linger, &mut self.batch)?;
+        let mut step = Step {
+            events_in: self.batch.len() as u64,
+            source_rejected: self.batch.dead.len() as u64,
+            exhausted: !more,
+            ..Step::default()
+        };
+        let mut dead = std::mem::take(&mut self.batch.dead);
+        if !self.batch.events.is_empty() {
+            self.summary.batches += 1;
+            let events = std::mem::take(&mut self.batch.events);
+            let output = self.chain.process(events)?;
+            let refused = self.sink.write(&output.events)?;
+            step.events_out = (output.events.len() - refused.len()) as u64;
+            step.sink_refused = refused.len() as u64;
+            dead.extend(output.dead);
+            dead.extend(refused.into_iter().map(|r| DeadLetter {
+                event: output.events[r.index].clone(),
+                stage: None,
+                processor: self.summary.sink.clone(),
+                reason: r.reason,
+                schema: Some(self.output_schema.clone()),
+            }));
+        }
+        step.dead_letters = dead.len() as u64;
+        self.dead_sink.write(&dead)?;
+        self.sink.flush()?;
+        self.dead_sink.flush()?;
+        self.source.commit()?;
+        let totals = &mut self.summary;
+        totals.events_in += step.events_in;
+        totals.events_out += step.events_out;
+        totals.source_rejected += step.source_rejected;
+        totals.sink_refused += step.sink_refused;
+        totals.dead_letters += step.dead_letters;
+        self.exhausted = step.exhausted;
+        Ok(step)
+    }
+
+    /// What the run has done so far, as [`RunningPipeline::close`] would report it now.
+    pub fn summary(&self) -> RunSummary {
+        RunSummary {
+            elapsed: self.started.elapsed(),
+            stages: self.chain.stats().to_vec(),
+            ..self.summary.clone()
+        }
+    }
+
+    /// Closes the sink (finishing an Avro container file) and flushes the dead-letter sink.
+    /// A run closed before its source was exhausted counts as interrupted.
+    pub fn close(mut self) -> Result<RunSummary> {
+        self.sink.close()?;
+        self.dead_sink.flush()?;
+        Ok(RunSummary {
+            interrupted: !self.exhausted,
+            ..self.summary()
+        })
     }
 }
 
@@ -271,22 +337,27 @@ fn stage_spec(
 /// space, and only the pages a run touches take memory.
 pub const RUN_STACK_BYTES: usize = 64 << 20;
 
-/// How a run reports and stops.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Print a progress line on stderr this often; `None` for none.
-    pub progress: Option<Duration>,
-    /// Set to stop after the current batch (Ctrl-C).
-    pub stop: Arc<AtomicBool>,
+/// Calls `run` on a thread with a [`RUN_STACK_BYTES`] stack and returns what it returns
+/// (its panic resumes here). Steps belong on such a thread, whichever thread drives them;
+/// fails only when the thread cannot start.
+pub fn on_run_thread<T: Send>(run: impl FnOnce() -> T + Send) -> Result<T> {
+    std::thread::scope(|scope| {
+        let run = std::thread::Builder::new()
+            .name("weft-run".into())
+            .stack_size(RUN_STACK_BYTES)
+            .spawn_scoped(scope, run)
+            .map_err(|e| Error::Runtime(format!("starting the run thread: {e}")))?;
+        Ok(run
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
 }
 
-impl Default for RunOptions {
-    fn default() -> Self {
-        Self {
-            progress: None,
-            stop: Arc::new(AtomicBool::new(false)),
-        }
-    }
+/// How [`Pipeline::run`] stops.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Set to stop after the current batch (Ctrl-C).
+    pub stop: Arc<AtomicBool>,
 }
 
 /// What a run did.
@@ -307,7 +378,7 @@ pub struct RunSummary {
     pub batches: u64,
     pub stages: Vec<StageStats>,
     pub elapsed: Duration,
-    /// Stopped early by a signal.
+    /// Closed before the source was exhausted (stopped by a signal).
     pub interrupted: bool,
 }
 
@@ -391,3 +462,6 @@ impl std::fmt::Display for RunSummary {
         )
     }
 }
+
+#[cfg(test)]
+mod tests;

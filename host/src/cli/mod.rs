@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use weft_host::config;
-use weft_host::pipeline::{LocalOnly, Pipeline, PluginResolver, RunOptions};
+use weft_host::pipeline::{LocalOnly, Pipeline, PluginResolver, RunSummary, on_run_thread};
 use weft_host::registry::RegistryResolver;
 use weft_host::registry::client::Client;
 use weft_runtime::{Runtime, RuntimeOptions};
@@ -142,13 +142,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = Runtime::new(runtime_options)?;
             let stop = Arc::new(AtomicBool::new(false));
             watch_signals(stop.clone(), runtime.clone())?;
-            let summary = build(&pipeline, &runtime, &registry).and_then(|built| {
-                let options = RunOptions {
-                    progress: (!quiet).then_some(Duration::from_secs(1)),
-                    stop,
-                };
-                Ok(built.run(&options)?)
-            });
+            let progress = (!quiet).then_some(Duration::from_secs(1));
+            let summary = build(&pipeline, &runtime, &registry)
+                .and_then(|built| Ok(on_run_thread(move || drive(built, &stop, progress))??));
             // Interrupted mid-call, the run fails with whatever error the cut call caused;
             // interrupted between calls, it finishes its batch and has a summary to print.
             if summary.is_err() && runtime.interrupted() {
@@ -220,6 +216,39 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Steps the pipeline until its source is exhausted or `stop` is set (checked before each
+/// batch, so the batch under way is written, flushed and committed), with a progress line on
+/// stderr every `progress`.
+fn drive(
+    pipeline: Pipeline,
+    stop: &AtomicBool,
+    progress: Option<Duration>,
+) -> weft_host::Result<RunSummary> {
+    let mut running = pipeline.open()?;
+    let mut last_progress = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let step = running.step()?;
+        if let Some(every) = progress
+            && last_progress.elapsed() >= every
+        {
+            last_progress = Instant::now();
+            let so_far = running.summary();
+            let secs = so_far.elapsed.as_secs_f64();
+            eprintln!(
+                "[{secs:>6.1}s] in {} · out {} · dead letters {} · {:.0} events/s",
+                so_far.events_in,
+                so_far.events_out,
+                so_far.dead_letters,
+                so_far.events_in as f64 / secs.max(1e-9)
+            );
+        }
+        if step.exhausted {
+            break;
+        }
+    }
+    running.close()
 }
 
 /// First SIGINT or SIGTERM: stop after the current batch (written, flushed, committed).
