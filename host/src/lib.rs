@@ -9,6 +9,7 @@ pub mod error;
 pub mod io;
 pub mod pipeline;
 pub mod registry;
+pub mod resolve;
 pub mod scaffold;
 
 pub use error::{Error, Result};

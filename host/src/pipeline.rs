@@ -2,7 +2,6 @@
 //! one batch at a time: [`Pipeline::build`], [`Pipeline::open`], [`RunningPipeline::step`]
 //! until the source is exhausted, [`RunningPipeline::close`].
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -10,44 +9,10 @@ use std::time::{Duration, Instant};
 use apache_avro::Schema;
 use weft_runtime::{Chain, ChainLimits, DeadLetter, Plugin, Runtime, StageSpec, StageStats};
 
-use crate::config::{PipelineConfig, ProcessorConfig, is_local_plugin};
+use crate::config::{PipelineConfig, ProcessorConfig};
 use crate::io::{Batch, DeadLetterSink, Sink, Source, open_dead_letter, open_sink, open_sources};
+pub use crate::resolve::{LocalOnly, PluginResolver};
 use crate::{Error, Result};
-
-/// A registry reference `name@requirement`, e.g. `mask@^1` or `filter@0.1.0`.
-pub fn parse_plugin_ref(
-    reference: &str,
-) -> std::result::Result<(String, semver::VersionReq), String> {
-    let (name, req) = reference.split_once('@').ok_or_else(|| {
-        format!("{reference:?} is neither a path to a .wasm file nor a registry reference NAME@VERSION (e.g. \"mask@^1\")")
-    })?;
-    let req = semver::VersionReq::parse(req)
-        .map_err(|e| format!("{reference:?}: {req:?} is not a semver requirement: {e}"))?;
-    Ok((name.to_string(), req))
-}
-
-/// Finds the component a `[[processor]]` names. Local paths are read directly; registry
-/// references go through `registry` (see [`crate::registry`] when configured).
-pub trait PluginResolver {
-    fn resolve(&self, runtime: &Runtime, reference: &str) -> Result<Plugin>;
-}
-
-/// Resolves only local `.wasm` paths.
-#[derive(Debug, Default)]
-pub struct LocalOnly;
-
-impl PluginResolver for LocalOnly {
-    fn resolve(&self, runtime: &Runtime, reference: &str) -> Result<Plugin> {
-        if is_local_plugin(reference) {
-            Ok(runtime.load_file(Path::new(reference))?)
-        } else {
-            Err(Error::InvalidComponent {
-                origin: reference.to_string(),
-                reason: "registry references need a registry: add [registry] url = \"...\" or set WEFT_REGISTRY_URL".into(),
-            })
-        }
-    }
-}
 
 /// A pipeline whose plugins are loaded and whose links are checked; nothing is running yet
 /// and no sink has been opened.
@@ -463,5 +428,7 @@ impl std::fmt::Display for RunSummary {
     }
 }
 
+#[cfg(test)]
+mod deep_nesting_tests;
 #[cfg(test)]
 mod tests;

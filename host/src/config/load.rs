@@ -251,6 +251,18 @@ pub fn is_local_plugin(reference: &str) -> bool {
     reference.ends_with(".wasm")
 }
 
+/// A registry reference `name@requirement`, e.g. `mask@^1` or `filter@0.1.0`.
+pub fn parse_plugin_ref(
+    reference: &str,
+) -> std::result::Result<(String, semver::VersionReq), String> {
+    let (name, req) = reference.split_once('@').ok_or_else(|| {
+        format!("{reference:?} is neither a path to a .wasm file nor a registry reference NAME@VERSION (e.g. \"mask@^1\")")
+    })?;
+    let req = semver::VersionReq::parse(req)
+        .map_err(|e| format!("{reference:?}: {req:?} is not a semver requirement: {e}"))?;
+    Ok((name.to_string(), req))
+}
+
 /// Checks what serde cannot: files exist, numbers are in range, references are well-formed.
 fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
     let mut file_exists = |key: String, path: &Path, what: &str| {
@@ -303,7 +315,7 @@ fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
     }
     for (i, p) in config.processors.iter().enumerate() {
         if !is_local_plugin(&p.plugin)
-            && let Err(message) = crate::pipeline::parse_plugin_ref(&p.plugin)
+            && let Err(message) = parse_plugin_ref(&p.plugin)
         {
             issues.push(issue(format!("processor[{i}].plugin"), message));
         }

@@ -27,5 +27,7 @@ mod load;
 mod types;
 
 pub use kafka::{BROKERS_ENV, REGISTRY_ENV};
-pub use load::{ConfigErrors, ConfigIssue, is_local_plugin, load_file, parse_str};
+pub use load::{
+    ConfigErrors, ConfigIssue, is_local_plugin, load_file, parse_plugin_ref, parse_str,
+};
 pub use types::*;

@@ -1,5 +1,5 @@
 //! The pipeline file's types. Config types are separate from runtime types: building a
-//! [`crate::pipeline::Pipeline`] turns these into running parts.
+//! `Pipeline` (in the `pipeline` module) turns these into running parts.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

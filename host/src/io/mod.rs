@@ -6,8 +6,6 @@
 
 pub mod container;
 pub mod dead_letter;
-#[cfg(test)]
-mod deep_nesting_tests;
 pub mod generate;
 pub mod json;
 pub mod kafka;

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use weft_runtime::{Plugin, Runtime};
 
-use crate::config::is_local_plugin;
-use crate::pipeline::{PluginResolver, parse_plugin_ref};
+use crate::config::{is_local_plugin, parse_plugin_ref};
+use crate::resolve::PluginResolver;
 use crate::{Error, Result};
 use client::{Client, ClientError};
 

@@ -4,8 +4,8 @@
 use apache_avro::{Schema, from_avro_datum, to_avro_datum};
 use weft_schema::datum::{DatumCheck, MAX_DEPTH_LIMIT};
 
+use super::RUN_STACK_BYTES;
 use crate::io::json::{avro_to_json, json_to_avro};
-use crate::pipeline::RUN_STACK_BYTES;
 
 const LIST: &str = r#"{"type":"record","name":"Node","namespace":"t","fields":[
     {"name":"name","type":"string"},
