@@ -42,6 +42,7 @@ fn the_deepest_allowed_nesting_fits_the_run_stack() {
             }
             let value = json_to_avro(&json, &schema).expect("converts");
             let bytes = to_avro_datum(&schema, value).expect("encodes");
+            assert_eq!(bytes, list_bytes(depth), "the list encodes node by node");
             DatumCheck::new(&schema, depth)
                 .expect("compiles")
                 .check(&bytes)
@@ -55,44 +56,4 @@ fn the_deepest_allowed_nesting_fits_the_run_stack() {
         .expect("thread");
     run.join()
         .expect("no stack overflow at 4x the default depth");
-}
-
-/// Run by hand with `STACK_KB`, `DEPTH` and `STEP` set, to find the stack each step needs.
-#[test]
-#[ignore = "a measurement, run by hand"]
-fn measure_stack_per_level() {
-    let var = |name: &str| -> usize {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let (stack, depth, step) = (var("STACK_KB") << 10, var("DEPTH"), var("STEP"));
-    std::thread::Builder::new()
-        .stack_size(stack.max(64 << 10))
-        .spawn(move || {
-            let schema = list_schema();
-            let bytes = list_bytes(depth);
-            let mut json = serde_json::Value::Null;
-            for _ in 0..depth {
-                json = serde_json::json!({"name": "n", "next": json});
-            }
-            match step {
-                0 => drop(from_avro_datum(&schema, &mut bytes.as_slice(), None).expect("decodes")),
-                1 => drop(json_to_avro(&json, &schema).expect("converts")),
-                2 => {
-                    let v = json_to_avro(&json, &schema).expect("converts");
-                    drop(to_avro_datum(&schema, v).expect("encodes"));
-                }
-                3 => {
-                    let v = from_avro_datum(&schema, &mut bytes.as_slice(), None).expect("decodes");
-                    drop(avro_to_json(&v));
-                }
-                _ => {}
-            }
-            std::mem::forget(json);
-        })
-        .expect("thread")
-        .join()
-        .expect("no panic");
 }
