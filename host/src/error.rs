@@ -13,12 +13,8 @@ pub enum Error {
     },
     #[error("plugin {origin}: not a weft processor component: {reason}")]
     InvalidComponent { origin: String, reason: String },
-    #[error("plugin {origin}: describe() failed: {reason}")]
-    Describe { origin: String, reason: String },
     #[error("plugin {origin}: invalid manifest: {reason}")]
     InvalidManifest { origin: String, reason: String },
-    #[error("processor {processor}: configure failed: {reason}")]
-    Configure { processor: String, reason: String },
     #[error("invalid Avro schema {origin}: {reason}")]
     Schema { origin: String, reason: String },
     #[error("{0}")]
@@ -34,9 +30,10 @@ pub enum Error {
     Sink { sink: String, reason: String },
     #[error("wasm runtime: {0}")]
     Runtime(String),
-    /// A plugin call was cut short because weft is shutting down (a second Ctrl-C).
-    #[error("interrupted: weft is shutting down")]
-    Interrupted,
+    /// What loading, configuring or running the processors failed with, in the runtime's
+    /// own words.
+    #[error(transparent)]
+    Plugin(#[from] weft_runtime::Error),
 }
 
 /// Result with the host library's [`Error`].
@@ -47,24 +44,6 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
-        }
-    }
-}
-
-/// The runtime's errors keep their variant, so a message reads the same from either crate.
-impl From<weft_runtime::Error> for Error {
-    fn from(e: weft_runtime::Error) -> Self {
-        use weft_runtime::Error as R;
-        match e {
-            R::Io { path, source } => Error::Io { path, source },
-            R::InvalidComponent { origin, reason } => Error::InvalidComponent { origin, reason },
-            R::Describe { origin, reason } => Error::Describe { origin, reason },
-            R::InvalidManifest { origin, reason } => Error::InvalidManifest { origin, reason },
-            R::Configure { processor, reason } => Error::Configure { processor, reason },
-            R::Schema { origin, reason } => Error::Schema { origin, reason },
-            R::Link { link, reason } => Error::Link { link, reason },
-            R::Runtime(reason) => Error::Runtime(reason),
-            R::Interrupted => Error::Interrupted,
         }
     }
 }
