@@ -6,90 +6,23 @@
 //! Needs the compiled plugins and the `weft-registry` binary; fails (does not skip) with the
 //! command to build them.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
 use weft_host::registry::client::{Client, ClientError, Pushed};
-use weft_tests::kafka::binary;
+use weft_tests::kafka::{REGISTRY_TOKEN as TOKEN, Registry};
+use weft_tests::{plugin, title_schema};
 
-const TOKEN: &str = "e2e-token-123456";
 const PLUGINS: [&str; 4] = ["filter", "project", "mask", "enrich"];
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
 
 /// The compiled plugin components; panics with the build command if any is missing.
 fn plugin_files() -> Vec<(String, PathBuf)> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let dir = target.join("wasm32-wasip2").join("plugin");
-    let files: Vec<(String, PathBuf)> = PLUGINS
-        .iter()
-        .map(|p| (p.to_string(), dir.join(format!("{p}.wasm"))))
-        .collect();
-    let missing: Vec<String> = files
-        .iter()
-        .filter(|(_, f)| !f.exists())
-        .map(|(_, f)| f.display().to_string())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "compiled plugins missing: {missing:?}\nbuild them first with:\n  cargo build --profile plugin --target wasm32-wasip2 -p weft-plugin-filter -p weft-plugin-project -p weft-plugin-mask -p weft-plugin-enrich"
-    );
-    files
-}
-
-/// The registry process; killed when dropped.
-struct Registry {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_registry() -> Registry {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(binary("weft-registry", "weft-registry"))
-        .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--data-dir"])
-        .arg(dir.path().join("data"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start weft-registry");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the bound address");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    Registry {
-        child,
-        url,
-        _dir: dir,
-    }
+    PLUGINS.iter().map(|p| (p.to_string(), plugin(p))).collect()
 }
 
 #[test]
 fn real_plugins_push_resolve_and_download_through_the_binary() {
     let files = plugin_files();
-    let registry = start_registry();
+    let registry = Registry::start();
     let client = Client::new(&registry.url, Some(TOKEN.into())).expect("client");
     let anonymous = Client::new(&registry.url, None).expect("client");
 
@@ -157,7 +90,7 @@ fn real_plugins_push_resolve_and_download_through_the_binary() {
 
 #[test]
 fn openapi_and_health_are_served_by_the_binary() {
-    let registry = start_registry();
+    let registry = Registry::start();
     let http = reqwest::blocking::Client::new();
     let health: serde_json::Value = http
         .get(format!("{}/health", registry.url))
@@ -184,7 +117,7 @@ fn a_pipeline_resolves_its_plugins_from_the_registry_and_starts_offline_from_the
     use weft_runtime::{Runtime, RuntimeOptions};
 
     let files = plugin_files();
-    let registry = start_registry();
+    let registry = Registry::start();
     let client = Client::new(&registry.url, Some(TOKEN.into())).expect("client");
     for (_, file) in &files {
         client
@@ -227,9 +160,7 @@ kind = "jsonl"
 path = "out.jsonl"
 "#,
         url = registry.url,
-        schema = workspace_root()
-            .join("plugins/enrich/schemas/title.avsc")
-            .display(),
+        schema = title_schema().display(),
     );
     let pipeline_path = work.path().join("pipeline.toml");
     std::fs::write(&pipeline_path, pipeline).expect("pipeline");
