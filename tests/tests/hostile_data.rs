@@ -113,6 +113,16 @@ fn list_lines(work: &Workdir) -> std::path::PathBuf {
     work.write("lists.jsonl", &(lines.join("\n") + "\n"))
 }
 
+/// A `[[source]]` reading JSON lines of linked lists from `input`.
+fn jsonl_list_source(work: &Workdir, input: &std::path::Path) -> String {
+    let schema = work.write("list.avsc", LIST);
+    format!(
+        "[[source]]\nkind = \"jsonl\"\npath = {}\nschema = {}",
+        toml_path(input),
+        toml_path(&schema)
+    )
+}
+
 fn copy_pipeline(source: &str, sink: &str, limits: &str) -> String {
     format!(
         r#"{source}
@@ -134,12 +144,7 @@ path = "dead.jsonl"
 fn deeply_nested_json_lines_are_dead_letters_and_the_rest_is_delivered() {
     let work = Workdir::new();
     let input = list_lines(&work);
-    let schema = work.write("list.avsc", LIST);
-    let source = format!(
-        "[[source]]\nkind = \"jsonl\"\npath = {}\nschema = {}",
-        toml_path(&input),
-        toml_path(&schema)
-    );
+    let source = jsonl_list_source(&work, &input);
     let (_, summary) = weft_run(
         &work,
         &copy_pipeline(&source, "kind = \"jsonl\"\npath = \"out.jsonl\"", ""),
@@ -168,12 +173,7 @@ fn deeply_nested_json_lines_are_dead_letters_and_the_rest_is_delivered() {
     // Within a raised limit, the list of 100 flows through the JSON sink whole.
     let work = Workdir::new();
     let input = list_lines(&work);
-    let schema = work.write("list.avsc", LIST);
-    let source = format!(
-        "[[source]]\nkind = \"jsonl\"\npath = {}\nschema = {}",
-        toml_path(&input),
-        toml_path(&schema)
-    );
+    let source = jsonl_list_source(&work, &input);
     let (_, summary) = weft_run(
         &work,
         &copy_pipeline(
@@ -420,12 +420,7 @@ fn a_json_line_longer_than_16_mib_is_a_dead_letter_and_the_rest_is_delivered() {
         "lines.jsonl",
         &format!("{}\n{long}\n{}\n", list_json("a", 1), list_json("b", 1)),
     );
-    let schema = work.write("list.avsc", LIST);
-    let source = format!(
-        "[[source]]\nkind = \"jsonl\"\npath = {}\nschema = {}",
-        toml_path(&input),
-        toml_path(&schema)
-    );
+    let source = jsonl_list_source(&work, &input);
     let (_, summary) = weft_run(
         &work,
         &copy_pipeline(&source, "kind = \"jsonl\"\npath = \"out.jsonl\"", ""),
