@@ -662,14 +662,10 @@ impl Host {
     pub fn start(dir: &Path, name: &str, pipeline: &Path, env: &[(&str, &str)]) -> Self {
         let log = dir.join(format!("{name}.log"));
         let summary = dir.join(format!("{name}.json"));
-        let mut command = Command::new(binary("weft", "weft-host"));
+        let mut command = crate::weft_command();
         command
             .args(["-v", "run", "--quiet", "--json"])
             .arg(pipeline)
-            .env(
-                "WEFT_CACHE_DIR",
-                std::env::temp_dir().join("weft-test-cache"),
-            )
             .env("RUST_LOG", "info")
             .stdout(File::create(&summary).expect("summary file"))
             .stderr(File::create(&log).expect("host log"));

@@ -44,13 +44,24 @@ pub fn title_schema() -> PathBuf {
     workspace().join("plugins/enrich/schemas/title.avsc")
 }
 
-/// A runtime with a cache private to the test process's temp dir.
+/// The compiled-component cache the tests share, private to the test process's temp dir.
+pub fn test_cache_dir() -> PathBuf {
+    std::env::temp_dir().join("weft-test-cache")
+}
+
+/// A runtime with the tests' shared cache.
 pub fn runtime() -> Runtime {
-    let cache = std::env::temp_dir().join("weft-test-cache");
     Runtime::new(RuntimeOptions {
-        cache_dir: Some(cache),
+        cache_dir: Some(test_cache_dir()),
     })
     .expect("runtime starts")
+}
+
+/// The built `weft` binary as a command, with the tests' shared compiled-component cache.
+pub fn weft_command() -> std::process::Command {
+    let mut command = std::process::Command::new(kafka::binary("weft", "weft-host"));
+    command.env("WEFT_CACHE_DIR", test_cache_dir());
+    command
 }
 
 /// A temp dir holding a pipeline file and what it reads and writes.

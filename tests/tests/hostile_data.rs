@@ -4,12 +4,11 @@
 //! who caused it and why, with the run finishing (exit code 0) and every other event
 //! delivered. A compression bomb in an Avro file fails the run, naming the file and block.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use weft_host::io::container::{ContainerReader, Record};
-use weft_tests::kafka::binary;
-use weft_tests::{Workdir, plugin, title_schema, titles_jsonl, toml_path};
+use weft_tests::{Workdir, plugin, title_schema, titles_jsonl, toml_path, weft_command};
 
 const LIST: &str = r#"{"type":"record","name":"Node","namespace":"t","fields":[
     {"name":"name","type":"string"},
@@ -75,13 +74,9 @@ fn container_with(codec: &str, schema: &str, count: i64, block: &[u8]) -> Vec<u8
 /// Runs `weft run --json` on `pipeline` in `work`; returns the process output and summary.
 fn weft_run(work: &Workdir, pipeline: &str) -> (Output, Value) {
     let path = work.write("pipeline.toml", pipeline);
-    let output = Command::new(binary("weft", "weft-host"))
+    let output = weft_command()
         .args(["run", "--json"])
         .arg(&path)
-        .env(
-            "WEFT_CACHE_DIR",
-            std::env::temp_dir().join("weft-test-cache"),
-        )
         .output()
         .expect("weft starts");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -399,7 +394,7 @@ fn deep_schemas_are_refused_with_a_clear_error() {
             toml_path(&schema_path)
         ),
     );
-    let output = Command::new(binary("weft", "weft-host"))
+    let output = weft_command()
         .args(["run"])
         .arg(&pipeline)
         .output()
@@ -507,13 +502,9 @@ fn a_deflate_bomb_in_an_avro_file_fails_the_run_naming_the_file_and_block() {
             toml_path(&input)
         ),
     );
-    let output = Command::new(binary("weft", "weft-host"))
+    let output = weft_command()
         .arg("run")
         .arg(&pipeline)
-        .env(
-            "WEFT_CACHE_DIR",
-            std::env::temp_dir().join("weft-test-cache"),
-        )
         .output()
         .expect("weft starts");
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use weft_runtime::{Chain, ChainLimits, Event, Runtime, StageSpec};
-use weft_tests::kafka::binary;
-use weft_tests::{Workdir, plugin, runtime, title_schema, titles_jsonl, toml_path};
+use weft_tests::{Workdir, plugin, runtime, title_schema, titles_jsonl, toml_path, weft_command};
 
 /// A pipeline of titles 1..=`events` through `raw` with `params` (a TOML inline table's
 /// inside), into `out.jsonl` and `dead.jsonl`, with `limits` added to `[limits]`.
@@ -52,14 +51,10 @@ path = "dead.jsonl"
 }
 
 fn weft(args: &[&str], dir: &Path) -> Command {
-    let mut command = Command::new(binary("weft", "weft-host"));
+    let mut command = weft_command();
     command
         .args(args)
         .current_dir(dir)
-        .env(
-            "WEFT_CACHE_DIR",
-            std::env::temp_dir().join("weft-test-cache"),
-        )
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
