@@ -18,7 +18,7 @@ use weft_schema::datum::DatumCheck;
 
 use super::json::avro_to_json;
 use super::kafka::KafkaDeadLetters;
-use super::sink::{create, decode};
+use super::stream::{create, decode};
 use crate::config::DeadLetterConfig;
 use crate::{Error, Result};
 

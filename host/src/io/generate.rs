@@ -12,7 +12,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use weft_runtime::Event;
 
-use super::source::{Batch, Source};
+use super::stream::{Batch, Source};
 use crate::{Error, Result};
 
 const WORDS: &[&str] = &[

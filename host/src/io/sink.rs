@@ -9,31 +9,14 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use apache_avro::{Schema, Writer, from_avro_datum};
+use apache_avro::{Schema, Writer};
 use weft_runtime::Event;
 use weft_schema::datum::DatumCheck;
 
 use super::json::avro_to_json;
+use super::stream::{Refused, Sink, create, decode, not_a_datum};
 use crate::config::SinkConfig;
 use crate::{Error, Result};
-
-/// An event a sink did not write: `events[index]` of the call, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
-    pub index: usize,
-    pub reason: String,
-}
-
-/// Where the chain's output goes. `flush` returns once everything written is durable (or
-/// acknowledged), so the source may commit.
-pub trait Sink: Send {
-    fn name(&self) -> String;
-    /// Writes every event it can; returns those it refused, for the dead-letter sink.
-    fn write(&mut self, events: &[Event]) -> Result<Vec<Refused>>;
-    fn flush(&mut self) -> Result<()>;
-    /// Flushes and finishes the output (e.g. the container file's last block).
-    fn close(&mut self) -> Result<()>;
-}
 
 /// Opens the configured sink for events written with `schema`, nested at most `max_depth`
 /// levels deep.
@@ -65,30 +48,6 @@ pub fn open_sink(
         SinkConfig::Null => Box::new(NullSink { check }),
         SinkConfig::Kafka(kafka) => Box::new(super::kafka::KafkaSink::open(kafka, schema, check)?),
     })
-}
-
-/// Creates a file and its folder.
-pub(crate) fn create(path: &Path) -> Result<File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    File::create(path).map_err(|e| Error::io(path, e))
-}
-
-/// Decodes an event for a sink that needs the value, checked first so apache-avro's
-/// recursion stays within the depth limit.
-pub(crate) fn decode(
-    schema: &Schema,
-    check: &DatumCheck,
-    value: &[u8],
-) -> std::result::Result<apache_avro::types::Value, String> {
-    check.check(value).map_err(not_a_datum)?;
-    from_avro_datum(schema, &mut &value[..], None).map_err(not_a_datum)
-}
-
-/// The reason a sink gives for an event that is not a datum of its schema.
-pub(crate) fn not_a_datum(e: impl std::fmt::Display) -> String {
-    format!("event is not a datum of the output schema: {e}")
 }
 
 /// Writes each event with `write`, collecting the events it refuses.

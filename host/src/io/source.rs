@@ -16,47 +16,9 @@ use weft_schema::datum::json_depth;
 use super::container::{ContainerReader, Record, describe_bytes};
 use super::generate::Generator;
 use super::json::json_to_avro;
-use super::read_schema;
+use super::stream::{Batch, Source, read_schema};
 use crate::config::SourceConfig;
 use crate::{Error, Result};
-
-/// What one poll of a source produced: events, and input it could not turn into events.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub events: Vec<Event>,
-    pub dead: Vec<DeadLetter>,
-}
-
-impl Batch {
-    pub fn clear(&mut self) {
-        self.events.clear();
-        self.dead.clear();
-    }
-
-    /// Everything the source handed over in this batch, good or bad.
-    pub fn len(&self) -> usize {
-        self.events.len() + self.dead.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// A stream of Avro events with one writer schema.
-pub trait Source: Send {
-    /// How the source is named in errors and summaries.
-    fn name(&self) -> String;
-    /// The schema every event's value is written with.
-    fn schema(&self) -> Arc<Schema>;
-    /// Appends up to `max` items to `batch`, waiting at most `linger` for a partial batch.
-    /// Returns `false` once the source is exhausted.
-    fn poll(&mut self, max: usize, linger: Duration, batch: &mut Batch) -> Result<bool>;
-    /// Everything polled so far has been written and flushed downstream: safe to commit.
-    fn commit(&mut self) -> Result<()> {
-        Ok(())
-    }
-}
 
 /// Opens every configured source; several are read as one union. An event nested deeper
 /// than `max_depth` levels becomes a dead letter.

@@ -11,7 +11,7 @@ use super::producer::{Record, TopicProducer};
 use super::wire::{Fetch, frame, with_retries};
 use super::{HEADER_PROCESSOR, HEADER_REASON, HEADER_STAGE, SOURCE_HEADER_PREFIX, registry};
 use crate::config::{KafkaDeadLetterConfig, KafkaSinkConfig, WireFormat};
-use crate::io::sink::{Refused, Sink, not_a_datum};
+use crate::io::stream::{Refused, Sink, not_a_datum};
 use crate::{Error, Result};
 
 /// Events to a topic, in the Confluent wire format or as bare datums; keys, headers and

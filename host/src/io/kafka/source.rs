@@ -25,8 +25,7 @@ use super::{
     SOURCE_HEADER_PREFIX, client_config, is_fatal, registry,
 };
 use crate::config::{KafkaSourceConfig, StartPosition, WireFormat};
-use crate::io::read_schema;
-use crate::io::source::{Batch, Source};
+use crate::io::stream::{Batch, Source, read_schema};
 use crate::{Error, Result};
 
 /// Next offset to commit, by topic and partition.

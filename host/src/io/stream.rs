@@ -1,0 +1,106 @@
+//! The bottom of `io`: what the run loop drives and every source and sink shares — the
+//! `Source` and `Sink` traits, the `Batch` a poll fills, and the few helpers their
+//! implementations have in common. Concrete sources and sinks (files, the generator, Kafka)
+//! depend on this module; the opening functions depend on them, so nothing points back up.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apache_avro::{Schema, from_avro_datum};
+use weft_runtime::{DeadLetter, Event};
+use weft_schema::datum::DatumCheck;
+
+use crate::{Error, Result};
+
+/// What one poll of a source produced: events, and input it could not turn into events.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub dead: Vec<DeadLetter>,
+}
+
+impl Batch {
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.dead.clear();
+    }
+
+    /// Everything the source handed over in this batch, good or bad.
+    pub fn len(&self) -> usize {
+        self.events.len() + self.dead.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A stream of Avro events with one writer schema.
+pub trait Source: Send {
+    /// How the source is named in errors and summaries.
+    fn name(&self) -> String;
+    /// The schema every event's value is written with.
+    fn schema(&self) -> Arc<Schema>;
+    /// Appends up to `max` items to `batch`, waiting at most `linger` for a partial batch.
+    /// Returns `false` once the source is exhausted.
+    fn poll(&mut self, max: usize, linger: Duration, batch: &mut Batch) -> Result<bool>;
+    /// Everything polled so far has been written and flushed downstream: safe to commit.
+    fn commit(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// An event a sink did not write: `events[index]` of the call, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// Where the chain's output goes. `flush` returns once everything written is durable (or
+/// acknowledged), so the source may commit.
+pub trait Sink: Send {
+    fn name(&self) -> String;
+    /// Writes every event it can; returns those it refused, for the dead-letter sink.
+    fn write(&mut self, events: &[Event]) -> Result<Vec<Refused>>;
+    fn flush(&mut self) -> Result<()>;
+    /// Flushes and finishes the output (e.g. the container file's last block).
+    fn close(&mut self) -> Result<()>;
+}
+
+/// Reads and parses an Avro schema file (`.avsc`).
+pub fn read_schema(path: &Path) -> Result<Arc<Schema>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    weft_schema::parse_schema(&text)
+        .map(Arc::new)
+        .map_err(|e| Error::Schema {
+            origin: path.display().to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// Creates a file and its folder.
+pub(crate) fn create(path: &Path) -> Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    File::create(path).map_err(|e| Error::io(path, e))
+}
+
+/// Decodes an event for a sink that needs the value, checked first so apache-avro's
+/// recursion stays within the depth limit.
+pub(crate) fn decode(
+    schema: &Schema,
+    check: &DatumCheck,
+    value: &[u8],
+) -> std::result::Result<apache_avro::types::Value, String> {
+    check.check(value).map_err(not_a_datum)?;
+    from_avro_datum(schema, &mut &value[..], None).map_err(not_a_datum)
+}
+
+/// The reason a sink gives for an event that is not a datum of its schema.
+pub(crate) fn not_a_datum(e: impl std::fmt::Display) -> String {
+    format!("event is not a datum of the output schema: {e}")
+}
