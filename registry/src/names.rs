@@ -31,6 +31,18 @@ pub fn pipeline_name(name: &str) -> ApiResult<()> {
     }
 }
 
+/// Cluster names (`[cluster] name` of a daemon): the pipeline name rule.
+pub fn cluster_name(name: &str) -> ApiResult<()> {
+    if simple(name, 128) {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidName(format!(
+            "cluster name `{}` must match [A-Za-z0-9][A-Za-z0-9._-]* (at most 128 characters)",
+            printable(name)
+        )))
+    }
+}
+
 /// Kafka topic names: `[A-Za-z0-9._-]`, at most 249 characters, not `.` or `..`.
 pub fn topic_name(name: &str) -> ApiResult<()> {
     let ok = !name.is_empty()

@@ -1,18 +1,18 @@
-//! Pipelines and lineage: who reads a topic, who uses a plugin version, what a topic
-//! derives from, and a server-side check of a pipeline's whole schema chain.
+//! Lineage: who reads a topic, who uses a plugin version, what a topic derives from, and a
+//! server-side check of a pipeline's whole schema chain (the pipelines themselves are in
+//! `pipelines.rs`).
 
 use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use weft_schema::{check_can_read, check_level};
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::names;
 use crate::state::AppState;
@@ -20,8 +20,6 @@ use crate::store::{Pipeline, Store, parse_schema};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_pipelines))
-        .routes(routes!(get_pipeline, put_pipeline, delete_pipeline))
         .routes(routes!(validate))
         .routes(routes!(topic_lineage))
         .routes(routes!(plugin_lineage))
@@ -71,7 +69,7 @@ pub struct PluginUse {
     pub version: String,
 }
 
-fn check_pipeline(store: &Store, p: &Pipeline) -> ApiResult<ValidationReport> {
+pub(super) fn check_pipeline(store: &Store, p: &Pipeline) -> ApiResult<ValidationReport> {
     let mut errors = Vec::new();
     let mut check_name = |r: ApiResult<()>| {
         if let Err(e) = r {
@@ -83,8 +81,17 @@ fn check_pipeline(store: &Store, p: &Pipeline) -> ApiResult<ValidationReport> {
         check_name(names::topic_name(&e.topic));
         check_name(names::subject(&e.subject()));
     }
-    if p.sources.is_empty() || p.sinks.is_empty() {
-        errors.push("a pipeline needs at least one source and one sink".into());
+    // File and generated ends are not topics: a file → file pipeline lists none, and is
+    // still worth registering for its plugins or its definition.
+    if p.definition.is_none()
+        && p.sources.is_empty()
+        && p.sinks.is_empty()
+        && p.processors.is_empty()
+    {
+        errors.push(
+            "a pipeline needs a definition, or at least one source topic, processor or sink topic"
+                .into(),
+        );
     }
     let mut links = Vec::new();
     // Each source starts its own walk down the chain: (label, schema text) known so far.
@@ -190,94 +197,11 @@ async fn validate(
 ) -> ApiResult<Json<ValidationReport>> {
     let report = state
         .store
-        .read(move |store| check_pipeline(store, &p))
+        .read(move |store| {
+            check_pipeline(store, &super::pipelines::with_definition_lineage(store, p)?)
+        })
         .await?;
     Ok(Json(report))
-}
-
-/// List registered pipelines.
-#[utoipa::path(get, path = "/v1/pipelines", tag = "lineage", responses((status = 200, body = Vec<Pipeline>)))]
-async fn list_pipelines(State(state): State<AppState>) -> ApiResult<Json<Vec<Pipeline>>> {
-    Ok(Json(state.store.read(|store| store.all_pipelines()).await?))
-}
-
-/// Get a pipeline.
-#[utoipa::path(get, path = "/v1/pipelines/{name}", tag = "lineage", params(("name" = String, Path)),
-    responses((status = 200, body = Pipeline), (status = 404, body = ErrorBody, description = "40413")))]
-async fn get_pipeline(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Pipeline>> {
-    names::pipeline_name(&name)?;
-    Ok(Json(
-        state.store.read(move |store| store.pipeline(&name)).await?,
-    ))
-}
-
-/// Register (or replace) a pipeline after checking its schema chain.
-#[utoipa::path(put, path = "/v1/pipelines/{name}", tag = "lineage", params(("name" = String, Path)),
-    request_body = Pipeline,
-    responses((status = 201, body = Pipeline), (status = 200, body = Pipeline, description = "replaced"),
-        (status = 409, body = ErrorBody, description = "40903 a link is incompatible"),
-        (status = 422, body = ErrorBody, description = "42213 invalid pipeline")))]
-async fn put_pipeline(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    ApiJson(p): ApiJson<Pipeline>,
-) -> ApiResult<(StatusCode, Json<Pipeline>)> {
-    names::pipeline_name(&name)?;
-    if p.name != name {
-        return Err(ApiError::InvalidPipeline(format!(
-            "the body names pipeline `{}` but the URL `{name}`",
-            p.name
-        )));
-    }
-    let checked = p.clone();
-    let report = state
-        .store
-        .read(move |store| check_pipeline(store, &checked))
-        .await?;
-    if !report.errors.is_empty() {
-        return Err(ApiError::InvalidPipeline(report.errors.join("; ")));
-    }
-    if !report.valid {
-        let problems: Vec<String> = report
-            .links
-            .iter()
-            .filter(|l| l.status == "incompatible")
-            .map(|l| format!("{} → {}: {}", l.from, l.to, l.problems.join("; ")))
-            .collect();
-        return Err(ApiError::IncompatiblePipeline(format!(
-            "pipeline `{name}` has incompatible links: {}",
-            problems.join(" | ")
-        )));
-    }
-    let stored = p.clone();
-    let created = state
-        .store
-        .write(move |store| store.put_pipeline(&stored))
-        .await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(p)))
-}
-
-/// Unregister a pipeline.
-#[utoipa::path(delete, path = "/v1/pipelines/{name}", tag = "lineage", params(("name" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody, description = "40413")))]
-async fn delete_pipeline(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
-    names::pipeline_name(&name)?;
-    state
-        .store
-        .write(move |store| store.delete_pipeline(&name))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Who reads and writes a topic, and what it derives from.

@@ -3,6 +3,7 @@
 mod compatibility;
 mod config;
 mod lineage;
+mod pipelines;
 mod plugins;
 mod schemas;
 mod subjects;
@@ -55,6 +56,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(compatibility::router())
         .merge(plugins::router())
         .merge(lineage::router())
+        .merge(pipelines::router())
         .routes(routes!(root))
         .routes(routes!(health))
         .layer(DefaultBodyLimit::disable())

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use ids::ID_BLOCK;
-pub use pipelines::{Endpoint, Pipeline, PluginRef};
+pub use pipelines::{ClusterPipelines, DeployedPipeline, Endpoint, Pipeline, PluginRef};
 pub use plugins::{ParamInfo, PluginVersion, PutOutcome, semver_of};
 pub use subjects::{
     DEFAULT_LEVEL, SchemaEntry, SchemaText, SubjectVersion, canonical_schema, describe_problems,
