@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod registry;
 pub mod resolve;
 pub mod scaffold;
+pub mod serve;
 
 pub use error::{Error, Result};
 pub use weft_runtime::{Event, Header};

@@ -20,6 +20,8 @@ pub struct Pipeline {
     config: PipelineConfig,
     source: Box<dyn Source>,
     chain: Chain,
+    /// sha256 of each processor's component, in chain order.
+    digests: Vec<String>,
     source_schema: Arc<Schema>,
 }
 
@@ -42,33 +44,12 @@ impl Pipeline {
     ) -> Result<Self> {
         let source = open_sources(&config.sources, config.limits.max_depth)?;
         let source_schema = source.schema();
-        let mut specs = Vec::with_capacity(config.processors.len());
-        let mut problems = Vec::new();
-        for (index, p) in config.processors.iter().enumerate() {
-            match resolver.resolve(runtime, &p.plugin) {
-                Ok(plugin) => match stage_spec(index, p, plugin) {
-                    Ok(spec) => specs.push(spec),
-                    Err(mut found) => problems.append(&mut found),
-                },
-                Err(e) => problems.push(format!("processor[{index}].plugin: {e}")),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(Error::Processors { problems });
-        }
-        let limits = ChainLimits {
-            memory_bytes: (config.limits.memory_mb as usize) << 20,
-            deadline: Duration::from_millis(config.limits.deadline_ms),
-            max_depth: config.limits.max_depth,
-            max_emit_per_event: config.limits.max_emit_per_event,
-            max_batch_output_bytes: usize::try_from(config.limits.max_batch_output_mb << 20)
-                .unwrap_or(usize::MAX),
-        };
-        let chain = Chain::build(runtime, specs, source_schema.clone(), limits)?;
+        let (chain, digests) = build_chain(&config, runtime, resolver, source_schema.clone())?;
         Ok(Self {
             config,
             source,
             chain,
+            digests,
             source_schema,
         })
     }
@@ -79,6 +60,11 @@ impl Pipeline {
 
     pub fn chain(&self) -> &Chain {
         &self.chain
+    }
+
+    /// sha256 of each processor's component, in chain order.
+    pub fn stage_digests(&self) -> &[String] {
+        &self.digests
     }
 
     /// Schema of the events the sink receives.
@@ -128,11 +114,13 @@ impl Pipeline {
         Ok(RunningPipeline {
             source: self.source,
             chain: self.chain,
+            digests: self.digests,
             sink,
             dead_sink,
             output_schema,
             batch_size: limits.batch_size,
             linger: Duration::from_millis(limits.linger_ms),
+            max_depth: limits.max_depth,
             batch: Batch::default(),
             summary,
             started,
@@ -147,11 +135,14 @@ impl Pipeline {
 pub struct RunningPipeline {
     source: Box<dyn Source>,
     chain: Chain,
+    digests: Vec<String>,
     sink: Box<dyn Sink>,
     dead_sink: DeadLetterSink,
     output_schema: Arc<Schema>,
     batch_size: usize,
     linger: Duration,
+    /// Deepest nesting the sinks accept (`limits.max_depth`), for sinks opened by a swap.
+    max_depth: usize,
     /// Reused from batch to batch.
     batch: Batch,
     /// The totals so far.
@@ -247,6 +238,45 @@ impl RunningPipeline {
             ..self.summary()
         })
     }
+}
+
+/// Loads every processor of `config`, checks its parameters and builds the chain against
+/// `input` (the source's schema), checking each link; also the sha256 of each component. A
+/// build reads no event, so `weft serve` builds a new version's chain beside the running one
+/// and swaps it in between two batches ([`RunningPipeline::swap`]).
+pub fn build_chain(
+    config: &PipelineConfig,
+    runtime: &Runtime,
+    resolver: &dyn PluginResolver,
+    input: Arc<Schema>,
+) -> Result<(Chain, Vec<String>)> {
+    let mut specs = Vec::with_capacity(config.processors.len());
+    let mut digests = Vec::with_capacity(config.processors.len());
+    let mut problems = Vec::new();
+    for (index, p) in config.processors.iter().enumerate() {
+        match resolver.resolve(runtime, &p.plugin) {
+            Ok(plugin) => {
+                digests.push(plugin.sha256().to_string());
+                match stage_spec(index, p, plugin) {
+                    Ok(spec) => specs.push(spec),
+                    Err(mut found) => problems.append(&mut found),
+                }
+            }
+            Err(e) => problems.push(format!("processor[{index}].plugin: {e}")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Processors { problems });
+    }
+    let limits = ChainLimits {
+        memory_bytes: (config.limits.memory_mb as usize) << 20,
+        deadline: Duration::from_millis(config.limits.deadline_ms),
+        max_depth: config.limits.max_depth,
+        max_emit_per_event: config.limits.max_emit_per_event,
+        max_batch_output_bytes: usize::try_from(config.limits.max_batch_output_mb << 20)
+            .unwrap_or(usize::MAX),
+    };
+    Ok((Chain::build(runtime, specs, input, limits)?, digests))
 }
 
 /// The stage of one `[[processor]]`, or every problem with its parameters.
@@ -427,6 +457,9 @@ impl std::fmt::Display for RunSummary {
         )
     }
 }
+
+mod swap;
+pub use swap::Swap;
 
 #[cfg(test)]
 mod deep_nesting_tests;

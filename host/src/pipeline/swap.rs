@@ -1,0 +1,95 @@
+//! Replacing parts of a running pipeline between two steps, for `weft serve`'s hot reload:
+//! the chain (processors and limits) and the sinks change while the source, its position and
+//! its Kafka group membership stay. A step always ends with the batch written, flushed and
+//! committed, so between two steps nothing is in flight and nothing can be lost or repeated.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apache_avro::Schema;
+use weft_runtime::Chain;
+
+use super::RunningPipeline;
+use crate::Result;
+use crate::config::{DeadLetterConfig, Limits, SinkConfig};
+use crate::io::{open_dead_letter, open_sink};
+
+/// What to replace. Each part is opened before anything is closed, so a swap that fails
+/// leaves the pipeline as it was.
+#[derive(Default)]
+pub struct Swap {
+    /// A chain built against [`RunningPipeline::source_schema`] (`pipeline::build_chain`),
+    /// with the sha256 of each stage.
+    pub chain: Option<(Chain, Vec<String>)>,
+    /// A new sink; needed too when the new chain emits another schema.
+    pub sink: Option<SinkConfig>,
+    pub dead_letter: Option<DeadLetterConfig>,
+    /// Batch size and linger for the next steps (the chain's own limits are built into it).
+    pub limits: Option<Limits>,
+}
+
+impl RunningPipeline {
+    /// The schema the source's events are written with: what a new chain is built against.
+    pub fn source_schema(&self) -> Arc<Schema> {
+        self.source.schema()
+    }
+
+    /// The schema the sink receives.
+    pub fn output_schema(&self) -> Arc<Schema> {
+        self.output_schema.clone()
+    }
+
+    /// sha256 of each processor's component, in chain order.
+    pub fn stage_digests(&self) -> &[String] {
+        &self.digests
+    }
+
+    /// How the source is named in errors and summaries.
+    pub fn source_name(&self) -> String {
+        self.source.name()
+    }
+
+    /// Applies `swap` between two steps. New sinks are opened first; only then are the old
+    /// ones closed (flushed and finished), so on an error nothing has changed. The counters
+    /// of the run go on; the stage stats start again with the new chain.
+    pub fn swap(&mut self, swap: Swap) -> Result<()> {
+        let output_schema = match &swap.chain {
+            Some((chain, _)) => chain
+                .output_schema()
+                .unwrap_or_else(|| self.source.schema()),
+            None => self.output_schema.clone(),
+        };
+        let max_depth = swap.limits.map_or(self.max_depth, |l| l.max_depth);
+        let sink = match &swap.sink {
+            Some(config) => Some(open_sink(config, output_schema.clone(), max_depth)?),
+            None => None,
+        };
+        let dead_sink = match &swap.dead_letter {
+            Some(config) => Some(open_dead_letter(config, max_depth)?),
+            None => None,
+        };
+        if let Some(mut sink) = sink {
+            std::mem::swap(&mut self.sink, &mut sink);
+            self.summary.sink = self.sink.name();
+            // Everything written was flushed by the last step; closing finishes the file.
+            sink.close()?;
+        }
+        if let Some(mut dead_sink) = dead_sink {
+            std::mem::swap(&mut self.dead_sink, &mut dead_sink);
+            self.summary.dead_letter = self.dead_sink.name().to_string();
+            dead_sink.flush()?;
+        }
+        if let Some((chain, digests)) = swap.chain {
+            self.summary.processors = chain.stage_ids();
+            self.chain = chain;
+            self.digests = digests;
+        }
+        self.output_schema = output_schema;
+        if let Some(limits) = swap.limits {
+            self.batch_size = limits.batch_size;
+            self.linger = Duration::from_millis(limits.linger_ms);
+            self.max_depth = limits.max_depth;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,596 @@
+//! The set of running pipelines: starts a worker per pipeline file, applies new versions from
+//! the folder or from `put`, answers the status API, and shuts everything down in order.
+//! Writes (put, delete, a file event) are serialised by one lock; reads take a snapshot.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use weft_runtime::Runtime;
+
+use super::config::DaemonConfig;
+use super::metrics::Metrics;
+use super::worker::{self, Context, Control, Shared, Version, Worker, lock};
+use super::{
+    ChangeHook, ControlError, PipelineDetail, PipelineStatus, PutError, PutOutcome,
+    StageCounters, State,
+};
+use crate::pipeline::{Pipeline, RUN_STACK_BYTES, on_run_thread};
+
+/// Longest `put` waits for a running pipeline to take a new version at its next batch
+/// boundary (a batch stuck in a slow processor can hold it up to its deadlines).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One pipeline: its file, its worker (none while its file does not parse), its status.
+struct Entry {
+    file: PathBuf,
+    shared: Arc<Mutex<Shared>>,
+    worker: Option<(Sender<Control>, JoinHandle<()>)>,
+}
+
+pub(super) struct Supervisor {
+    ctx: Arc<Context>,
+    pipelines: Mutex<BTreeMap<String, Entry>>,
+    /// Serialises put, delete and file events, so two writers never start one pipeline twice.
+    writes: Mutex<()>,
+    /// Workers told to stop by a delete, joined by `shutdown`.
+    stopping: Mutex<Vec<JoinHandle<()>>>,
+    shutting_down: AtomicBool,
+    watcher: Mutex<Option<super::watch::FolderWatch>>,
+}
+
+fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether `name` can name a pipeline (and its file): letters, digits, `-`, `_`, `.`, at
+/// most 100 characters, not starting with `.` (hidden and temporary files).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Supervisor {
+    pub fn start(config: DaemonConfig, runtime: Runtime) -> anyhow::Result<Arc<Supervisor>> {
+        std::fs::create_dir_all(&config.pipelines).with_context(|| {
+            format!("creating the pipelines folder {}", config.pipelines.display())
+        })?;
+        let folder = config.pipelines.clone();
+        let supervisor = Arc::new(Supervisor {
+            ctx: Arc::new(Context {
+                runtime,
+                daemon: config,
+                metrics: Metrics::new(),
+                hooks: RwLock::new(Vec::new()),
+            }),
+            pipelines: Mutex::new(BTreeMap::new()),
+            writes: Mutex::new(()),
+            stopping: Mutex::new(Vec::new()),
+            shutting_down: AtomicBool::new(false),
+            watcher: Mutex::new(None),
+        });
+        // Watch first, so a file written while the others load is not missed.
+        let watch = super::watch::FolderWatch::start(&folder, Arc::downgrade(&supervisor))?;
+        *guard(&supervisor.watcher) = Some(watch);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .with_context(|| format!("reading {}", folder.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| pipeline_name(path).is_some())
+            .collect();
+        files.sort();
+        for file in files {
+            supervisor.file_changed(&file);
+        }
+        Ok(supervisor)
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.ctx.runtime
+    }
+
+    pub fn config(&self) -> &DaemonConfig {
+        &self.ctx.daemon
+    }
+
+    pub fn on_change(&self, hook: ChangeHook) {
+        self.ctx
+            .hooks
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(hook);
+    }
+
+    fn file_of(&self, name: &str) -> PathBuf {
+        self.ctx.daemon.pipelines.join(format!("{name}.toml"))
+    }
+
+    /// Reads a pipeline file as `weft run` would, with the daemon's defaults for what it
+    /// leaves out (Kafka brokers).
+    fn load(&self, text: &str, file: &Path) -> Result<Version, Vec<String>> {
+        load_version(text, file, &self.ctx.daemon)
+    }
+
+    /// A file of the folder was created, changed or removed (the watcher, and the start).
+    pub fn file_changed(&self, file: &Path) {
+        let Some(name) = pipeline_name(file) else {
+            return;
+        };
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return;
+        }
+        let _writes = guard(&self.writes);
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(entry) = guard(&self.pipelines).remove(&name) {
+                    tracing::info!(pipeline = %name, "file removed: stopping");
+                    self.stop(entry);
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(file = %file.display(), "cannot read: {e}");
+                return;
+            }
+        };
+        let loaded = self.load(&text, file);
+        let mut pipelines = guard(&self.pipelines);
+        match (pipelines.get(&name), loaded) {
+            (Some(entry), Ok(version)) if entry.worker.is_some() => {
+                let shared = lock(&entry.shared);
+                if shared.version.as_ref().is_some_and(|v| v.key == version.key) {
+                    return;
+                }
+                drop(shared);
+                tracing::info!(pipeline = %name, "file changed: applying the new version");
+                if let Some((control, _)) = &entry.worker {
+                    let _ = control.send(Control::Replace(Box::new(version), None));
+                }
+            }
+            (Some(entry), Err(problems)) => {
+                let mut shared = lock(&entry.shared);
+                if entry.worker.is_some() {
+                    shared.last_error = Some(format!("{}{}", worker::REFUSED, problems.join("; ")));
+                } else {
+                    shared.last_error = Some(problems.join("; "));
+                }
+                tracing::warn!(pipeline = %name, "{}", problems.join("; "));
+            }
+            (None, Err(problems)) => {
+                tracing::warn!(pipeline = %name, "{}", problems.join("; "));
+                pipelines.insert(name.clone(), self.broken(file, problems));
+                self.ctx.metrics.set_state(&name, State::Failed);
+            }
+            (_, Ok(version)) => {
+                // New, or broken until now.
+                let entry = self.spawn(&name, file, version, None);
+                pipelines.insert(name, entry);
+            }
+        }
+    }
+
+    /// A pipeline whose file does not load: FAILED with the problems, no worker, until the
+    /// file changes.
+    fn broken(&self, file: &Path, problems: Vec<String>) -> Entry {
+        let mut shared = Shared::new(None);
+        shared.state = State::Failed;
+        shared.last_error = Some(problems.join("; "));
+        Entry {
+            file: file.to_path_buf(),
+            shared: Arc::new(Mutex::new(shared)),
+            worker: None,
+        }
+    }
+
+    fn spawn(&self, name: &str, file: &Path, version: Version, prebuilt: Option<Pipeline>) -> Entry {
+        let shared = Arc::new(Mutex::new(Shared::new(Some(version))));
+        self.ctx.metrics.set_state(name, State::Starting);
+        let (tx, rx) = channel();
+        let worker = Worker::new(name.to_string(), self.ctx.clone(), shared.clone(), rx, prebuilt);
+        let spawned = std::thread::Builder::new()
+            .name(format!("weft-{name}"))
+            .stack_size(RUN_STACK_BYTES)
+            .spawn(move || worker.run());
+        match spawned {
+            Ok(handle) => Entry {
+                file: file.to_path_buf(),
+                shared,
+                worker: Some((tx, handle)),
+            },
+            Err(e) => {
+                let problem = format!("starting the pipeline's thread: {e}");
+                self.ctx.metrics.set_state(name, State::Failed);
+                self.broken(file, vec![problem])
+            }
+        }
+    }
+
+    /// Tells a worker to stop after its batch; `shutdown` joins it.
+    fn stop(&self, entry: Entry) {
+        if let Some((control, handle)) = entry.worker {
+            let _ = control.send(Control::Delete);
+            guard(&self.stopping).push(handle);
+        }
+        lock(&entry.shared).state = State::Stopped;
+    }
+
+    pub fn put(&self, name: &str, text: &str) -> Result<PutOutcome, PutError> {
+        if !valid_name(name) {
+            return Err(PutError::BadName(name.to_string()));
+        }
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return Err(PutError::ShuttingDown);
+        }
+        let file = self.file_of(name);
+        let version = self.load(text, &file).map_err(PutError::Invalid)?;
+        let _writes = guard(&self.writes);
+        let existing = guard(&self.pipelines)
+            .get(name)
+            .map(|e| (e.shared.clone(), e.worker.as_ref().map(|(tx, _)| tx.clone())));
+        match existing {
+            Some((shared, Some(control))) => {
+                if lock(&shared).version.as_ref().is_some_and(|v| v.key == version.key) {
+                    return Ok(PutOutcome::Unchanged);
+                }
+                let (reply, answer) = channel();
+                control
+                    .send(Control::Replace(Box::new(version), Some(reply)))
+                    .map_err(|_| PutError::ShuttingDown)?;
+                match answer.recv_timeout(REPLY_TIMEOUT) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(problems)) => return Err(PutError::Invalid(problems)),
+                    Err(_) => {
+                        return Err(PutError::Invalid(vec![format!(
+                            "pipeline {name} did not reach a batch boundary within {}s; the new version was not applied",
+                            REPLY_TIMEOUT.as_secs()
+                        )]));
+                    }
+                }
+                write_atomically(&file, text)?;
+                Ok(PutOutcome::Replaced)
+            }
+            existing => {
+                // Nothing runs: validate with a full build, then run that very build. On a
+                // thread with a run's stack, as deep schemas need (the API's threads are small).
+                let ctx = self.ctx.clone();
+                let config = version.config.clone();
+                let built = on_run_thread(move || worker::build(&ctx, config))
+                    .map_err(|e| PutError::Invalid(vec![e.to_string()]))?
+                    .map_err(|e| PutError::Invalid(vec![e]))?;
+                write_atomically(&file, text)?;
+                let entry = self.spawn(name, &file, version, Some(built));
+                guard(&self.pipelines).insert(name.to_string(), entry);
+                Ok(if existing.is_some() {
+                    PutOutcome::Replaced
+                } else {
+                    PutOutcome::Created
+                })
+            }
+        }
+    }
+
+    pub fn delete(&self, name: &str) -> Result<bool, ControlError> {
+        let _writes = guard(&self.writes);
+        let Some(entry) = guard(&self.pipelines).remove(name) else {
+            return Ok(false);
+        };
+        let file = entry.file.clone();
+        self.stop(entry);
+        match std::fs::remove_file(&file) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(ControlError::Io {
+                path: file.display().to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    pub fn control(&self, name: &str, message: Control) -> Result<PipelineStatus, ControlError> {
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return Err(ControlError::ShuttingDown);
+        }
+        let pipelines = guard(&self.pipelines);
+        let entry = pipelines
+            .get(name)
+            .ok_or_else(|| ControlError::NotFound(name.to_string()))?;
+        if let Some((control, _)) = &entry.worker {
+            // Mark the request at once, so a status read right after the call shows it even
+            // before the worker reaches its batch boundary.
+            let mut shared = lock(&entry.shared);
+            match message {
+                Control::Pause => shared.paused = true,
+                Control::Resume | Control::Restart => shared.paused = false,
+                _ => {}
+            }
+            drop(shared);
+            let _ = control.send(message);
+        }
+        Ok(status(name, &entry.shared))
+    }
+
+    pub fn list(&self) -> Vec<PipelineStatus> {
+        let pipelines = guard(&self.pipelines);
+        pipelines
+            .iter()
+            .map(|(name, e)| status(name, &e.shared))
+            .collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<PipelineDetail> {
+        let pipelines = guard(&self.pipelines);
+        let entry = pipelines.get(name)?;
+        let status = status(name, &entry.shared);
+        let shared = lock(&entry.shared);
+        let stages = shared
+            .stage_ids
+            .iter()
+            .zip(&shared.stage_stats)
+            .enumerate()
+            .map(|(i, (id, s))| StageCounters {
+                stage: i + 1,
+                processor: worker::processor_name(id),
+                sha256: shared.digests.get(i).cloned().unwrap_or_default(),
+                events_in: s.events_in,
+                events_out: s.events_out,
+                rejected: s.rejected,
+                traps: s.traps,
+                busy_s: s.busy.as_secs_f64(),
+            })
+            .collect();
+        Some(PipelineDetail {
+            status,
+            config: shared
+                .version
+                .as_ref()
+                .map_or(serde_json::Value::Null, |v| v.json.clone()),
+            file: entry.file.display().to_string(),
+            stages,
+            source_lag: shared.lag.clone(),
+            last_commit: shared
+                .last_commit
+                .map(|t| humantime::format_rfc3339_millis(t).to_string()),
+        })
+    }
+
+    pub fn metrics_text(&self) -> String {
+        self.ctx.metrics.encode()
+    }
+
+    pub fn ready(&self) -> Result<(), Vec<String>> {
+        let not_ready: Vec<String> = guard(&self.pipelines)
+            .iter()
+            .filter(|(_, e)| {
+                let s = lock(&e.shared);
+                !matches!(s.state, State::Running | State::Paused | State::Stopped)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if not_ready.is_empty() {
+            Ok(())
+        } else {
+            Err(not_ready)
+        }
+    }
+
+    pub fn shutdown(&self, deadline: Duration) {
+        let until = Instant::now() + deadline;
+        self.shutting_down.store(true, Ordering::Relaxed);
+        // No more file events: a file removed while stopping must not count as a delete.
+        guard(&self.watcher).take();
+        let _writes = guard(&self.writes);
+        let mut handles = std::mem::take(&mut *guard(&self.stopping));
+        for (name, entry) in guard(&self.pipelines).iter_mut() {
+            if let Some((control, handle)) = entry.worker.take() {
+                tracing::info!(pipeline = %name, "stopping after the current batch");
+                let _ = control.send(Control::Shutdown);
+                handles.push(handle);
+            }
+        }
+        while handles.iter().any(|h| !h.is_finished()) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut late = 0;
+        for handle in handles {
+            if handle.is_finished() {
+                if handle.join().is_err() {
+                    tracing::error!("a pipeline thread panicked while stopping");
+                }
+            } else {
+                late += 1;
+            }
+        }
+        if late > 0 {
+            tracing::warn!("{late} pipeline(s) still busy after {deadline:?}; leaving them to the exit");
+        }
+    }
+}
+
+fn status(name: &str, shared: &Mutex<Shared>) -> PipelineStatus {
+    let s = lock(shared);
+    PipelineStatus {
+        name: name.to_string(),
+        state: s.state,
+        uptime_s: s.since.elapsed().as_secs_f64(),
+        stages: s
+            .stage_ids
+            .iter()
+            .zip(s.digests.iter().map(Some).chain(std::iter::repeat(None)))
+            .map(|(id, digest)| {
+                format!(
+                    "{}@{}",
+                    worker::processor_name(id),
+                    digest.map_or("", String::as_str)
+                )
+            })
+            .collect(),
+        last_error: s.last_error.clone(),
+        restarts: s.restarts,
+        events_in: s.events_in,
+        events_out: s.events_out,
+        dead_letters: s.dead_letters,
+    }
+}
+
+/// The pipeline a file of the folder holds: `orders.toml` → `orders`; `None` for other
+/// files (not `.toml`, hidden, temporary).
+pub(super) fn pipeline_name(file: &Path) -> Option<String> {
+    if file.extension()? != "toml" {
+        return None;
+    }
+    let stem = file.file_stem()?.to_str()?;
+    valid_name(stem).then(|| stem.to_string())
+}
+
+/// Parses a pipeline file's text as `weft run` does, filling Kafka tables that name no
+/// brokers with the daemon's `[kafka] brokers`. Errors are `key: message`, every one.
+pub(super) fn load_version(
+    text: &str,
+    file: &Path,
+    daemon: &DaemonConfig,
+) -> Result<Version, Vec<String>> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let as_list = |e: crate::config::ConfigErrors| -> Vec<String> {
+        e.issues
+            .into_iter()
+            .map(|i| {
+                if i.key.is_empty() {
+                    i.message
+                } else {
+                    format!("{}: {}", i.key, i.message)
+                }
+            })
+            .collect()
+    };
+    let Ok(mut table) = toml::from_str::<toml::Table>(text) else {
+        // Not TOML: the pipeline parser says so in its own words.
+        return Err(crate::config::parse_str(text, file, base)
+            .err()
+            .map(as_list)
+            .unwrap_or_default());
+    };
+    let json = serde_json::to_value(&table).unwrap_or(serde_json::Value::Null);
+    let mut text = std::borrow::Cow::Borrowed(text);
+    if let Some(brokers) = &daemon.kafka.brokers
+        && fill_brokers(&mut table, brokers)
+    {
+        text = toml::to_string(&table)
+            .map_err(|e| vec![format!("re-encoding the pipeline: {e}")])?
+            .into();
+    }
+    let config = crate::config::parse_str(&text, file, base).map_err(as_list)?;
+    Ok(Version::new(config, json))
+}
+
+/// Adds `brokers` to every Kafka table (sources, sink, dead letters) that has none.
+fn fill_brokers(table: &mut toml::Table, brokers: &str) -> bool {
+    let mut filled = false;
+    let mut fill = |t: &mut toml::Table| {
+        if t.get("kind").and_then(|k| k.as_str()) == Some("kafka") && !t.contains_key("brokers")
+        {
+            t.insert("brokers".into(), toml::Value::String(brokers.into()));
+            filled = true;
+        }
+    };
+    if let Some(sources) = table.get_mut("source").and_then(|s| s.as_array_mut()) {
+        for source in sources.iter_mut().filter_map(|s| s.as_table_mut()) {
+            fill(source);
+        }
+    }
+    for key in ["sink", "dead_letter"] {
+        if let Some(t) = table.get_mut(key).and_then(|s| s.as_table_mut()) {
+            fill(t);
+        }
+    }
+    filled
+}
+
+/// Writes `<name>.toml` through a hidden temporary file and a rename, so the watcher and a
+/// crash never see half a file.
+fn write_atomically(file: &Path, text: &str) -> Result<(), PutError> {
+    let io = |e: std::io::Error| PutError::Io {
+        path: file.display().to_string(),
+        reason: e.to_string(),
+    };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = file.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&temp, text).map_err(io)?;
+    std::fs::rename(&temp, file).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_toml_files_are_pipelines() {
+        assert_eq!(pipeline_name(Path::new("/p/orders.toml")).as_deref(), Some("orders"));
+        assert_eq!(pipeline_name(Path::new("/p/.orders.toml.tmp")), None);
+        assert_eq!(pipeline_name(Path::new("/p/.hidden.toml")), None);
+        assert_eq!(pipeline_name(Path::new("/p/notes.md")), None);
+        assert_eq!(pipeline_name(Path::new("/p/sp ace.toml")), None);
+    }
+
+    #[test]
+    fn names_that_could_escape_the_folder_are_refused() {
+        for bad in ["", "../x", "a/b", ".x", "a b", &"x".repeat(101)] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+        assert!(valid_name("orders-v2.eu_1"));
+    }
+
+    #[test]
+    fn daemon_brokers_fill_only_kafka_tables_without_brokers() {
+        let daemon = DaemonConfig {
+            kafka: super::super::config::KafkaDefaults {
+                brokers: Some("daemon:9092".into()),
+            },
+            ..DaemonConfig::default()
+        };
+        let text = r#"
+            [[source]]
+            kind = "kafka"
+            topics = ["in"]
+            group = "g"
+            format = "avro"
+            schema = "s.avsc"
+            [sink]
+            kind = "kafka"
+            topic = "out"
+            brokers = "own:9092"
+            format = "avro"
+        "#;
+        let v = load_version(text, Path::new("/tmp/p.toml"), &daemon);
+        let key = match v {
+            Ok(v) => v.key,
+            Err(problems) => panic!("{problems:?}"),
+        };
+        assert!(key.contains("\"daemon:9092\""), "{key}");
+        assert!(key.contains("\"own:9092\""), "{key}");
+    }
+
+    #[test]
+    fn every_problem_of_a_file_is_listed_with_its_key() {
+        let problems = load_version(
+            "[[source]]\nkind = \"jsonl\"\n[sink]\nkind = \"nowhere\"\n",
+            Path::new("/tmp/p.toml"),
+            &DaemonConfig::default(),
+        )
+        .expect_err("invalid");
+        assert!(problems.len() >= 2, "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("source[0]")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("sink")), "{problems:?}");
+    }
+}

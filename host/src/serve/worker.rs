@@ -1,0 +1,741 @@
+//! One pipeline's thread: build, open, step until told otherwise, and between two steps apply
+//! what the supervisor sends (pause, resume, restart, a new version, delete, shutdown). A
+//! failure — an error or a panic — makes the pipeline FAILED and is retried with exponential
+//! backoff; it never leaves this thread.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use weft_runtime::{Runtime, StageStats};
+
+use super::config::DaemonConfig;
+use super::metrics::{Metrics, StageLabels};
+use super::{ChangeHook, PartitionLag, State};
+use crate::config::{PipelineConfig, SinkConfig, is_local_plugin};
+use crate::pipeline::{
+    LocalOnly, Pipeline, PluginResolver, RunningPipeline, Step, Swap, build_chain,
+};
+use crate::registry::RegistryResolver;
+use crate::registry::client::Client;
+
+/// A pipeline version as read from its file: the config, what the API shows of it, and the
+/// key versions are compared by (its parsed form, so formatting and comments do not count).
+#[derive(Debug, Clone)]
+pub(super) struct Version {
+    pub config: PipelineConfig,
+    pub json: serde_json::Value,
+    pub key: String,
+}
+
+impl Version {
+    pub fn new(config: PipelineConfig, json: serde_json::Value) -> Self {
+        let key = format!("{config:?}");
+        Self { config, json, key }
+    }
+}
+
+/// The answer to a new version: `Err` lists why it was refused.
+pub(super) type Reply = Sender<Result<(), Vec<String>>>;
+
+/// What the supervisor asks of a worker; read between two steps.
+pub(super) enum Control {
+    Pause,
+    Resume,
+    Restart,
+    /// Swap to this version at the next batch boundary, or restart with it when its source
+    /// differs. An invalid version is refused and the old one keeps running.
+    Replace(Box<Version>, Option<Reply>),
+    Delete,
+    Shutdown,
+}
+
+/// What the status API and `ready` read; the worker writes it.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub state: State,
+    pub since: Instant,
+    pub last_error: Option<String>,
+    pub restarts: u64,
+    /// `name@version (#n)` and sha256 of each stage of the current chain.
+    pub stage_ids: Vec<String>,
+    pub digests: Vec<String>,
+    pub stage_stats: Vec<StageStats>,
+    pub events_in: u64,
+    pub events_out: u64,
+    pub dead_letters: u64,
+    pub last_commit: Option<SystemTime>,
+    pub lag: Vec<PartitionLag>,
+    /// The version running (or to run): compared with what a file or `put` brings.
+    pub version: Option<Version>,
+    /// Paused on request (a pipeline paused while FAILED stays PAUSED until resumed).
+    pub paused: bool,
+}
+
+impl Shared {
+    pub fn new(version: Option<Version>) -> Self {
+        Self {
+            state: State::Starting,
+            since: Instant::now(),
+            last_error: None,
+            restarts: 0,
+            stage_ids: Vec::new(),
+            digests: Vec::new(),
+            stage_stats: Vec::new(),
+            events_in: 0,
+            events_out: 0,
+            dead_letters: 0,
+            last_commit: None,
+            lag: Vec::new(),
+            version,
+            paused: false,
+        }
+    }
+}
+
+/// What every worker shares: the runtime, the daemon's config, the metrics, the hooks.
+pub(super) struct Context {
+    pub runtime: Runtime,
+    pub daemon: DaemonConfig,
+    pub metrics: Metrics,
+    pub hooks: RwLock<Vec<ChangeHook>>,
+}
+
+pub(super) fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // A panic while holding the lock cannot leave the status half-written in a way that
+    // matters more than losing the status of a pipeline entirely.
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How a run of [`Worker::run_once`] ended.
+enum Outcome {
+    /// Deleted or shut down: the thread ends.
+    Stop,
+    /// The finite source is exhausted: STOPPED until restarted or given a new source.
+    Exhausted,
+    Paused,
+    /// Build again at once (restart on request, or a version with another source).
+    Rebuild,
+    Failed(String),
+}
+
+/// What ends a wait while not running.
+enum Wake {
+    Build,
+    Stop,
+}
+
+pub(super) struct Worker {
+    pub name: String,
+    pub ctx: Arc<Context>,
+    pub shared: Arc<Mutex<Shared>>,
+    pub control: Receiver<Control>,
+    /// Built already (by `put`'s validation): the first run uses it instead of building.
+    pub prebuilt: Option<Pipeline>,
+    /// Failures since the last successful step: the backoff's exponent.
+    failures: u32,
+    /// Stage stats already added to the metrics (the chain's stats are cumulative).
+    seen: Vec<StageStats>,
+}
+
+impl Worker {
+    pub fn new(
+        name: String,
+        ctx: Arc<Context>,
+        shared: Arc<Mutex<Shared>>,
+        control: Receiver<Control>,
+        prebuilt: Option<Pipeline>,
+    ) -> Self {
+        Self {
+            name,
+            ctx,
+            shared,
+            control,
+            prebuilt,
+            failures: 0,
+            seen: Vec::new(),
+        }
+    }
+
+    fn config(&self) -> Option<PipelineConfig> {
+        lock(&self.shared).version.as_ref().map(|v| v.config.clone())
+    }
+
+    fn set_state(&self, state: State) {
+        let mut shared = lock(&self.shared);
+        if shared.state != state {
+            shared.state = state;
+            shared.since = Instant::now();
+        }
+        shared.paused = state == State::Paused;
+        if state == State::Running {
+            shared.last_error = None;
+        }
+        drop(shared);
+        self.ctx.metrics.set_state(&self.name, state);
+    }
+
+    fn set_error(&self, error: String) {
+        tracing::warn!(pipeline = %self.name, "{error}");
+        lock(&self.shared).last_error = Some(error);
+    }
+
+    /// The thread's body: runs until deleted or shut down.
+    pub fn run(mut self) {
+        let mut builds = 0u64;
+        loop {
+            if builds > 0 {
+                lock(&self.shared).restarts += 1;
+                self.ctx
+                    .metrics
+                    .restarts
+                    .get_or_create(&Metrics::pipeline(&self.name))
+                    .inc();
+            }
+            builds += 1;
+            self.set_state(State::Starting);
+            let outcome = catch_unwind(AssertUnwindSafe(|| self.run_once()))
+                .unwrap_or_else(|panic| Outcome::Failed(panicked(&*panic)));
+            let wake = match outcome {
+                Outcome::Stop => Wake::Stop,
+                Outcome::Rebuild => Wake::Build,
+                Outcome::Exhausted => {
+                    self.set_state(State::Stopped);
+                    self.idle(None)
+                }
+                Outcome::Paused => {
+                    self.set_state(State::Paused);
+                    self.idle(None)
+                }
+                Outcome::Failed(error) => {
+                    self.failures = self.failures.saturating_add(1);
+                    self.set_error(error);
+                    self.set_state(State::Failed);
+                    let wait = self.ctx.daemon.restart.backoff(self.failures);
+                    self.idle(Some(wait))
+                }
+            };
+            if let Wake::Stop = wake {
+                self.set_state(State::Stopped);
+                return;
+            }
+        }
+    }
+
+    /// Builds (or takes the prebuilt pipeline), opens and steps until a control or the end
+    /// of the source says otherwise.
+    fn run_once(&mut self) -> Outcome {
+        let built = match self.prebuilt.take() {
+            Some(built) => built,
+            None => {
+                let Some(config) = self.config() else {
+                    return Outcome::Failed("no valid pipeline file".into());
+                };
+                match build(&self.ctx, config) {
+                    Ok(built) => built,
+                    Err(e) => return Outcome::Failed(e),
+                }
+            }
+        };
+        let config = built.config().clone();
+        let mut running = match built.open() {
+            Ok(running) => running,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        self.chain_changed(&running);
+        self.set_state(State::Running);
+        self.changed(&config);
+        loop {
+            loop {
+                let message = match self.control.try_recv() {
+                    Ok(message) => message,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return close(running, Outcome::Stop),
+                };
+                match message {
+                    Control::Pause => return close(running, Outcome::Paused),
+                    Control::Resume => {}
+                    Control::Restart => {
+                        self.failures = 0;
+                        return close(running, Outcome::Rebuild);
+                    }
+                    Control::Delete | Control::Shutdown => return close(running, Outcome::Stop),
+                    Control::Replace(version, reply) => {
+                        if let Some(outcome) = self.replace(&mut running, *version, reply) {
+                            return close(running, outcome);
+                        }
+                    }
+                }
+            }
+            let started = Instant::now();
+            match running.step() {
+                Ok(step) => {
+                    self.failures = 0;
+                    self.record(&step, &running, started.elapsed());
+                    if step.exhausted {
+                        return close(running, Outcome::Exhausted);
+                    }
+                }
+                Err(e) => {
+                    // The batch in flight is uncommitted: the next build reads it again.
+                    return close(running, Outcome::Failed(e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// Applies a new version between two steps. `Some`: the run must end that way (a new
+    /// source means a new build).
+    fn replace(
+        &mut self,
+        running: &mut RunningPipeline,
+        version: Version,
+        reply: Option<Reply>,
+    ) -> Option<Outcome> {
+        let Some(old) = self.config() else {
+            return self.restart_with(version, reply);
+        };
+        let new = &version.config;
+        match plan(&old, new) {
+            Plan::Unchanged => {
+                self.accept(version, reply);
+                None
+            }
+            Plan::Restart => self.restart_with(version, reply),
+            Plan::Swap {
+                chain,
+                sink,
+                dead_letter,
+            } => {
+                let mut swap = Swap {
+                    limits: Some(new.limits),
+                    ..Swap::default()
+                };
+                let mut output = running.output_schema();
+                if chain {
+                    let resolver = match resolver(&self.ctx, new) {
+                        Ok(r) => r,
+                        Err(e) => return self.refuse(vec![e], reply),
+                    };
+                    let built = catch_unwind(AssertUnwindSafe(|| {
+                        build_chain(
+                            new,
+                            &self.ctx.runtime,
+                            resolver.as_ref(),
+                            running.source_schema(),
+                        )
+                    }));
+                    match built {
+                        Ok(Ok((c, digests))) => {
+                            output = c.output_schema().unwrap_or_else(|| running.source_schema());
+                            swap.chain = Some((c, digests));
+                        }
+                        Ok(Err(e)) => return self.refuse(problems(&e), reply),
+                        Err(panic) => return self.refuse(vec![panicked(&*panic)], reply),
+                    }
+                }
+                let same_output = *output == *running.output_schema();
+                if sink || !same_output {
+                    if !sink && is_file(&new.sink) {
+                        // Reopening the same file would truncate what it holds; a new
+                        // build re-reads a file source from its start into a fresh file.
+                        return self.restart_with(version, reply);
+                    }
+                    swap.sink = Some(new.sink.clone());
+                }
+                if dead_letter {
+                    swap.dead_letter = Some(new.dead_letter.clone());
+                }
+                let started = Instant::now();
+                if let Err(e) = running.swap(swap) {
+                    return self.refuse(problems(&e), reply);
+                }
+                tracing::info!(pipeline = %self.name, pause_ms = started.elapsed().as_secs_f64() * 1e3, "swapped");
+                self.ctx
+                    .metrics
+                    .swaps
+                    .get_or_create(&Metrics::pipeline(&self.name))
+                    .inc();
+                self.chain_changed(running);
+                let config = version.config.clone();
+                self.accept(version, reply);
+                self.changed(&config);
+                None
+            }
+        }
+    }
+
+    /// A version whose source differs: validated by a full build, then run in place of the
+    /// current one.
+    fn restart_with(&mut self, version: Version, reply: Option<Reply>) -> Option<Outcome> {
+        match build(&self.ctx, version.config.clone()) {
+            Ok(built) => {
+                self.prebuilt = Some(built);
+                self.accept(version, reply);
+                Some(Outcome::Rebuild)
+            }
+            Err(e) => self.refuse(vec![e], reply),
+        }
+    }
+
+    fn accept(&self, version: Version, reply: Option<Reply>) {
+        let mut shared = lock(&self.shared);
+        shared.version = Some(version);
+        if shared
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(REFUSED))
+        {
+            shared.last_error = None;
+        }
+        drop(shared);
+        if let Some(reply) = reply {
+            // The asker may have given up waiting; the version is applied all the same.
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    fn refuse(&self, problems: Vec<String>, reply: Option<Reply>) -> Option<Outcome> {
+        self.set_error(format!("{REFUSED}{}", problems.join("; ")));
+        if let Some(reply) = reply {
+            let _ = reply.send(Err(problems));
+        }
+        None
+    }
+
+    /// Waits while not running (PAUSED, FAILED, STOPPED) for a control, or `timeout` (the
+    /// backoff of a FAILED pipeline).
+    fn idle(&mut self, timeout: Option<Duration>) -> Wake {
+        let mut deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let message = match deadline {
+                Some(at) => match self
+                    .control
+                    .recv_timeout(at.saturating_duration_since(Instant::now()))
+                {
+                    Ok(message) => message,
+                    Err(RecvTimeoutError::Timeout) => return Wake::Build,
+                    Err(RecvTimeoutError::Disconnected) => return Wake::Stop,
+                },
+                None => match self.control.recv() {
+                    Ok(message) => message,
+                    Err(_) => return Wake::Stop,
+                },
+            };
+            let state = lock(&self.shared).state;
+            match message {
+                Control::Delete | Control::Shutdown => return Wake::Stop,
+                Control::Restart => {
+                    self.failures = 0;
+                    return Wake::Build;
+                }
+                Control::Resume if state == State::Paused => return Wake::Build,
+                Control::Resume => {}
+                Control::Pause => {
+                    self.prebuilt = None;
+                    self.set_state(State::Paused);
+                    deadline = None;
+                }
+                Control::Replace(version, reply) => {
+                    let source_changed = self.config().is_none_or(|old| {
+                        matches!(plan(&old, &version.config), Plan::Restart)
+                    });
+                    match build(&self.ctx, version.config.clone()) {
+                        Err(e) => {
+                            self.refuse(vec![e], reply);
+                        }
+                        Ok(built) => {
+                            self.accept(*version, reply);
+                            match state {
+                                State::Paused => {}
+                                // A finished file source runs again only from a new source.
+                                State::Stopped if !source_changed => {}
+                                _ => {
+                                    self.failures = 0;
+                                    self.prebuilt = Some(built);
+                                    return Wake::Build;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds a step's counts to the status and the metrics.
+    fn record(&mut self, step: &Step, running: &RunningPipeline, took: Duration) {
+        let labels = Metrics::pipeline(&self.name);
+        let m = &self.ctx.metrics;
+        let stats = running.summary().stages;
+        if step.events_in > 0 {
+            m.events_in.get_or_create(&labels).inc_by(step.events_in);
+            m.events_out.get_or_create(&labels).inc_by(step.events_out);
+            m.dead_letters
+                .get_or_create(&labels)
+                .inc_by(step.dead_letters);
+            m.commits.get_or_create(&labels).inc();
+            m.batch_duration
+                .get_or_create(&labels)
+                .observe(took.as_secs_f64());
+            let ids = lock(&self.shared).stage_ids.clone();
+            for (i, (now, id)) in stats.iter().zip(&ids).enumerate() {
+                let before = self.seen.get(i).cloned().unwrap_or_default();
+                let stage = StageLabels {
+                    pipeline: self.name.clone(),
+                    stage: (i + 1).to_string(),
+                    processor: processor_name(id),
+                };
+                m.stage_in
+                    .get_or_create(&stage)
+                    .inc_by(now.events_in.saturating_sub(before.events_in));
+                m.stage_out
+                    .get_or_create(&stage)
+                    .inc_by(now.events_out.saturating_sub(before.events_out));
+                m.stage_rejected
+                    .get_or_create(&stage)
+                    .inc_by(now.rejected.saturating_sub(before.rejected));
+                m.stage_traps
+                    .get_or_create(&stage)
+                    .inc_by(now.traps.saturating_sub(before.traps));
+                m.stage_busy
+                    .get_or_create(&stage)
+                    .inc_by(now.busy.saturating_sub(before.busy).as_secs_f64());
+            }
+        }
+        let mut shared = lock(&self.shared);
+        if step.events_in > 0 {
+            shared.events_in += step.events_in;
+            shared.events_out += step.events_out;
+            shared.dead_letters += step.dead_letters;
+            shared.last_commit = Some(SystemTime::now());
+        }
+        shared.stage_stats = stats.clone();
+        drop(shared);
+        self.seen = stats;
+    }
+
+    /// A new chain runs: its stages, and stats that start again from zero.
+    fn chain_changed(&mut self, running: &RunningPipeline) {
+        let summary = running.summary();
+        let mut shared = lock(&self.shared);
+        shared.stage_ids = summary.processors;
+        shared.digests = running.stage_digests().to_vec();
+        shared.stage_stats = summary.stages.clone();
+        self.seen = summary.stages;
+    }
+
+    fn changed(&self, config: &PipelineConfig) {
+        let hooks = self
+            .ctx
+            .hooks
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for hook in hooks.iter() {
+            if catch_unwind(AssertUnwindSafe(|| hook(&self.name, config))).is_err() {
+                tracing::error!(pipeline = %self.name, "a change hook panicked");
+            }
+        }
+    }
+}
+
+/// What `last_error` says when a new version was not applied.
+pub(super) const REFUSED: &str = "reload refused: ";
+
+/// Closes the running pipeline (the last step was committed) and ends the run with `outcome`.
+fn close(running: RunningPipeline, outcome: Outcome) -> Outcome {
+    match (running.close(), outcome) {
+        (Err(e), Outcome::Failed(first)) => Outcome::Failed(format!("{first} (closing: {e})")),
+        (Err(e), Outcome::Stop) => {
+            tracing::warn!("closing: {e}");
+            Outcome::Stop
+        }
+        (Err(e), _) => Outcome::Failed(format!("closing: {e}")),
+        (Ok(_), outcome) => outcome,
+    }
+}
+
+/// `filter@0.1.0 (#1)` → `filter@0.1.0`.
+pub(super) fn processor_name(stage_id: &str) -> String {
+    stage_id
+        .rsplit_once(" (#")
+        .map_or(stage_id, |(name, _)| name)
+        .to_string()
+}
+
+fn is_file(sink: &SinkConfig) -> bool {
+    matches!(sink, SinkConfig::Jsonl { .. } | SinkConfig::AvroFile { .. })
+}
+
+/// The message of a panic payload.
+fn panicked(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    format!("panicked: {message}")
+}
+
+/// Every problem an error lists (a chain build lists one per processor).
+fn problems(e: &crate::Error) -> Vec<String> {
+    match e {
+        crate::Error::Processors { problems } => problems.clone(),
+        other => vec![other.to_string()],
+    }
+}
+
+/// Builds a pipeline as `weft validate` does: sources opened, plugins loaded, every link
+/// checked. A panic inside is an error like any other.
+pub(super) fn build(ctx: &Context, config: PipelineConfig) -> Result<Pipeline, String> {
+    let resolver = resolver(ctx, &config)?;
+    catch_unwind(AssertUnwindSafe(|| {
+        Pipeline::build(config, &ctx.runtime, resolver.as_ref())
+    }))
+    .map_err(|panic| panicked(&*panic))?
+    .map_err(|e| problems(&e).join("; "))
+}
+
+/// Local paths need nothing; registry references the pipeline's `[registry]`, else the
+/// daemon's.
+fn resolver(ctx: &Context, config: &PipelineConfig) -> Result<Box<dyn PluginResolver>, String> {
+    if config.processors.iter().all(|p| is_local_plugin(&p.plugin)) {
+        return Ok(Box::new(LocalOnly));
+    }
+    let daemon = ctx.daemon.registry.as_ref();
+    let url = config
+        .registry
+        .as_ref()
+        .map(|r| r.url.clone())
+        .or_else(|| daemon.map(|r| r.url.clone()))
+        .ok_or("registry references need a registry: add [registry] url to the pipeline or to weftd.toml")?;
+    let token = daemon.filter(|r| r.url == url).and_then(|r| r.token.clone());
+    let client = Client::new(&url, token).map_err(|e| e.to_string())?;
+    let cache = weft_runtime::default_cache_dir().unwrap_or_else(|| ctx.daemon.data_dir.join("cache"));
+    Ok(Box::new(RegistryResolver::new(client, &cache)))
+}
+
+/// How a new version is applied to a running one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Plan {
+    /// Same parsed config.
+    Unchanged,
+    /// Same sources: swap what changed at a batch boundary. `chain`: processors or limits.
+    Swap {
+        chain: bool,
+        sink: bool,
+        dead_letter: bool,
+    },
+    /// Another source (or another depth limit, which the source applies): build anew.
+    Restart,
+}
+
+/// Compares two parsed versions section by section.
+pub(super) fn plan(old: &PipelineConfig, new: &PipelineConfig) -> Plan {
+    let same = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
+    if format!("{old:?}") == format!("{new:?}") {
+        return Plan::Unchanged;
+    }
+    if !same(&old.sources, &new.sources) || old.limits.max_depth != new.limits.max_depth {
+        return Plan::Restart;
+    }
+    Plan::Swap {
+        chain: !same(&old.processors, &new.processors)
+            || !same(&old.limits, &new.limits)
+            || !same(&old.registry, &new.registry),
+        sink: !same(&old.sink, &new.sink),
+        dead_letter: !same(&old.dead_letter, &new.dead_letter),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn parse(extra: &str) -> PipelineConfig {
+        let text = format!(
+            r#"
+            [[source]]
+            kind = "generate"
+            schema = "s.avsc"
+            count = 10
+            [sink]
+            kind = "jsonl"
+            path = "out.jsonl"
+            {extra}
+            "#
+        );
+        crate::config::parse_str(&text, Path::new("p.toml"), Path::new("/tmp"))
+            .expect("valid pipeline")
+    }
+
+    #[test]
+    fn formatting_and_comments_do_not_make_a_new_version() {
+        let a = parse("");
+        let b = parse("# a comment\n[limits]\nbatch_size = 1024\n");
+        assert_eq!(plan(&a, &b), Plan::Unchanged);
+    }
+
+    #[test]
+    fn processors_and_limits_swap_the_chain_only() {
+        let a = parse("[[processor]]\nplugin = \"f.wasm\"\nparams = { condition = \"x > 1\" }\n");
+        let b = parse("[[processor]]\nplugin = \"f.wasm\"\nparams = { condition = \"x > 2\" }\n");
+        let expected = Plan::Swap {
+            chain: true,
+            sink: false,
+            dead_letter: false,
+        };
+        assert_eq!(plan(&a, &b), expected);
+        assert_eq!(plan(&a, &parse("[limits]\nbatch_size = 10\n")), expected);
+    }
+
+    #[test]
+    fn a_new_sink_or_dead_letter_keeps_the_chain() {
+        let a = parse("");
+        let b = parse("[dead_letter]\nkind = \"jsonl\"\npath = \"dead.jsonl\"\n");
+        assert_eq!(
+            plan(&a, &b),
+            Plan::Swap {
+                chain: false,
+                sink: false,
+                dead_letter: true
+            }
+        );
+        let c = crate::config::parse_str(
+            "[[source]]\nkind = \"generate\"\nschema = \"s.avsc\"\ncount = 10\n[sink]\nkind = \"null\"\n",
+            Path::new("p.toml"),
+            Path::new("/tmp"),
+        )
+        .expect("valid");
+        assert_eq!(
+            plan(&a, &c),
+            Plan::Swap {
+                chain: false,
+                sink: true,
+                dead_letter: false
+            }
+        );
+    }
+
+    #[test]
+    fn another_source_or_depth_limit_restarts() {
+        let a = parse("");
+        let b = crate::config::parse_str(
+            "[[source]]\nkind = \"generate\"\nschema = \"s.avsc\"\ncount = 11\n[sink]\nkind = \"jsonl\"\npath = \"out.jsonl\"\n",
+            Path::new("p.toml"),
+            Path::new("/tmp"),
+        )
+        .expect("valid");
+        assert_eq!(plan(&a, &b), Plan::Restart);
+        assert_eq!(plan(&a, &parse("[limits]\nmax_depth = 10\n")), Plan::Restart);
+    }
+
+    #[test]
+    fn stage_ids_lose_their_position() {
+        assert_eq!(processor_name("filter@0.1.0 (#2)"), "filter@0.1.0");
+        assert_eq!(processor_name("odd"), "odd");
+    }
+}
