@@ -13,6 +13,7 @@ pub mod canonical;
 mod ids;
 mod pipelines;
 mod plugins;
+mod schema;
 mod subjects;
 
 use std::path::Path;
@@ -21,10 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub use ids::ID_BLOCK;
 pub use pipelines::{ClusterPipelines, DeployedPipeline, Endpoint, Pipeline, PluginRef};
 pub use plugins::{ParamInfo, PluginVersion, PutOutcome, semver_of};
-pub use subjects::{
-    DEFAULT_LEVEL, SchemaEntry, SchemaText, SubjectVersion, canonical_schema, describe_problems,
-    parse_schema,
-};
+pub use schema::{SchemaText, canonical_schema, parse_schema};
+pub use subjects::{DEFAULT_LEVEL, SchemaEntry, SubjectVersion, describe_problems};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -32,7 +31,7 @@ use crate::error::{ApiError, ApiResult};
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
-    /// schema id (u32 BE) → [`subjects::StoredSchema`]
+    /// schema id (u32 BE) → [`schema::StoredSchema`]
     schemas: sled::Tree,
     /// sha256 of the canonical schema text → schema id: the same schema, the same id.
     schema_ids: sled::Tree,

@@ -3,6 +3,7 @@
 
 use weft_schema::{CompatibilityLevel, Direction, check_can_read};
 
+use super::schema::parse_schema;
 use super::{Store, decode, encode, key2, split_key2};
 use crate::error::{ApiError, ApiResult};
 
@@ -78,8 +79,8 @@ fn evolution_problems(
 }
 
 fn schema_problem(writer: &str, reader: &str) -> Option<String> {
-    let writer = super::parse_schema(writer).ok()?;
-    let reader = super::parse_schema(reader).ok()?;
+    let writer = parse_schema(writer).ok()?;
+    let reader = parse_schema(reader).ok()?;
     check_can_read(&writer, &reader)
         .err()
         .map(|e| e.to_string())

@@ -3,13 +3,12 @@
 
 use apache_avro::Schema;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use weft_schema::{CompatibilityLevel, Incompatibility, check_level};
 
-use super::canonical::canonical_form;
-use super::ids::NEXT_ID;
+use super::ids::take_next_id;
+use super::schema::{SchemaText, StoredSchema, digest, parse_schema};
 use super::{Store, decode, encode, key2, split_key2};
 use crate::error::{ApiError, ApiResult};
 
@@ -17,11 +16,6 @@ use crate::error::{ApiError, ApiResult};
 pub(crate) const GLOBAL: &[u8] = b"\0global";
 /// The level of a registry nobody configured, as in Confluent's.
 pub const DEFAULT_LEVEL: CompatibilityLevel = CompatibilityLevel::Backward;
-
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct StoredSchema {
-    pub schema: String,
-}
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) struct VersionRecord {
@@ -46,52 +40,6 @@ pub struct SchemaEntry {
     pub schema: String,
 }
 
-/// Parses an Avro schema (JSON text) into the library's model; 42201 if it is not one.
-pub fn parse_schema(text: &str) -> ApiResult<Schema> {
-    weft_schema::parse_schema(text).map_err(|e| ApiError::InvalidSchema(e.to_string()))
-}
-
-/// A schema's two texts: compact JSON as given (what is stored and served), and its
-/// [canonical form](super::canonical) (what identifies it), so a schema written two ways
-/// gets one id and one version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaText {
-    pub identity: String,
-    pub text: String,
-}
-
-impl SchemaText {
-    /// What `?normalize=true` stores and serves: the canonical form itself.
-    pub fn normalized(self) -> Self {
-        Self {
-            text: self.identity.clone(),
-            identity: self.identity,
-        }
-    }
-}
-
-/// Builds a schema's [`SchemaText`]; 42201 if it is not JSON or not shaped like a schema.
-pub fn canonical_schema(text: &str) -> ApiResult<SchemaText> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| ApiError::InvalidSchema(e.to_string()))?;
-    // A bare primitive name may be written `"int"` or `{"type":"int"}`; store it one way.
-    let value = match &value {
-        serde_json::Value::Object(map) if map.len() == 1 => match map.get("type") {
-            Some(serde_json::Value::String(name)) => serde_json::Value::String(name.clone()),
-            _ => value,
-        },
-        _ => value,
-    };
-    let identity = canonical_form(&value).map_err(ApiError::InvalidSchema)?;
-    let compact = |v: &serde_json::Value| {
-        serde_json::to_string(v).map_err(|e| ApiError::Internal(e.to_string()))
-    };
-    Ok(SchemaText {
-        identity: compact(&identity)?,
-        text: compact(&value)?,
-    })
-}
-
 fn version_key(subject: &str, version: u32) -> Vec<u8> {
     key2(subject, &version.to_be_bytes())
 }
@@ -100,10 +48,6 @@ fn ref_key(id: u32, subject: &str, version: u32) -> Vec<u8> {
     let mut key = id.to_be_bytes().to_vec();
     key.extend_from_slice(&version_key(subject, version));
     key
-}
-
-pub(super) fn digest(identity: &str) -> [u8; 32] {
-    Sha256::digest(identity.as_bytes()).into()
 }
 
 /// Formats problems the way Confluent's verbose answers do, naming the version and level.
@@ -498,12 +442,7 @@ impl Store {
                 let id = match existing_id {
                     Some(id) => id,
                     None => {
-                        let next = meta
-                            .get(NEXT_ID)?
-                            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
-                            .map(u32::from_be_bytes)
-                            .unwrap_or(1);
-                        meta.insert(NEXT_ID, &(next + 1).to_be_bytes())?;
+                        let next = take_next_id(meta)?;
                         schemas.insert(&next.to_be_bytes(), stored.clone())?;
                         schema_ids.insert(&digest, &next.to_be_bytes())?;
                         next
