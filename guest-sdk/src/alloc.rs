@@ -10,7 +10,8 @@
 //!
 //! Small blocks are never given back to dlmalloc: what a component keeps is bounded by
 //! the most small blocks it ever had alive at once. Installed as the global allocator
-//! only in components (wasm without threads); natively the type is only unit-tested.
+//! only in components (wasm without threads) built with the `allocator` feature (a
+//! default); natively the type is only unit-tested.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
@@ -33,7 +34,11 @@ pub struct SizeClassAlloc {
 #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
 unsafe impl Sync for SizeClassAlloc {}
 
-#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[cfg(all(
+    feature = "allocator",
+    target_family = "wasm",
+    not(target_feature = "atomics")
+))]
 #[global_allocator]
 static ALLOCATOR: SizeClassAlloc = SizeClassAlloc::new();
 
