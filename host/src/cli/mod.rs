@@ -3,6 +3,7 @@
 mod inspect;
 mod new;
 mod plugin;
+mod serve;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -90,6 +91,16 @@ pub enum Command {
     /// Push, list and show plugins in the registry (--registry or WEFT_REGISTRY_URL).
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Run every pipeline of a folder as a service: admin API, /metrics, hot reload at batch
+    /// boundaries, FAILED pipelines retried with backoff; SIGTERM stops after each batch.
+    Serve {
+        /// The daemon config (weftd.toml): listen address, pipelines folder, defaults.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Longest the pipelines get to finish their batch on SIGTERM (e.g. 30s, 2m).
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        grace: Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +215,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { config, grace } => serve::serve(&config, grace, runtime_options),
         Command::Plugin(command) => {
             let client = registry.client(None)?;
             match command {
