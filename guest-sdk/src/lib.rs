@@ -141,6 +141,7 @@ pub mod log;
 mod manifest;
 mod record;
 mod runtime;
+mod stage;
 pub mod testing;
 mod typed;
 

@@ -10,7 +10,7 @@ use crate::codec;
 use crate::encode::{self, Names};
 use crate::event::{Event, EventMeta, Outcome};
 use crate::manifest::{ConfigError, Manifest, Params};
-use crate::runtime::Stage;
+use crate::stage::Stage;
 
 /// A processor that accepts any record schema and sees events as [`Record`]s.
 ///

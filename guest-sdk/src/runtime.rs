@@ -9,12 +9,8 @@ use crate::bindings::weft::processor::types as wit;
 use crate::log::{self, Level};
 use crate::manifest::{ConfigError, Manifest};
 use crate::record::{RecordProcessor, RecordStage};
+use crate::stage::Stage;
 use crate::typed::{Processor, TypedStage};
-
-/// A configured processor, whichever API it was written against.
-pub(crate) trait Stage {
-    fn process_batch(&mut self, batch: Vec<wit::Event>) -> Result<Vec<wit::Outcome>, String>;
-}
 
 thread_local! {
     // A component instance is single-threaded and hosts one processor: the configured

@@ -9,7 +9,8 @@ use crate::codec;
 use crate::encode::Names;
 use crate::manifest::ConfigError;
 use crate::record::RecordProcessor;
-use crate::runtime::{self, Stage};
+use crate::runtime;
+use crate::stage::Stage;
 use crate::typed::Processor;
 
 /// The WIT event and outcome, for tests that check keys, headers and timestamps.

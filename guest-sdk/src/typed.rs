@@ -11,7 +11,7 @@ use crate::codec;
 use crate::encode::Names;
 use crate::event::{EventMeta, Outcome};
 use crate::manifest::{ConfigError, Manifest, Params};
-use crate::runtime::Stage;
+use crate::stage::Stage;
 
 /// A processor that reads and writes records of schemas it declares, as serde types.
 ///
