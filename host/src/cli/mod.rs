@@ -1,5 +1,6 @@
 //! The `weft` command line: argument parsing and one function per subcommand.
 
+mod dashboard;
 mod inspect;
 mod new;
 mod plugin;
@@ -91,6 +92,15 @@ pub enum Command {
     /// Push, list and show plugins in the registry (--registry or WEFT_REGISTRY_URL).
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Write a pipeline's Grafana dashboard (JSON) and Prometheus alert rules (YAML): panels
+    /// per stage over `weft serve`'s metrics; alerts for FAILED, growing lag, dead letters, traps.
+    Dashboard {
+        /// The pipeline file; the pipeline is named after it, as `weft serve` names it.
+        pipeline: PathBuf,
+        /// Folder for `<name>.dashboard.json` and `<name>.rules.yml`.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
     /// Run every pipeline of a folder as a service: admin API, /metrics, hot reload at batch
     /// boundaries, FAILED pipelines retried with backoff; SIGTERM stops after each batch.
     Serve {
@@ -216,6 +226,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config, grace } => serve::serve(&config, grace, runtime_options),
+        Command::Dashboard { pipeline, out } => {
+            let (json, rules) = dashboard::write(&pipeline, &out)?;
+            println!("{}\n{}", json.display(), rules.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugin(command) => {
             let client = registry.client(None)?;
             match command {

@@ -232,7 +232,11 @@ impl Client {
         Ok((version.id, version.schema))
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+    pub(super) fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
         let req = self.http.request(method, format!("{}{path}", self.base));
         match &self.token {
             Some(token) => req.bearer_auth(token),
@@ -246,7 +250,7 @@ impl Client {
             .1)
     }
 
-    fn send_json<T: DeserializeOwned>(
+    pub(super) fn send_json<T: DeserializeOwned>(
         &self,
         req: reqwest::blocking::RequestBuilder,
         path: &str,
@@ -259,7 +263,7 @@ impl Client {
     }
 
     /// Sends; a non-success status becomes [`ClientError::Api`].
-    fn send(
+    pub(super) fn send(
         &self,
         req: reqwest::blocking::RequestBuilder,
         path: &str,
@@ -284,7 +288,7 @@ impl Client {
         })
     }
 
-    fn transport(&self, path: &str, e: impl std::fmt::Display) -> ClientError {
+    pub(super) fn transport(&self, path: &str, e: impl std::fmt::Display) -> ClientError {
         ClientError::Transport {
             url: format!("{}{path}", self.base),
             reason: e.to_string(),
@@ -293,7 +297,7 @@ impl Client {
 }
 
 /// Percent-encodes a path segment or query value.
-fn seg(text: &str) -> String {
+pub(super) fn seg(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

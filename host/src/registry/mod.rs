@@ -7,6 +7,7 @@
 //! - `index/<name>/<version>`: the digest of that version, so an offline start can resolve.
 
 pub mod client;
+pub mod pipelines;
 
 use std::path::{Path, PathBuf};
 

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod registry_sync;
 mod supervisor;
 mod watch;
 mod worker;
