@@ -5,6 +5,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --kafka
 echo "==> cargo fmt --check"
 cargo fmt --all --check
+# The tests would build the plugins themselves (crates/test-components/build.rs); building
+# them first shows their progress and errors plainly, and the build script then finds the
+# same set already built.
 echo "==> building the plugins"
 scripts/build-plugins.sh
 echo "==> cargo clippy"

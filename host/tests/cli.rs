@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use weft_test_components::{plugin, plugin_dir};
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -14,17 +16,6 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"))
-}
-
-/// A built plugin; fails (never skips) when the plugins are not built.
-fn plugin(name: &str) -> PathBuf {
-    let path = target_dir().join(format!("wasm32-wasip2/plugin/{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "{} is missing: build the plugins first with scripts/build-plugins.sh",
-        path.display()
-    );
-    path
 }
 
 fn weft(args: &[&str], dir: &Path) -> Output {
@@ -66,6 +57,10 @@ fn the_demo_runs_and_prints_its_summary() {
         .replace(
             "\"titles.jsonl\"",
             &format!("{:?}", demo.join("titles.jsonl").display().to_string()),
+        )
+        .replace(
+            "\"../target/wasm32-wasip2/plugin/",
+            &format!("\"{}/", plugin_dir().display()),
         )
         .replace("\"../", &format!("\"{}/", workspace().display()));
     std::fs::write(work.path().join("pipeline.toml"), pipeline).expect("write pipeline");

@@ -1,5 +1,6 @@
-//! Helpers shared by weft's end-to-end tests: where the built plugins are, temporary
-//! pipelines, and reading what a run wrote.
+//! Helpers shared by weft's end-to-end tests: the built plugins (re-exported from
+//! `weft-test-components`, whose build script builds them), temporary pipelines, and
+//! reading what a run wrote.
 
 pub mod kafka;
 
@@ -24,20 +25,7 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace().join("target"))
 }
 
-/// Path of a built plugin component. Panics, saying how to build it, when it is missing:
-/// tests that need the real plugins must fail, never skip.
-pub fn plugin(name: &str) -> PathBuf {
-    let path = target_dir()
-        .join("wasm32-wasip2")
-        .join("plugin")
-        .join(format!("{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "{} is missing: build the plugins first with scripts/build-plugins.sh",
-        path.display()
-    );
-    path
-}
+pub use weft_test_components::{plugin, plugin_dir};
 
 /// The demo's title schema.
 pub fn title_schema() -> PathBuf {

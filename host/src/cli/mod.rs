@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use weft_host::config;
+use weft_host::config::{self, Layers, Settings};
 use weft_host::pipeline::{LocalOnly, Pipeline, PluginResolver, RunSummary, on_run_thread};
 use weft_host::registry::RegistryResolver;
 use weft_host::registry::client::Client;
@@ -33,21 +33,24 @@ pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Directory of the compiled-component cache [default: $WEFT_CACHE_DIR or ~/.cache/weft].
-    #[arg(long, global = true, env = "WEFT_CACHE_DIR")]
+    // Flags only: their environment variables are read with the other layers, in one place
+    // (`config::Settings`), so a flag beats its variable, which beats the pipeline file.
+    /// Directory of the compiled-component and plugin cache; beats WEFT_CACHE_DIR
+    /// [default: ~/.cache/weft].
+    #[arg(long, global = true)]
     pub cache_dir: Option<PathBuf>,
-    /// Registry for `plugin` commands and `name@version` references; overrides the pipeline's
-    /// `[registry] url`.
-    #[arg(long, global = true, env = "WEFT_REGISTRY_URL")]
+    /// Registry for `plugin` commands, `name@version` references and the Kafka Confluent
+    /// format; beats WEFT_REGISTRY_URL, which beats the pipeline's `[registry] url`.
+    #[arg(long, global = true)]
     pub registry: Option<String>,
-    /// Bearer token for registry writes.
-    #[arg(
-        long,
-        global = true,
-        env = "WEFT_REGISTRY_TOKEN",
-        hide_env_values = true
-    )]
+    /// Bearer token for registry writes (plugin pushes, schema registration); beats
+    /// WEFT_REGISTRY_TOKEN.
+    #[arg(long, global = true)]
     pub token: Option<String>,
+    /// Kafka brokers (host:port[,host:port]) for every Kafka table of the pipeline; beats
+    /// WEFT_KAFKA_BROKERS, which beats the tables' `brokers`.
+    #[arg(long, global = true)]
+    pub brokers: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -142,17 +145,30 @@ pub fn init_tracing(verbose: u8) {
         .init();
 }
 
+impl Cli {
+    /// The flags' layer of the settings (`None` where a flag was not given).
+    pub fn settings(&self) -> Settings {
+        Settings {
+            brokers: self.brokers.clone(),
+            registry_url: self.registry.clone(),
+            registry_token: self.token.clone(),
+            cache_dir: self.cache_dir.clone(),
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let runtime_options = RuntimeOptions {
-        cache_dir: cli
-            .cache_dir
-            .clone()
-            .or_else(weft_runtime::default_cache_dir),
+    // The one place the CLI settles flags, environment and files: everything below uses
+    // `process` (no file) or the pipeline file settled between `layers`.
+    let flags = cli.settings();
+    let defaults = Settings {
+        cache_dir: weft_runtime::default_cache_dir(),
+        ..Settings::default()
     };
-    let registry = Registry {
-        url: cli.registry.clone(),
-        token: cli.token.clone(),
-        cache_dir: runtime_options.cache_dir.clone(),
+    let process = Settings::resolve(&flags, config::process_env, &defaults);
+    let layers = Layers::new(&flags, config::process_env, &defaults);
+    let runtime_options = RuntimeOptions {
+        cache_dir: process.cache_dir.clone(),
     };
     match cli.command {
         Command::Run {
@@ -164,7 +180,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let stop = Arc::new(AtomicBool::new(false));
             watch_signals(stop.clone(), runtime.clone())?;
             let progress = (!quiet).then_some(Duration::from_secs(1));
-            let summary = build(&pipeline, &runtime, &registry)
+            let summary = build(&pipeline, &runtime, &layers)
                 .and_then(|built| Ok(on_run_thread(move || drive(built, &stop, progress))??));
             // Interrupted mid-call, the run fails with whatever error the cut call caused;
             // interrupted between calls, it finishes its batch and has a summary to print.
@@ -189,20 +205,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate { pipeline } => {
             let runtime = Runtime::new(runtime_options)?;
-            let built = build(&pipeline, &runtime, &registry)?;
+            let built = build(&pipeline, &runtime, &layers)?;
             println!("{}: ok", pipeline.display());
             println!(
                 "  source  {}  ({})",
                 built.source_name(),
                 schema_name(&built.source_schema())
             );
-            for (id, (_, output)) in built
+            // Each processor pinned: the exact component a run of this file would use now.
+            for ((id, (_, output)), digest) in built
                 .chain()
                 .stage_ids()
                 .iter()
                 .zip(built.chain().stage_schemas())
+                .zip(built.stage_digests())
             {
                 println!("  → {id}  emits {}", schema_name(&output));
+                println!("      pin {id}@{digest}");
             }
             println!("  → sink  {}", built.config().sink.describe());
             Ok(ExitCode::SUCCESS)
@@ -232,7 +251,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin(command) => {
-            let client = registry.client(None)?;
+            let client = registry_client(&process)?;
             match command {
                 PluginCommand::Push { file } => {
                     plugin::push(&client, &Runtime::new(runtime_options)?, &file)?
@@ -307,37 +326,24 @@ fn watch_signals(stop: Arc<AtomicBool>, runtime: Runtime) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Where the registry is, from flags and environment.
-struct Registry {
-    url: Option<String>,
-    token: Option<String>,
-    cache_dir: Option<PathBuf>,
+/// A client of the registry the settings name (flag, else WEFT_REGISTRY_URL, else the file).
+fn registry_client(settings: &Settings) -> anyhow::Result<Client> {
+    let access = settings.registry().context(
+        "no registry given: pass --registry URL, set WEFT_REGISTRY_URL or add [registry] url to the pipeline",
+    )?;
+    Ok(Client::new(&access.url, access.token)?)
 }
 
-impl Registry {
-    /// A client of the flag's registry, else of `fallback` (the pipeline's `[registry] url`).
-    fn client(&self, fallback: Option<&str>) -> anyhow::Result<Client> {
-        let url = self.url.as_deref().or(fallback).context(
-            "no registry given: pass --registry URL, set WEFT_REGISTRY_URL or add [registry] url to the pipeline",
-        )?;
-        Ok(Client::new(url, self.token.clone())?)
-    }
-}
-
-fn build(
-    path: &std::path::Path,
-    runtime: &Runtime,
-    registry: &Registry,
-) -> anyhow::Result<Pipeline> {
-    let config = config::load_file(path)?;
-    let pipeline_registry = config.registry.as_ref().map(|r| r.url.clone());
+fn build(path: &std::path::Path, runtime: &Runtime, layers: &Layers) -> anyhow::Result<Pipeline> {
+    let config = layers.load_file(path)?;
     let needs_registry = config
         .processors
         .iter()
         .any(|p| !config::is_local_plugin(&p.plugin));
     let resolver: Box<dyn PluginResolver> = if needs_registry {
-        let client = registry.client(pipeline_registry.as_deref())?;
-        let cache = registry
+        let client = registry_client(&config.settings)?;
+        let cache = config
+            .settings
             .cache_dir
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join("weft-cache"));

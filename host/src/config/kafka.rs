@@ -1,14 +1,14 @@
 //! The Kafka tables of a pipeline file: `[[source]] kind = "kafka"`, `[sink] kind = "kafka"`
-//! and `[dead_letter] kind = "kafka"`, with what the loader fills in from the environment and
-//! the checks serde cannot make.
+//! and `[dead_letter] kind = "kafka"`, how their brokers and registry are settled (flag >
+//! environment > the table > defaults, see `settings`) and the checks serde cannot make.
 //!
 //! ```toml
 //! [registry]
-//! url = "http://127.0.0.1:8081"        # or WEFT_REGISTRY_URL
+//! url = "http://127.0.0.1:8081"        # --registry and WEFT_REGISTRY_URL override it
 //!
 //! [[source]]
 //! kind = "kafka"
-//! brokers = "127.0.0.1:9092"           # or WEFT_KAFKA_BROKERS
+//! brokers = "127.0.0.1:9092"           # --brokers and WEFT_KAFKA_BROKERS override it
 //! topics = ["titles"]                  # or topic_pattern = "titles-.*"
 //! group = "titles-enricher"
 //! start = "committed"                  # "earliest" | "latest" | "committed"
@@ -31,13 +31,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::load::ConfigIssue;
+use super::issue::ConfigIssue;
+use super::settings::{BROKERS_ENV, Layers, REGISTRY_ENV, RegistryAccess, Settings};
 use super::types::{DeadLetterConfig, ParamValue, PipelineConfig, SinkConfig, SourceConfig};
-
-/// Environment variable giving the brokers when a Kafka table has no `brokers`.
-pub const BROKERS_ENV: &str = "WEFT_KAFKA_BROKERS";
-/// Environment variable giving the registry when the file has no `[registry]`.
-pub const REGISTRY_ENV: &str = "WEFT_REGISTRY_URL";
 
 /// Where a consumer group starts reading a partition it has never read in this process.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -68,7 +64,8 @@ pub enum WireFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSourceConfig {
-    /// `brokers = "127.0.0.1:9092,127.0.0.1:9093"`; default `WEFT_KAFKA_BROKERS`.
+    /// `brokers = "127.0.0.1:9092,127.0.0.1:9093"`; `--brokers` and `WEFT_KAFKA_BROKERS`
+    /// override it. Settled by the loader: the run finds the value to use here.
     #[serde(default)]
     pub brokers: Option<String>,
     /// `topics = ["titles"]`; or use `topic_pattern`.
@@ -98,9 +95,10 @@ pub struct KafkaSourceConfig {
     /// `[source.properties]`: librdkafka consumer properties, over weft's defaults.
     #[serde(default)]
     pub properties: BTreeMap<String, ParamValue>,
-    /// Filled by the loader from `[registry] url` or `WEFT_REGISTRY_URL`.
+    /// The registry for schema ids and its token, settled by the loader (`--registry`,
+    /// `WEFT_REGISTRY_URL`, `[registry] url`; `--token`, `WEFT_REGISTRY_TOKEN`).
     #[serde(skip)]
-    pub registry_url: Option<String>,
+    pub registry: Option<RegistryAccess>,
 }
 
 impl KafkaSourceConfig {
@@ -127,7 +125,7 @@ impl KafkaSourceConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSinkConfig {
-    /// `brokers = "127.0.0.1:9092"`; default `WEFT_KAFKA_BROKERS`.
+    /// `brokers = "127.0.0.1:9092"`; `--brokers` and `WEFT_KAFKA_BROKERS` override it.
     #[serde(default)]
     pub brokers: Option<String>,
     /// `topic = "titles-enriched"`
@@ -146,9 +144,10 @@ pub struct KafkaSinkConfig {
     /// `[sink.properties]`: librdkafka producer properties, over weft's defaults.
     #[serde(default)]
     pub properties: BTreeMap<String, ParamValue>,
-    /// Filled by the loader from `[registry] url` or `WEFT_REGISTRY_URL`.
+    /// The registry for schema ids and its token, settled by the loader (`--registry`,
+    /// `WEFT_REGISTRY_URL`, `[registry] url`; `--token`, `WEFT_REGISTRY_TOKEN`).
     #[serde(skip)]
-    pub registry_url: Option<String>,
+    pub registry: Option<RegistryAccess>,
 }
 
 impl KafkaSinkConfig {
@@ -164,7 +163,7 @@ impl KafkaSinkConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaDeadLetterConfig {
-    /// `brokers = "127.0.0.1:9092"`; default `WEFT_KAFKA_BROKERS`.
+    /// `brokers = "127.0.0.1:9092"`; `--brokers` and `WEFT_KAFKA_BROKERS` override it.
     #[serde(default)]
     pub brokers: Option<String>,
     /// `topic = "titles-dead"`
@@ -174,27 +173,29 @@ pub struct KafkaDeadLetterConfig {
     pub properties: BTreeMap<String, ParamValue>,
 }
 
-/// Fills what the environment provides: brokers and the registry URL.
-pub(super) fn resolve(config: &mut PipelineConfig) {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let registry = config
-        .registry
-        .as_ref()
-        .map(|r| r.url.clone())
-        .or_else(|| env(REGISTRY_ENV));
-    let brokers = env(BROKERS_ENV);
+/// Settles every Kafka table between `layers`: its brokers (flag > environment > the table's
+/// own > defaults) and the pipeline's registry (already settled into `config.settings`).
+pub(super) fn settle(config: &mut PipelineConfig, layers: &Layers) {
+    let brokers = |own: &mut Option<String>| {
+        let file = Settings {
+            brokers: own.take(),
+            ..Settings::default()
+        };
+        *own = layers.settle(&file).brokers;
+    };
+    let registry = config.settings.registry();
     for source in &mut config.sources {
         if let SourceConfig::Kafka(k) = source {
-            k.brokers = k.brokers.take().or_else(|| brokers.clone());
-            k.registry_url = registry.clone();
+            brokers(&mut k.brokers);
+            k.registry = registry.clone();
         }
     }
     if let SinkConfig::Kafka(k) = &mut config.sink {
-        k.brokers = k.brokers.take().or_else(|| brokers.clone());
-        k.registry_url = registry.clone();
+        brokers(&mut k.brokers);
+        k.registry = registry.clone();
     }
     if let DeadLetterConfig::Kafka(k) = &mut config.dead_letter {
-        k.brokers = k.brokers.take().or_else(|| brokers.clone());
+        brokers(&mut k.brokers);
     }
 }
 
@@ -202,9 +203,10 @@ pub(super) fn resolve(config: &mut PipelineConfig) {
 /// Confluent format needs one, a schema where raw Avro needs one.
 pub(super) fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
     let mut push = |key: String, message: String| issues.push(ConfigIssue { key, message });
-    let no_brokers = format!("missing: give brokers = \"HOST:PORT\" or set {BROKERS_ENV}");
+    let no_brokers =
+        format!("missing: give brokers = \"HOST:PORT\", pass --brokers or set {BROKERS_ENV}");
     let no_registry = format!(
-        "the Confluent wire format needs a registry: add [registry] url = \"...\" or set {REGISTRY_ENV} (or use format = \"avro\")"
+        "the Confluent wire format needs a registry: add [registry] url = \"...\", pass --registry or set {REGISTRY_ENV} (or use format = \"avro\")"
     );
     for (i, source) in config.sources.iter().enumerate() {
         let SourceConfig::Kafka(k) = source else {
@@ -236,7 +238,7 @@ pub(super) fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
                 key("schema"),
                 "missing: format = \"avro\" reads bare datums, so the schema must be pinned (schema = \"x.avsc\")".into(),
             ),
-            WireFormat::Confluent if k.registry_url.is_none() => {
+            WireFormat::Confluent if k.registry.is_none() => {
                 push(key("format"), no_registry.clone())
             }
             WireFormat::Confluent if k.schema.is_none() && k.reader_subject().is_none() => push(
@@ -261,7 +263,7 @@ pub(super) fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
             push("sink.topic".into(), "must not be empty".into());
         }
         match k.format {
-            WireFormat::Confluent if k.registry_url.is_none() => {
+            WireFormat::Confluent if k.registry.is_none() => {
                 push("sink.format".into(), no_registry.clone())
             }
             WireFormat::Avro if k.register_schema || k.subject.is_some() => push(
@@ -322,11 +324,12 @@ fn properties(
 mod tests {
     use std::path::Path;
 
-    use super::super::load::{ConfigErrors, parse_str};
+    use super::super::issue::ConfigErrors;
     use super::*;
 
+    /// Parsed with the file alone: no flags, no environment, no defaults.
     fn parse(text: &str) -> Result<PipelineConfig, ConfigErrors> {
-        parse_str(text, Path::new("p.toml"), Path::new("."))
+        Layers::default().parse_str(text, Path::new("p.toml"), Path::new("."))
     }
 
     fn issues(text: &str) -> Vec<(String, String)> {
@@ -368,7 +371,8 @@ mod tests {
         assert_eq!(source.start, StartPosition::Committed);
         assert_eq!(source.format, WireFormat::Confluent);
         assert_eq!(source.reader_subject().as_deref(), Some("titles-value"));
-        assert_eq!(source.registry_url.as_deref(), Some("http://127.0.0.1:1"));
+        let registry = source.registry.as_ref().expect("the file's registry");
+        assert_eq!(registry.url, "http://127.0.0.1:1");
         let SinkConfig::Kafka(sink) = &config.sink else {
             panic!("not a kafka sink");
         };
@@ -413,10 +417,6 @@ mod tests {
 
     #[test]
     fn confluent_needs_a_registry_and_a_reader_schema() {
-        // Only meaningful when the environment does not provide a registry.
-        if std::env::var_os(REGISTRY_ENV).is_some() {
-            return;
-        }
         let found = issues(
             r#"
             [[source]]
@@ -452,5 +452,106 @@ mod tests {
         assert_eq!(found[0].0, "source[0]", "{found:?}");
         assert!(found[0].1.contains("beginning"), "{found:?}");
         assert!(found[0].1.contains("earliest"), "{found:?}");
+    }
+
+    /// Every Kafka table gets the settled brokers and registry: flags over the environment
+    /// over the file over defaults, whatever the table says.
+    #[test]
+    fn kafka_tables_are_settled_flag_over_env_over_file_over_defaults() {
+        const PIPELINE: &str = r#"
+            [registry]
+            url = "http://file-registry"
+            [[source]]
+            kind = "kafka"
+            brokers = "file:9092"
+            topics = ["a"]
+            group = "g"
+            [sink]
+            kind = "kafka"
+            topic = "out"
+            [dead_letter]
+            kind = "kafka"
+            topic = "dead"
+            "#;
+        let settle = |flags: &Settings, env: &[(&str, &str)], defaults: &Settings| {
+            let env: BTreeMap<String, String> = env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let layers = Layers::new(flags, |n| env.get(n).cloned(), defaults);
+            let config = layers
+                .parse_str(PIPELINE, Path::new("p.toml"), Path::new("."))
+                .expect("valid");
+            let SourceConfig::Kafka(source) = &config.sources[0] else {
+                panic!("not a kafka source");
+            };
+            let SinkConfig::Kafka(sink) = &config.sink else {
+                panic!("not a kafka sink");
+            };
+            let DeadLetterConfig::Kafka(dead) = &config.dead_letter else {
+                panic!("not a kafka dead letter");
+            };
+            let registry = sink.registry.clone().expect("a registry");
+            assert_eq!(source.registry.as_ref(), Some(&registry));
+            assert_eq!(config.settings.registry().as_ref(), Some(&registry));
+            (
+                [
+                    source.brokers.clone(),
+                    sink.brokers.clone(),
+                    dead.brokers.clone(),
+                ],
+                registry.url,
+                registry.token,
+            )
+        };
+        let defaults = Settings {
+            brokers: Some("default:9092".into()),
+            registry_token: Some("default-token".into()),
+            ..Settings::default()
+        };
+        let some = |s: &str| Some(s.to_string());
+
+        // The table's own brokers beat the defaults, which fill the tables without any; the
+        // defaults' token (given without a registry of its own) goes to the file's registry.
+        let (brokers, url, token) = settle(&Settings::default(), &[], &defaults);
+        assert_eq!(
+            brokers,
+            [
+                some("file:9092"),
+                some("default:9092"),
+                some("default:9092")
+            ]
+        );
+        assert_eq!(url, "http://file-registry");
+        assert_eq!(token, some("default-token"));
+
+        // The environment beats every table.
+        let env = [
+            (BROKERS_ENV, "env:9092"),
+            (REGISTRY_ENV, "http://env-registry"),
+            (super::super::settings::REGISTRY_TOKEN_ENV, "env-token"),
+        ];
+        let (brokers, url, token) = settle(&Settings::default(), &env, &defaults);
+        assert_eq!(
+            brokers,
+            [some("env:9092"), some("env:9092"), some("env:9092")]
+        );
+        assert_eq!(url, "http://env-registry");
+        assert_eq!(token, some("env-token"));
+
+        // Flags beat the environment.
+        let flags = Settings {
+            brokers: some("flag:9092"),
+            registry_url: some("http://flag-registry"),
+            registry_token: some("flag-token"),
+            cache_dir: None,
+        };
+        let (brokers, url, token) = settle(&flags, &env, &defaults);
+        assert_eq!(
+            brokers,
+            [some("flag:9092"), some("flag:9092"), some("flag:9092")]
+        );
+        assert_eq!(url, "http://flag-registry");
+        assert_eq!(token, some("flag-token"));
     }
 }

@@ -1,48 +1,13 @@
-//! Reading a pipeline file: every problem found in one pass, each with its key.
+//! Reading a pipeline file: every problem found in one pass, each with its key, and its
+//! settings settled between flags, environment and defaults ([`Layers`]).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+use super::issue::{ConfigErrors, ConfigIssue};
+use super::settings::{Layers, Settings};
 use super::types::*;
-
-/// One problem in a pipeline file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigIssue {
-    /// Dotted key, e.g. `source[0].path`; empty for the whole file.
-    pub key: String,
-    pub message: String,
-}
-
-/// Every problem found in a pipeline file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigErrors {
-    pub file: PathBuf,
-    pub issues: Vec<ConfigIssue>,
-}
-
-impl std::error::Error for ConfigErrors {}
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.issues.len();
-        write!(
-            f,
-            "{}: {n} error{}",
-            self.file.display(),
-            if n == 1 { "" } else { "s" }
-        )?;
-        for issue in &self.issues {
-            if issue.key.is_empty() {
-                write!(f, "\n  {}", issue.message)?;
-            } else {
-                write!(f, "\n  {}: {}", issue.key, issue.message)?;
-            }
-        }
-        Ok(())
-    }
-}
 
 /// Sections a pipeline file may have.
 const SECTIONS: &[&str] = &[
@@ -55,8 +20,38 @@ const SECTIONS: &[&str] = &[
     "registry",
 ];
 
-/// Reads and checks a pipeline file. Relative paths in it are made relative to its folder.
+/// Reads and checks a pipeline file alone: no flags, no environment, no defaults. A run loads
+/// its file with [`Layers::load_file`] instead, so flags and environment apply.
 pub fn load_file(path: &Path) -> Result<PipelineConfig, ConfigErrors> {
+    Layers::default().load_file(path)
+}
+
+/// Parses pipeline TOML alone (see [`load_file`]); `file` names it in errors, `base` anchors
+/// relative paths.
+pub fn parse_str(text: &str, file: &Path, base: &Path) -> Result<PipelineConfig, ConfigErrors> {
+    Layers::default().parse_str(text, file, base)
+}
+
+impl Layers {
+    /// Reads, settles and checks a pipeline file: what a run uses. Relative paths in it are
+    /// made relative to its folder; brokers and the registry are settled between these layers.
+    pub fn load_file(&self, path: &Path) -> Result<PipelineConfig, ConfigErrors> {
+        read_file(path, self)
+    }
+
+    /// Parses, settles and checks pipeline TOML; `file` names it in errors, `base` anchors
+    /// relative paths.
+    pub fn parse_str(
+        &self,
+        text: &str,
+        file: &Path,
+        base: &Path,
+    ) -> Result<PipelineConfig, ConfigErrors> {
+        parse(text, file, base, self)
+    }
+}
+
+fn read_file(path: &Path, layers: &Layers) -> Result<PipelineConfig, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
         file: path.to_path_buf(),
         issues: vec![ConfigIssue {
@@ -65,11 +60,15 @@ pub fn load_file(path: &Path) -> Result<PipelineConfig, ConfigErrors> {
         }],
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    parse_str(&text, path, base)
+    parse(&text, path, base, layers)
 }
 
-/// Parses pipeline TOML; `file` names it in errors, `base` anchors relative paths.
-pub fn parse_str(text: &str, file: &Path, base: &Path) -> Result<PipelineConfig, ConfigErrors> {
+fn parse(
+    text: &str,
+    file: &Path,
+    base: &Path,
+    layers: &Layers,
+) -> Result<PipelineConfig, ConfigErrors> {
     let mut issues = Vec::new();
     let fail = |issues: Vec<ConfigIssue>| ConfigErrors {
         file: file.to_path_buf(),
@@ -116,11 +115,15 @@ pub fn parse_str(text: &str, file: &Path, base: &Path) -> Result<PipelineConfig,
         processors,
         sink: sink.unwrap_or(SinkConfig::Null),
         dead_letter,
+        settings: layers.settle(&Settings {
+            registry_url: registry.as_ref().map(|r| r.url.clone()),
+            ..Settings::default()
+        }),
         limits,
         registry,
     };
     resolve_paths(&mut config, base);
-    super::kafka::resolve(&mut config);
+    super::kafka::settle(&mut config, layers);
     check(&config, &mut issues);
     if issues.is_empty() {
         Ok(config)
@@ -130,10 +133,7 @@ pub fn parse_str(text: &str, file: &Path, base: &Path) -> Result<PipelineConfig,
 }
 
 fn issue(key: impl Into<String>, message: String) -> ConfigIssue {
-    ConfigIssue {
-        key: key.into(),
-        message,
-    }
+    ConfigIssue::new(key, message)
 }
 
 /// Deserializes one top-level section, recording its error (with the full key) instead of

@@ -1,4 +1,6 @@
-//! Pipeline files: typed TOML with every error reported at once, with the file and the key.
+//! Pipeline files: typed TOML with every error reported at once, with the file and the key,
+//! and the settings a run takes from flags, environment and files, settled once
+//! ([`Settings::resolve`], [`Layers`]).
 //!
 //! ```toml
 //! [pipeline]
@@ -22,12 +24,16 @@
 //! path = "out/dead.jsonl"
 //! ```
 
+mod issue;
 mod kafka;
 mod load;
+mod settings;
 mod types;
 
-pub use kafka::{BROKERS_ENV, REGISTRY_ENV};
-pub use load::{
-    ConfigErrors, ConfigIssue, is_local_plugin, load_file, parse_plugin_ref, parse_str,
+pub use issue::{ConfigErrors, ConfigIssue};
+pub use load::{is_local_plugin, load_file, parse_plugin_ref, parse_str};
+pub use settings::{
+    BROKERS_ENV, CACHE_DIR_ENV, Layers, REGISTRY_ENV, REGISTRY_TOKEN_ENV, RegistryAccess, Settings,
+    process_env,
 };
 pub use types::*;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 pub use super::kafka::{
     KafkaDeadLetterConfig, KafkaSinkConfig, KafkaSourceConfig, StartPosition, WireFormat,
 };
+use super::settings::Settings;
 
 /// A whole pipeline file.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +35,11 @@ pub struct PipelineConfig {
     /// `[registry]`: where `name@version` plugin references are resolved.
     #[serde(default)]
     pub registry: Option<RegistryConfig>,
+    /// The pipeline's settings once settled by the loader (flag > environment > this file >
+    /// defaults): the registry (URL and token) and cache folder a run uses. A Kafka table's
+    /// brokers and registry are settled into the table itself.
+    #[serde(skip)]
+    pub settings: Settings,
 }
 
 /// `[pipeline]`
@@ -251,6 +257,6 @@ impl Default for Limits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
-    /// `url = "http://127.0.0.1:8081"` (also `WEFT_REGISTRY_URL`).
+    /// `url = "http://127.0.0.1:8081"`; `--registry` and `WEFT_REGISTRY_URL` override it.
     pub url: String,
 }

@@ -13,8 +13,8 @@ use weft_registry::{AppState, Settings, app};
 
 pub const TOKEN: &str = "test-token-1234";
 
-/// Stands in for the Wasm runtime: the "component" is a JSON manifest. Real components are
-/// exercised by `e2e.rs` and `plugins_real.rs`.
+/// Stands in for the Wasm runtime: the "component" is a JSON manifest. Real components go
+/// through the real binary in weft-tests' `registry.rs`.
 pub struct FakeInspector;
 
 impl Inspector for FakeInspector {

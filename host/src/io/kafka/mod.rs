@@ -21,7 +21,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 pub use sink::{KafkaDeadLetters, KafkaSink};
 pub use source::KafkaSource;
 
-use crate::config::{BROKERS_ENV, ParamValue, REGISTRY_ENV};
+use crate::config::{ParamValue, RegistryAccess};
 use crate::registry::client::Client;
 
 /// Headers the source adds to every event, so a dead letter names where it came from. The
@@ -35,19 +35,16 @@ pub const HEADER_REASON: &str = "weft.reason";
 pub const HEADER_PROCESSOR: &str = "weft.processor";
 pub const HEADER_STAGE: &str = "weft.stage";
 
-/// Environment variable holding the registry token used to register schemas.
-pub const REGISTRY_TOKEN_ENV: &str = "WEFT_REGISTRY_TOKEN";
-
 /// A librdkafka configuration: weft's defaults, then the pipeline's properties over them.
+/// `brokers` is the table's settled value (`config::Settings`); nothing here reads the
+/// environment.
 fn client_config(
     brokers: Option<&str>,
     defaults: &[(&str, &str)],
     properties: &BTreeMap<String, ParamValue>,
 ) -> Result<ClientConfig, String> {
-    let brokers = brokers
-        .map(str::to_string)
-        .or_else(|| std::env::var(BROKERS_ENV).ok())
-        .ok_or_else(|| format!("no brokers: give brokers = \"HOST:PORT\" or set {BROKERS_ENV}"))?;
+    let brokers =
+        brokers.ok_or("no brokers (the pipeline file was not loaded with its settings settled)")?;
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers);
     for (key, value) in defaults {
@@ -66,18 +63,12 @@ fn client_config(
     Ok(config)
 }
 
-/// The registry client for the Confluent format, from the loader's URL or the environment.
-fn registry(url: Option<&str>) -> Result<Client, String> {
-    let url = url
-        .map(str::to_string)
-        .or_else(|| std::env::var(REGISTRY_ENV).ok())
-        .ok_or_else(|| {
-            format!("the Confluent wire format needs a registry: add [registry] url = \"...\" or set {REGISTRY_ENV}")
-        })?;
-    let token = std::env::var(REGISTRY_TOKEN_ENV)
-        .ok()
-        .filter(|t| !t.is_empty());
-    Client::new(&url, token).map_err(|e| e.to_string())
+/// The registry client for the Confluent format: the table's settled registry and token.
+fn registry(access: Option<&RegistryAccess>) -> Result<Client, String> {
+    let access = access.ok_or(
+        "the Confluent wire format needs a registry (the pipeline file was not loaded with its settings settled)",
+    )?;
+    Client::new(&access.url, access.token.clone()).map_err(|e| e.to_string())
 }
 
 /// Fatal errors end the run; everything else librdkafka retries by itself.

@@ -35,7 +35,7 @@ impl KafkaSink {
         let schema_id = match config.format {
             WireFormat::Avro => None,
             WireFormat::Confluent => {
-                let client = registry(config.registry_url.as_deref()).map_err(fail)?;
+                let client = registry(config.registry.as_ref()).map_err(fail)?;
                 let subject = config.subject();
                 // The full JSON (with defaults and docs): the parsing canonical form would drop
                 // the defaults the subject's compatibility checks need.

@@ -194,7 +194,7 @@ impl KafkaSource {
                     (schema, decoder)
                 }
                 WireFormat::Confluent => {
-                    let client = registry(config.registry_url.as_deref()).map_err(fail)?;
+                    let client = registry(config.registry.as_ref()).map_err(fail)?;
                     let schema = match (&config.schema, config.reader_subject()) {
                         (Some(path), _) => read_schema(path)?,
                         (None, Some(subject)) => {
