@@ -156,6 +156,9 @@ fn partitions(tpl: &TopicPartitionList) -> String {
     }
 }
 
+/// Default `fetch.wait.max.ms`: how long the broker may hold a fetch that has no data.
+pub const FETCH_WAIT_MAX_MS: &str = "10";
+
 /// Consumer settings weft relies on; `[source.properties]` go over them (except the ones
 /// the config check refuses).
 fn defaults(config: &KafkaSourceConfig) -> Vec<(&'static str, &'static str)> {
@@ -164,6 +167,10 @@ fn defaults(config: &KafkaSourceConfig) -> Vec<(&'static str, &'static str)> {
         ("enable.auto.offset.store", "false"),
         ("enable.partition.eof", "false"),
         ("client.id", "weft"),
+        // librdkafka's 500 ms let a broker hold a fetch that long, and some (tansu) hold it
+        // whole even when data arrives: half a second per hop at low rates. 10 ms costs an
+        // idle consumer about 100 small fetches a second per broker.
+        ("fetch.wait.max.ms", FETCH_WAIT_MAX_MS),
         (
             "auto.offset.reset",
             match config.start {
@@ -285,20 +292,29 @@ impl Source for KafkaSource {
 
     /// Never exhausted: runs until the pipeline is stopped. Transient consumer errors (a
     /// broker down, a rebalance) are logged and librdkafka retries; fatal ones end the run.
+    ///
+    /// Waits up to `linger` for the first message only, then takes what the consumer has
+    /// already fetched and returns: the linger bounds a batch's wait, it is not a target, so
+    /// at a low rate an event does not sit out the linger before it is processed.
     fn poll(&mut self, max: usize, linger: Duration, batch: &mut Batch) -> Result<bool> {
         self.subscribe()?;
         let deadline = Instant::now() + linger;
+        let mut took = false;
         while batch.len() < max {
             if let Some(fatal) = self.consumer.context().diagnostics.fatal() {
                 return Err(self.fatal(format!("fatal consumer error: {fatal}")));
             }
-            // After the linger, only what is already fetched is taken.
-            let wait = deadline.saturating_duration_since(Instant::now());
+            let wait = if took {
+                Duration::ZERO
+            } else {
+                whole_millis(deadline.saturating_duration_since(Instant::now()))
+            };
             let Some(polled) = self.consumer.poll(wait) else {
                 break;
             };
             match polled {
                 Ok(message) => {
+                    took = true;
                     take(&self.name, &mut self.decoder, &message, batch)?;
                     let context = self.consumer.context();
                     let mut pending = lock(&context.pending);
@@ -377,6 +393,12 @@ impl Drop for KafkaSource {
     }
 }
 
+/// `wait` rounded up to whole milliseconds: rust-rdkafka's poll turns a sub-millisecond
+/// remainder into zero-timeout polls until its deadline, a busy loop.
+fn whole_millis(wait: Duration) -> Duration {
+    Duration::from_millis(wait.as_micros().div_ceil(1000) as u64)
+}
+
 /// Turns one message into an event, or a dead letter when its value cannot be decoded.
 fn take(
     name: &str,
@@ -442,4 +464,46 @@ fn take(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(properties: &str) -> KafkaSourceConfig {
+        toml::from_str(&format!(
+            "topics = [\"t\"]\ngroup = \"g\"\n[properties]\n{properties}"
+        ))
+        .expect("a Kafka source table")
+    }
+
+    fn consumer_config(config: &KafkaSourceConfig) -> rdkafka::ClientConfig {
+        client_config(Some("127.0.0.1:1"), &defaults(config), &config.properties)
+            .expect("brokers given")
+    }
+
+    #[test]
+    fn a_fetch_waits_briefly_unless_the_pipeline_says_otherwise() {
+        let default = consumer_config(&source(""));
+        assert_eq!(default.get("fetch.wait.max.ms"), Some(FETCH_WAIT_MAX_MS));
+        let tuned = consumer_config(&source("\"fetch.wait.max.ms\" = 250"));
+        assert_eq!(tuned.get("fetch.wait.max.ms"), Some("250"));
+    }
+
+    #[test]
+    fn waits_are_whole_milliseconds_rounded_up() {
+        assert_eq!(whole_millis(Duration::ZERO), Duration::ZERO);
+        assert_eq!(
+            whole_millis(Duration::from_micros(300)),
+            Duration::from_millis(1)
+        );
+        assert_eq!(
+            whole_millis(Duration::from_micros(99_001)),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            whole_millis(Duration::from_millis(100)),
+            Duration::from_millis(100)
+        );
+    }
 }
