@@ -3,13 +3,18 @@
 //! - `unfused-kafka`: one `weft run` process per processor, topics between them — the
 //!   design weft's fusion replaces;
 //! - `fused-kafka`: one `weft run` process with the whole chain, Kafka in and out;
-//! - `passthrough-kafka`: one `weft run` process, no processor: the broker's I/O ceiling.
+//! - `passthrough-kafka`: one `weft run` process, no processor: weft's own Kafka cost;
+//! - `floor-kafka`: no weft at all, the bench's producer to its reader through the broker:
+//!   the latency any pipeline starts from.
 //!
 //! Each variant gets fresh topics (3 partitions) and bare Avro datums (`format = "avro"`, no
 //! registry). Its processes are started, a warm-up of events is sent through until it comes
 //! out at the end (so every consumer group has joined), then the timed events are produced
-//! and the clock stops when the last expected event reaches the output topic. Peak RSS is
-//! sampled from `/proc/<pid>/status` while the processes run.
+//! and the clock stops when the last expected event reaches the output topic. Then, for each
+//! steady rate asked for, events stamped with their send time are produced at that rate and
+//! timed as they come out. Peak RSS is sampled from `/proc/<pid>/status` while the processes
+//! run; CPU time of every `weft run` process and of the broker is read from `/proc/<pid>/stat`
+//! around each phase.
 
 use std::fmt::Write as _;
 use std::net::{TcpListener, TcpStream};
@@ -21,12 +26,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::measure::{VariantResult, peak_rss_mib_of};
+use crate::clients::{Counter, EventProducer};
+use crate::measure::{CpuFigures, LatencyFigures, VariantResult, cpu_seconds_of, peak_rss_mib_of};
 use crate::native::{self, NativeChain};
 use crate::stages::{STAGES, StageDef, plugin_path};
 use crate::workload::{DISTINCT, TITLE_SCHEMA, Workload};
@@ -60,6 +62,30 @@ fn tansu_binary() -> PathBuf {
     std::env::var_os("HOME")
         .map(|home| PathBuf::from(home).join(".cargo/bin/tansu"))
         .unwrap_or_else(|| PathBuf::from("tansu"))
+}
+
+/// What to run over Kafka besides the timed events.
+#[derive(Debug, Clone)]
+pub struct KafkaOptions {
+    /// Only these variants (`fused`, `unfused`, `passthrough`, `floor`); all when empty.
+    pub only: Vec<String>,
+    /// Steady rates (events/s) at which latency is measured after the timed events.
+    pub rates: Vec<u64>,
+    /// How long each steady rate is produced.
+    pub rate_seconds: u64,
+    /// `[source.properties]` and `[sink.properties]` of every pipeline, to try settings.
+    pub source_properties: Vec<(String, String)>,
+    pub sink_properties: Vec<(String, String)>,
+}
+
+impl KafkaOptions {
+    fn wants(&self, variant: &str) -> bool {
+        self.only.is_empty()
+            || self
+                .only
+                .iter()
+                .any(|o| variant.trim_end_matches("-kafka") == o.trim_end_matches("-kafka"))
+    }
 }
 
 /// A tansu broker with in-memory storage on a free local port, stopped on drop.
@@ -107,6 +133,10 @@ impl Broker {
         Ok(broker)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `127.0.0.1:PORT`, as Kafka clients take it.
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
@@ -145,15 +175,16 @@ struct Plan {
     pipelines: Vec<PathBuf>,
 }
 
-/// Writes a pipeline file: `topic_in` → `stages` → `topic_out`, bare Avro both ways.
+/// Writes a pipeline file into `dir`: `topic_in` → `stages` (components in `plugins`) →
+/// `topic_out`, bare Avro both ways.
 fn pipeline(
-    dir: &Path,
+    (dir, plugins): (&Path, &Path),
     name: &str,
     broker: &str,
     (topic_in, schema): (&str, &Path),
     stages: &[StageDef],
     topic_out: &str,
-    plugins: &Path,
+    options: &KafkaOptions,
 ) -> anyhow::Result<PathBuf> {
     let mut toml = format!(
         "[pipeline]\nname = {name:?}\n\n[[source]]\nkind = \"kafka\"\nbrokers = {broker:?}\n\
@@ -179,13 +210,29 @@ fn pipeline(
         toml,
         "[sink]\nkind = \"kafka\"\nbrokers = {broker:?}\ntopic = {topic_out:?}\nformat = \"avro\"\n"
     );
+    for (table, properties) in [
+        ("sink", &options.sink_properties),
+        ("source", &options.source_properties),
+    ] {
+        if !properties.is_empty() {
+            let _ = writeln!(toml, "\n[{table}.properties]");
+            for (key, value) in properties {
+                let _ = writeln!(toml, "{key:?} = {value:?}");
+            }
+        }
+    }
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, toml).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 
 /// Runs the Kafka variants; a failure to start the broker fails them all with the reason.
-pub fn run_all(weft: &Path, plugins: &Path, events: u64) -> anyhow::Result<Vec<VariantResult>> {
+pub fn run_all(
+    weft: &Path,
+    plugins: &Path,
+    events: u64,
+    options: &KafkaOptions,
+) -> anyhow::Result<Vec<VariantResult>> {
     anyhow::ensure!(
         weft.is_file(),
         "{} is missing: build it with cargo build --release -p weft-host",
@@ -219,13 +266,13 @@ pub fn run_all(weft: &Path, plugins: &Path, events: u64) -> anyhow::Result<Vec<V
     let mut unfused = Vec::new();
     for (i, stage) in STAGES.iter().enumerate() {
         unfused.push(pipeline(
-            dir.as_path(),
+            (dir.as_path(), plugins),
             &format!("unfused-{}", stage.plugin),
             &address,
             (&unfused_topics[i], &schemas[i]),
             std::slice::from_ref(stage),
             &unfused_topics[i + 1],
-            plugins,
+            options,
         )?);
     }
     plans.push(Plan {
@@ -241,13 +288,13 @@ pub fn run_all(weft: &Path, plugins: &Path, events: u64) -> anyhow::Result<Vec<V
         input: "fused-in".into(),
         output: "fused-out".into(),
         pipelines: vec![pipeline(
-            dir.as_path(),
+            (dir.as_path(), plugins),
             "fused",
             &address,
             ("fused-in", &schemas[0]),
             STAGES,
             "fused-out",
-            plugins,
+            options,
         )?],
     });
     plans.push(Plan {
@@ -256,44 +303,54 @@ pub fn run_all(weft: &Path, plugins: &Path, events: u64) -> anyhow::Result<Vec<V
         input: "passthrough-in".into(),
         output: "passthrough-out".into(),
         pipelines: vec![pipeline(
-            dir.as_path(),
+            (dir.as_path(), plugins),
             "passthrough",
             &address,
             ("passthrough-in", &schemas[0]),
             &[],
             "passthrough-out",
-            plugins,
+            options,
         )?],
     });
+    plans.push(Plan {
+        variant: "floor-kafka",
+        stages: 0,
+        input: "floor".into(),
+        output: "floor".into(),
+        pipelines: Vec::new(),
+    });
+    plans.retain(|p| options.wants(p.variant));
     for topic in unfused_topics.iter().map(String::as_str).chain([
         "fused-in",
         "fused-out",
         "passthrough-in",
         "passthrough-out",
+        "floor",
     ]) {
         broker.create_topic(topic)?;
     }
 
     let workload = Workload::generate(DISTINCT)?;
-    let (warm_out, main_out) = expected_outputs(&workload, events)?;
+    let mut chain = NativeChain::build(TITLE_SCHEMA)?;
     let mut results = Vec::new();
     for plan in &plans {
         eprintln!("running {} over Kafka", plan.variant);
-        let expected = if plan.stages == 0 {
-            (WARM_UP, events)
-        } else {
-            (warm_out, main_out)
+        let mut expected = |n: u64| -> anyhow::Result<u64> {
+            if plan.stages == 0 {
+                Ok(n)
+            } else {
+                expected_output(&mut chain, &workload, n)
+            }
         };
-        let result = run_plan(
-            plan,
+        let run = Run {
             weft,
-            &address,
-            &workload,
+            broker: &broker,
+            workload: &workload,
             events,
-            expected,
-            dir.as_path(),
-        )
-        .unwrap_or_else(|e| VariantResult {
+            dir: dir.as_path(),
+            options,
+        };
+        let result = run_plan(plan, &run, &mut expected).unwrap_or_else(|e| VariantResult {
             variant: plan.variant.into(),
             batch: 1024,
             stages: plan.stages,
@@ -305,18 +362,15 @@ pub fn run_all(weft: &Path, plugins: &Path, events: u64) -> anyhow::Result<Vec<V
     Ok(results)
 }
 
-/// How many events come out of the chain for the warm-up and for the timed events.
-fn expected_outputs(workload: &Workload, events: u64) -> anyhow::Result<(u64, u64)> {
-    let mut chain = NativeChain::build(TITLE_SCHEMA)?;
-    let mut count = |n: u64| -> anyhow::Result<u64> {
-        let mut source = workload.source(n);
-        let mut out = 0;
-        while source.remaining() > 0 {
-            out += chain.process(source.next_batch(4096, native::event))?.len() as u64;
-        }
-        Ok(out)
-    };
-    Ok((count(WARM_UP)?, count(events)?))
+/// How many of the workload's first `n` events come out of the chain (each phase produces
+/// from the workload's start).
+fn expected_output(chain: &mut NativeChain, workload: &Workload, n: u64) -> anyhow::Result<u64> {
+    let mut source = workload.source(n);
+    let mut out = 0;
+    while source.remaining() > 0 {
+        out += chain.process(source.next_batch(4096, native::event))?.len() as u64;
+    }
+    Ok(out)
 }
 
 /// Samples the peak RSS of processes while they run.
@@ -382,19 +436,42 @@ impl Drop for Processes {
     }
 }
 
+/// What every plan runs with.
+struct Run<'a> {
+    weft: &'a Path,
+    broker: &'a Broker,
+    workload: &'a Workload,
+    events: u64,
+    dir: &'a Path,
+    options: &'a KafkaOptions,
+}
+
+/// CPU seconds so far of the `weft run` processes together, and of the broker.
+fn cpu_now(processes: &Processes, broker: &Broker) -> (f64, f64) {
+    let weft = processes
+        .0
+        .iter()
+        .filter_map(|c| cpu_seconds_of(c.id()))
+        .sum();
+    (weft, cpu_seconds_of(broker.pid()).unwrap_or(0.0))
+}
+
+/// The `q` quantile (0..=1) of `samples` (µs) in milliseconds; sorts them.
+fn quantile_ms(samples: &mut [u64], q: f64) -> f64 {
+    // `quantile_us` takes nanoseconds: µs in, ms out.
+    crate::measure::quantile_us(samples, q).unwrap_or(0.0)
+}
+
 fn run_plan(
     plan: &Plan,
-    weft: &Path,
-    broker: &str,
-    workload: &Workload,
-    events: u64,
-    (warm_out, main_out): (u64, u64),
-    dir: &Path,
+    run: &Run<'_>,
+    expected: &mut dyn FnMut(u64) -> anyhow::Result<u64>,
 ) -> anyhow::Result<VariantResult> {
-    let mut counter = Counter::new(broker, &plan.output)?;
+    let address = run.broker.address();
+    let mut counter = Counter::new(&address, &plan.output)?;
     let mut children = Vec::new();
     for pipeline in &plan.pipelines {
-        let log = dir.join(format!(
+        let log = run.dir.join(format!(
             "{}.log",
             pipeline
                 .file_stem()
@@ -403,131 +480,100 @@ fn run_plan(
         ));
         let log = std::fs::File::create(&log).context("creating a process log")?;
         children.push(
-            Command::new(weft)
+            Command::new(run.weft)
                 .arg("run")
                 .arg(pipeline)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .spawn()
-                .with_context(|| format!("starting {}", weft.display()))?,
+                .with_context(|| format!("starting {}", run.weft.display()))?,
         );
     }
     let mut processes = Processes(children);
     let sampler = RssSampler::start(processes.0.iter().map(Child::id).collect());
-    let producer = EventProducer::new(broker)?;
+    let producer = EventProducer::new(&address)?;
 
-    producer.send(&plan.input, workload, WARM_UP)?;
-    counter.wait_for(warm_out, &mut processes)?;
+    producer.send(&plan.input, run.workload, WARM_UP)?;
+    let mut total = expected(WARM_UP)?;
+    counter.wait_for(total, PHASE_TIMEOUT, || processes.check_running())?;
 
-    let started = Instant::now();
-    producer.send(&plan.input, workload, events)?;
-    let last = counter.wait_for(warm_out + main_out, &mut processes)?;
-    let elapsed = last.duration_since(started);
-    drop(processes);
-    let peaks = sampler.finish();
-
+    let floor = plan.pipelines.is_empty();
     let mut result = VariantResult {
         variant: plan.variant.into(),
         batch: 1024,
         stages: plan.stages,
-        events_in: events,
-        events_out: main_out,
-        elapsed_s: elapsed.as_secs_f64(),
-        peak_rss_mib: Some(peaks.iter().sum()),
-        process_rss_mib: if peaks.len() > 1 { peaks } else { Vec::new() },
-        note: Some(format!(
-            "{} weft run process(es), tansu in-memory broker, {PARTITIONS} partitions, bare Avro; \
-             from the first event produced to the last consumed at the end",
-            plan.pipelines.len()
-        )),
+        note: Some(if floor {
+            "no weft: the bench's producer to its reader through the broker".into()
+        } else {
+            format!(
+                "{} weft run process(es), tansu in-memory broker, {PARTITIONS} partitions, bare Avro; \
+                 from the first event produced to the last consumed at the end",
+                plan.pipelines.len()
+            )
+        }),
         ..VariantResult::default()
     };
-    result.finish_rates();
+    if !floor {
+        let started = Instant::now();
+        let (weft0, broker0) = cpu_now(&processes, run.broker);
+        producer.send(&plan.input, run.workload, run.events)?;
+        result.events_out = expected(run.events)?;
+        total += result.events_out;
+        let last = counter.wait_for(total, PHASE_TIMEOUT, || processes.check_running())?;
+        let (weft1, broker1) = cpu_now(&processes, run.broker);
+        let per_million = 1e6 / run.events as f64;
+        result.events_in = run.events;
+        result.elapsed_s = last.duration_since(started).as_secs_f64();
+        result.cpu = Some(CpuFigures {
+            weft_s_per_million: (weft1 - weft0) * per_million,
+            broker_s_per_million: (broker1 - broker0) * per_million,
+        });
+    }
+
+    let paced = EventProducer::new(&address)?;
+    for &rate in &run.options.rates {
+        let n = rate * run.options.rate_seconds;
+        counter.latencies_us.clear();
+        let started = Instant::now();
+        let (weft0, broker0) = cpu_now(&processes, run.broker);
+        total += expected(n)?;
+        // Read while producing: an event is timed when it arrives, not after the phase.
+        thread::scope(|scope| -> anyhow::Result<()> {
+            let sending = scope.spawn(|| {
+                paced.send_paced(&plan.input, run.workload, rate, run.options.rate_seconds)
+            });
+            let read = counter.wait_for(total, PHASE_TIMEOUT, || processes.check_running());
+            sending
+                .join()
+                .map_err(|_| anyhow::anyhow!("the paced producer panicked"))??;
+            read.map(drop)
+        })?;
+        let (weft1, broker1) = cpu_now(&processes, run.broker);
+        let wall = started.elapsed().as_secs_f64();
+        let samples = &mut counter.latencies_us;
+        let rss = processes
+            .0
+            .iter()
+            .filter_map(|c| peak_rss_mib_of(&c.id().to_string()))
+            .fold(0.0, f64::max);
+        result.latency.push(LatencyFigures {
+            rate,
+            samples: samples.len(),
+            p50_ms: quantile_ms(samples, 0.5),
+            p99_ms: quantile_ms(samples, 0.99),
+            max_ms: quantile_ms(samples, 1.0),
+            weft_core_pct: (weft1 - weft0) / wall * 100.0,
+            broker_core_pct: (broker1 - broker0) / wall * 100.0,
+            weft_peak_rss_mib: rss,
+        });
+    }
+    drop(processes);
+    let peaks = sampler.finish();
+    if !floor {
+        result.peak_rss_mib = Some(peaks.iter().sum());
+        result.process_rss_mib = if peaks.len() > 1 { peaks } else { Vec::new() };
+        result.finish_rates();
+    }
     Ok(result)
-}
-
-/// Produces the workload's events to a topic.
-struct EventProducer {
-    producer: BaseProducer,
-}
-
-impl EventProducer {
-    fn new(broker: &str) -> anyhow::Result<Self> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", broker)
-            .set("linger.ms", "5")
-            .set("queue.buffering.max.messages", "1000000")
-            .create()
-            .context("creating the producer")?;
-        Ok(Self { producer })
-    }
-
-    fn send(&self, topic: &str, workload: &Workload, events: u64) -> anyhow::Result<()> {
-        let values = workload.values();
-        for i in 0..events {
-            let value = &values[(i % values.len() as u64) as usize];
-            let mut record: BaseRecord<'_, (), [u8]> =
-                BaseRecord::to(topic).payload(value.as_slice());
-            loop {
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        self.producer.poll(Duration::from_millis(5));
-                    }
-                    Err((e, _)) => return Err(e).context("producing an event"),
-                }
-            }
-            self.producer.poll(Duration::ZERO);
-        }
-        self.producer
-            .flush(Duration::from_secs(120))
-            .context("flushing the producer")
-    }
-}
-
-/// Counts the events reaching a topic.
-struct Counter {
-    consumer: BaseConsumer,
-    seen: u64,
-}
-
-impl Counter {
-    fn new(broker: &str, topic: &str) -> anyhow::Result<Self> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", broker)
-            .set("group.id", format!("bench-counter-{topic}"))
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .create()
-            .context("creating the counting consumer")?;
-        consumer.subscribe(&[topic]).context("subscribing")?;
-        Ok(Self { consumer, seen: 0 })
-    }
-
-    /// Waits until `total` events have been seen; returns when the last one arrived.
-    fn wait_for(&mut self, total: u64, processes: &mut Processes) -> anyhow::Result<Instant> {
-        let deadline = Instant::now() + PHASE_TIMEOUT;
-        let mut last = Instant::now();
-        let mut checked = Instant::now();
-        while self.seen < total {
-            if let Some(message) = self.consumer.poll(Duration::from_millis(100)) {
-                message.context("consuming the output")?;
-                self.seen += 1;
-                last = Instant::now();
-            }
-            if checked.elapsed() > Duration::from_secs(1) {
-                processes.check_running()?;
-                checked = Instant::now();
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "only {} of {total} events came out within {PHASE_TIMEOUT:?}",
-                    self.seen
-                );
-            }
-        }
-        Ok(last)
-    }
 }

@@ -6,6 +6,7 @@
 //! same pieces.
 
 pub mod bare;
+pub mod clients;
 pub mod fused;
 pub mod kafka;
 pub mod measure;

@@ -38,6 +38,26 @@ struct Cli {
     /// The `weft` binary for the Kafka variants (default: beside this one).
     #[arg(long)]
     weft: Option<PathBuf>,
+    /// Only the Kafka variants (no native, in-memory fused or start-up figures).
+    #[arg(long, conflicts_with = "skip_kafka")]
+    kafka_only: bool,
+    /// Only these Kafka variants: fused, unfused, passthrough, floor (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Steady rates (events/s) at which each Kafka variant's latency is measured, after its
+    /// timed events; `--rates 0` for none.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000u64, 10_000])]
+    rates: Vec<u64>,
+    /// Seconds each steady rate is produced for.
+    #[arg(long, default_value_t = 20)]
+    rate_seconds: u64,
+    /// A librdkafka consumer property for every Kafka pipeline's source (KEY=VALUE, repeatable),
+    /// over weft's defaults.
+    #[arg(long, value_parser = key_value)]
+    source_property: Vec<(String, String)>,
+    /// A librdkafka producer property for every Kafka pipeline's sink (KEY=VALUE, repeatable).
+    #[arg(long, value_parser = key_value)]
+    sink_property: Vec<(String, String)>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -59,6 +79,12 @@ enum Which {
     Native,
     Fused,
     Startup,
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .ok_or_else(|| format!("{text:?}: expected KEY=VALUE"))
 }
 
 /// Loads every plugin once through the default runtime, so the variants start from a warm
@@ -134,26 +160,35 @@ fn main() -> anyhow::Result<()> {
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     };
 
-    report.variants.push(serde_json::from_str(&child(&[
-        "variant", "native", "--batch", "1024",
-    ])?)?);
-    for batch in [1usize, 64, 1024] {
-        let batch = batch.to_string();
-        let result: VariantResult =
-            serde_json::from_str(&child(&["variant", "fused", "--batch", &batch])?)?;
-        report.variants.push(result);
+    if !cli.kafka_only {
+        report.variants.push(serde_json::from_str(&child(&[
+            "variant", "native", "--batch", "1024",
+        ])?)?);
+        for batch in [1usize, 64, 1024] {
+            let batch = batch.to_string();
+            let result: VariantResult =
+                serde_json::from_str(&child(&["variant", "fused", "--batch", &batch])?)?;
+            report.variants.push(result);
+        }
+        let startup: Startup = serde_json::from_str(&child(&["variant", "startup"])?)?;
+        report.startup = Some(startup);
     }
-    let startup: Startup = serde_json::from_str(&child(&["variant", "startup"])?)?;
-    report.startup = Some(startup);
 
     if !cli.skip_kafka {
         let weft = match &cli.weft {
             Some(path) => path.clone(),
             None => kafka::default_weft_binary()?,
         };
+        let options = kafka::KafkaOptions {
+            only: cli.only.clone(),
+            rates: cli.rates.iter().copied().filter(|r| *r > 0).collect(),
+            rate_seconds: cli.rate_seconds,
+            source_properties: cli.source_property.clone(),
+            sink_properties: cli.sink_property.clone(),
+        };
         report
             .variants
-            .extend(kafka::run_all(&weft, &plugins, events)?);
+            .extend(kafka::run_all(&weft, &plugins, events, &options)?);
     }
 
     report.evaluate();

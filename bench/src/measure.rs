@@ -1,5 +1,5 @@
-//! What a variant measures and how: the timed batch loop, batch-latency percentiles, and
-//! peak RSS (VmHWM) read from `/proc`.
+//! What a variant measures and how: the timed batch loop, batch-latency percentiles, peak
+//! RSS (VmHWM) and CPU time read from `/proc`.
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,11 @@ pub struct VariantResult {
     /// Peak RSS of each process, for multi-process variants.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub process_rss_mib: Vec<f64>,
+    /// CPU over Kafka: the timed events, and each steady rate (Kafka variants only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuFigures>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency: Vec<LatencyFigures>,
     /// What a reader should know to interpret the figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -47,6 +52,48 @@ impl VariantResult {
             self.elapsed_s * 1e9 / self.events_in as f64 / self.stages as f64
         };
     }
+}
+
+/// CPU-seconds per million events while the timed events went through, from `/proc`
+/// (user + system of every thread, dead ones included).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CpuFigures {
+    /// Every `weft run` process of the variant together.
+    pub weft_s_per_million: f64,
+    /// The broker.
+    pub broker_s_per_million: f64,
+}
+
+/// End-to-end latency at a steady rate: from just before the event is handed to the
+/// producing client to when the reading client has it (both in the bench process).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LatencyFigures {
+    /// Events per second produced.
+    pub rate: u64,
+    /// Events timed (those that came out at the end).
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// CPU of the `weft run` processes together, in % of one core, over the phase.
+    pub weft_core_pct: f64,
+    /// CPU of the broker, in % of one core.
+    pub broker_core_pct: f64,
+    /// Highest resident set of a single `weft run` process, MiB.
+    pub weft_peak_rss_mib: f64,
+}
+
+/// User + system CPU seconds of process `pid` so far, all its threads (`/proc/PID/stat`,
+/// in clock ticks of 1/100 s: `USER_HZ` is 100 on every Linux this runs on).
+pub fn cpu_seconds_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields are counted after its `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Field 3 (state) is fields[0]; utime and stime are fields 14 and 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// What the timed loop saw.
@@ -124,6 +171,18 @@ mod tests {
         assert_eq!(quantile_us(&mut samples, 0.5), Some(51.0));
         assert_eq!(quantile_us(&mut samples, 0.99), Some(99.0));
         assert_eq!(quantile_us(&mut [], 0.5), None);
+    }
+
+    #[test]
+    fn own_cpu_time_is_readable_and_grows() {
+        let before = cpu_seconds_of(std::process::id()).expect("own /proc stat");
+        let started = Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(200) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let after = cpu_seconds_of(std::process::id()).expect("own /proc stat");
+        assert!(after > before, "{before} -> {after}");
     }
 
     #[test]

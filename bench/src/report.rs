@@ -209,6 +209,10 @@ impl Report {
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
         let native = self.find("native", 1024).map(|n| n.events_per_s);
         for v in &self.variants {
+            if v.events_in == 0 && !v.latency.is_empty() {
+                // Latency only (the floor): in the Kafka table below.
+                continue;
+            }
             if v.events_in == 0 {
                 let _ = writeln!(
                     out,
@@ -234,6 +238,7 @@ impl Report {
                 vs
             );
         }
+        self.kafka_table(&mut out);
         if !self.ratios.is_empty() {
             let _ = writeln!(out);
             for (name, value) in &self.ratios {
@@ -279,6 +284,55 @@ impl Report {
             let _ = writeln!(out, "\n{}", notes.join("\n"));
         }
         out
+    }
+}
+
+impl Report {
+    /// CPU per event over Kafka, and latency at each steady rate beside the no-weft floor.
+    fn kafka_table(&self, out: &mut String) {
+        let kafka: Vec<&VariantResult> = self
+            .variants
+            .iter()
+            .filter(|v| v.cpu.is_some() || !v.latency.is_empty())
+            .collect();
+        if kafka.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\n| over Kafka | events/s | weft CPU-s / M events | broker CPU-s / M events | rate | p50 | p99 | weft % of a core | broker % of a core | weft peak RSS |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let none = || "—".to_owned();
+        for v in kafka {
+            let (rate, cpu_w, cpu_b) = match &v.cpu {
+                Some(c) => (
+                    thousands(v.events_per_s),
+                    format!("{:.2}", c.weft_s_per_million),
+                    format!("{:.2}", c.broker_s_per_million),
+                ),
+                None => (none(), none(), none()),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {rate} | {cpu_w} | {cpu_b} | saturation | — | — | — | — | {} |",
+                v.variant,
+                v.peak_rss_mib.map_or_else(none, |r| format!("{r:.1} MiB"))
+            );
+            for l in &v.latency {
+                let _ = writeln!(
+                    out,
+                    "| {} | — | — | — | {}/s | {:.1} ms | {:.1} ms | {:.1}% | {:.1}% | {:.1} MiB |",
+                    v.variant,
+                    thousands(l.rate as f64),
+                    l.p50_ms,
+                    l.p99_ms,
+                    l.weft_core_pct,
+                    l.broker_core_pct,
+                    l.weft_peak_rss_mib
+                );
+            }
+        }
     }
 }
 
