@@ -1,6 +1,7 @@
 //! The Kafka tables of a pipeline file: `[[source]] kind = "kafka"`, `[sink] kind = "kafka"`
-//! and `[dead_letter] kind = "kafka"`, how their brokers and registry are settled (flag >
-//! environment > the table > defaults, see `settings`) and the checks serde cannot make.
+//! and `[dead_letter] kind = "kafka"`, how each table's brokers and registry are settled
+//! (flag > environment > the table > defaults, see `settings`) and the checks serde cannot
+//! make. The loader walks the pipeline and calls them table by table.
 //!
 //! ```toml
 //! [registry]
@@ -33,7 +34,7 @@ use serde::Deserialize;
 
 use super::issue::ConfigIssue;
 use super::settings::{BROKERS_ENV, Layers, REGISTRY_ENV, RegistryAccess, Settings};
-use super::types::{DeadLetterConfig, ParamValue, PipelineConfig, SinkConfig, SourceConfig};
+use super::value::ParamValue;
 
 /// Where a consumer group starts reading a partition it has never read in this process.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -173,120 +174,126 @@ pub struct KafkaDeadLetterConfig {
     pub properties: BTreeMap<String, ParamValue>,
 }
 
-/// Settles every Kafka table between `layers`: its brokers (flag > environment > the table's
-/// own > defaults) and the pipeline's registry (already settled into `config.settings`).
-pub(super) fn settle(config: &mut PipelineConfig, layers: &Layers) {
-    let brokers = |own: &mut Option<String>| {
-        let file = Settings {
-            brokers: own.take(),
-            ..Settings::default()
-        };
-        *own = layers.settle(&file).brokers;
+/// A table's brokers settled: flag > environment > the table's own > defaults.
+fn settle_brokers(own: &mut Option<String>, layers: &Layers) {
+    let file = Settings {
+        brokers: own.take(),
+        ..Settings::default()
     };
-    let registry = config.settings.registry();
-    for source in &mut config.sources {
-        if let SourceConfig::Kafka(k) = source {
-            brokers(&mut k.brokers);
-            k.registry = registry.clone();
-        }
-    }
-    if let SinkConfig::Kafka(k) = &mut config.sink {
-        brokers(&mut k.brokers);
-        k.registry = registry.clone();
-    }
-    if let DeadLetterConfig::Kafka(k) = &mut config.dead_letter {
-        brokers(&mut k.brokers);
-    }
+    *own = layers.settle(&file).brokers;
 }
 
-/// Checks the Kafka tables: brokers known, topics given one way, a registry where the
-/// Confluent format needs one, a schema where raw Avro needs one.
-pub(super) fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
-    let mut push = |key: String, message: String| issues.push(ConfigIssue { key, message });
-    let no_brokers =
-        format!("missing: give brokers = \"HOST:PORT\", pass --brokers or set {BROKERS_ENV}");
-    let no_registry = format!(
+fn no_brokers() -> String {
+    format!("missing: give brokers = \"HOST:PORT\", pass --brokers or set {BROKERS_ENV}")
+}
+
+fn no_registry() -> String {
+    format!(
         "the Confluent wire format needs a registry: add [registry] url = \"...\", pass --registry or set {REGISTRY_ENV} (or use format = \"avro\")"
-    );
-    for (i, source) in config.sources.iter().enumerate() {
-        let SourceConfig::Kafka(k) = source else {
-            continue;
+    )
+}
+
+impl KafkaSourceConfig {
+    /// Settles the brokers between `layers` and takes the pipeline's settled registry.
+    pub(super) fn settle(&mut self, layers: &Layers, registry: Option<RegistryAccess>) {
+        settle_brokers(&mut self.brokers, layers);
+        self.registry = registry;
+    }
+
+    /// Checks the settled table `key` (`source[0]`): brokers known, topics given one way, a
+    /// registry where the Confluent format needs one, a schema where raw Avro needs one.
+    pub(super) fn check(&self, key: &str, issues: &mut Vec<ConfigIssue>) {
+        let mut push = |field: &str, message: String| {
+            issues.push(ConfigIssue::new(format!("{key}.{field}"), message))
         };
-        let key = |field: &str| format!("source[{i}].{field}");
-        if k.brokers.is_none() {
-            push(key("brokers"), no_brokers.clone());
+        if self.brokers.is_none() {
+            push("brokers", no_brokers());
         }
-        match (k.topics.is_empty(), &k.topic_pattern) {
+        match (self.topics.is_empty(), &self.topic_pattern) {
             (true, None) => push(
-                key("topics"),
+                "topics",
                 "missing: give topics = [\"...\"] or topic_pattern = \"...\"".into(),
             ),
             (false, Some(_)) => push(
-                key("topic_pattern"),
+                "topic_pattern",
                 "give either topics or topic_pattern, not both".into(),
             ),
             _ => {}
         }
-        if k.topics.iter().any(|t| t.trim().is_empty()) {
-            push(key("topics"), "a topic name is empty".into());
+        if self.topics.iter().any(|t| t.trim().is_empty()) {
+            push("topics", "a topic name is empty".into());
         }
-        if k.group.trim().is_empty() {
-            push(key("group"), "must not be empty".into());
+        if self.group.trim().is_empty() {
+            push("group", "must not be empty".into());
         }
-        match k.format {
-            WireFormat::Avro if k.schema.is_none() => push(
-                key("schema"),
+        match self.format {
+            WireFormat::Avro if self.schema.is_none() => push(
+                "schema",
                 "missing: format = \"avro\" reads bare datums, so the schema must be pinned (schema = \"x.avsc\")".into(),
             ),
-            WireFormat::Confluent if k.registry.is_none() => {
-                push(key("format"), no_registry.clone())
-            }
-            WireFormat::Confluent if k.schema.is_none() && k.reader_subject().is_none() => push(
-                key("subject"),
+            WireFormat::Confluent if self.registry.is_none() => push("format", no_registry()),
+            WireFormat::Confluent if self.schema.is_none() && self.reader_subject().is_none() => push(
+                "subject",
                 "missing: with several topics or a pattern, give the schema to read events as (schema = \"x.avsc\") or the subject holding it".into(),
             ),
             _ => {}
         }
-        if k.format == WireFormat::Avro && k.subject.is_some() {
-            push(
-                key("subject"),
-                "only used with format = \"confluent\"".into(),
-            );
+        if self.format == WireFormat::Avro && self.subject.is_some() {
+            push("subject", "only used with format = \"confluent\"".into());
         }
-        properties(&k.properties, &format!("source[{i}].properties"), &mut push);
+        properties(&self.properties, key, issues);
     }
-    if let SinkConfig::Kafka(k) = &config.sink {
-        if k.brokers.is_none() {
-            push("sink.brokers".into(), no_brokers.clone());
+}
+
+impl KafkaSinkConfig {
+    /// Settles the brokers between `layers` and takes the pipeline's settled registry.
+    pub(super) fn settle(&mut self, layers: &Layers, registry: Option<RegistryAccess>) {
+        settle_brokers(&mut self.brokers, layers);
+        self.registry = registry;
+    }
+
+    /// Checks the settled `[sink]` table.
+    pub(super) fn check(&self, issues: &mut Vec<ConfigIssue>) {
+        let mut push = |field: &str, message: String| {
+            issues.push(ConfigIssue::new(format!("sink.{field}"), message))
+        };
+        if self.brokers.is_none() {
+            push("brokers", no_brokers());
         }
-        if k.topic.trim().is_empty() {
-            push("sink.topic".into(), "must not be empty".into());
+        if self.topic.trim().is_empty() {
+            push("topic", "must not be empty".into());
         }
-        match k.format {
-            WireFormat::Confluent if k.registry.is_none() => {
-                push("sink.format".into(), no_registry.clone())
-            }
-            WireFormat::Avro if k.register_schema || k.subject.is_some() => push(
-                if k.register_schema {
-                    "sink.register_schema"
+        match self.format {
+            WireFormat::Confluent if self.registry.is_none() => push("format", no_registry()),
+            WireFormat::Avro if self.register_schema || self.subject.is_some() => push(
+                if self.register_schema {
+                    "register_schema"
                 } else {
-                    "sink.subject"
-                }
-                .into(),
+                    "subject"
+                },
                 "only used with format = \"confluent\"".into(),
             ),
             _ => {}
         }
-        properties(&k.properties, "sink.properties", &mut push);
+        properties(&self.properties, "sink", issues);
     }
-    if let DeadLetterConfig::Kafka(k) = &config.dead_letter {
-        if k.brokers.is_none() {
-            push("dead_letter.brokers".into(), no_brokers);
+}
+
+impl KafkaDeadLetterConfig {
+    /// Settles the brokers between `layers`.
+    pub(super) fn settle(&mut self, layers: &Layers) {
+        settle_brokers(&mut self.brokers, layers);
+    }
+
+    /// Checks the settled `[dead_letter]` table.
+    pub(super) fn check(&self, issues: &mut Vec<ConfigIssue>) {
+        if self.brokers.is_none() {
+            issues.push(ConfigIssue::new("dead_letter.brokers", no_brokers()));
         }
-        if k.topic.trim().is_empty() {
-            push("dead_letter.topic".into(), "must not be empty".into());
+        if self.topic.trim().is_empty() {
+            issues.push(ConfigIssue::new("dead_letter.topic", "must not be empty"));
         }
-        properties(&k.properties, "dead_letter.properties", &mut push);
+        properties(&self.properties, "dead_letter", issues);
     }
 }
 
@@ -305,253 +312,14 @@ const GUARDED: &[(&str, &str)] = &[
     ("transactional.id", "transactions are not supported"),
 ];
 
-fn properties(
-    props: &BTreeMap<String, ParamValue>,
-    key: &str,
-    push: &mut impl FnMut(String, String),
-) {
+/// Checks the `properties` of table `table` (`sink`, `source[0]`).
+fn properties(props: &BTreeMap<String, ParamValue>, table: &str, issues: &mut Vec<ConfigIssue>) {
     for name in props.keys() {
         if let Some((_, why)) = GUARDED.iter().find(|(guarded, _)| guarded == name) {
-            push(
-                format!("{key}.{name}"),
+            issues.push(ConfigIssue::new(
+                format!("{table}.properties.{name}"),
                 format!("cannot be overridden: {why}"),
-            );
+            ));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::super::issue::ConfigErrors;
-    use super::*;
-
-    /// Parsed with the file alone: no flags, no environment, no defaults.
-    fn parse(text: &str) -> Result<PipelineConfig, ConfigErrors> {
-        Layers::default().parse_str(text, Path::new("p.toml"), Path::new("."))
-    }
-
-    fn issues(text: &str) -> Vec<(String, String)> {
-        parse(text)
-            .expect_err("invalid")
-            .issues
-            .into_iter()
-            .map(|i| (i.key, i.message))
-            .collect()
-    }
-
-    #[test]
-    fn a_kafka_pipeline_parses_with_defaults() {
-        let config = parse(
-            r#"
-            [registry]
-            url = "http://127.0.0.1:1"
-            [[source]]
-            kind = "kafka"
-            brokers = "127.0.0.1:9092"
-            topics = ["titles"]
-            group = "g"
-            [source.properties]
-            "fetch.min.bytes" = 1
-            [sink]
-            kind = "kafka"
-            brokers = "127.0.0.1:9092"
-            topic = "out"
-            [dead_letter]
-            kind = "kafka"
-            brokers = "127.0.0.1:9092"
-            topic = "dead"
-            "#,
-        )
-        .expect("valid");
-        let SourceConfig::Kafka(source) = &config.sources[0] else {
-            panic!("not a kafka source");
-        };
-        assert_eq!(source.start, StartPosition::Committed);
-        assert_eq!(source.format, WireFormat::Confluent);
-        assert_eq!(source.reader_subject().as_deref(), Some("titles-value"));
-        let registry = source.registry.as_ref().expect("the file's registry");
-        assert_eq!(registry.url, "http://127.0.0.1:1");
-        let SinkConfig::Kafka(sink) = &config.sink else {
-            panic!("not a kafka sink");
-        };
-        assert_eq!(sink.subject(), "out-value");
-        assert!(!sink.register_schema);
-        assert!(matches!(config.dead_letter, DeadLetterConfig::Kafka(_)));
-    }
-
-    #[test]
-    fn every_kafka_problem_is_reported_with_its_key() {
-        let found = issues(
-            r#"
-            [[source]]
-            kind = "kafka"
-            brokers = "b:9092"
-            topics = ["a"]
-            topic_pattern = "a.*"
-            group = "g"
-            format = "avro"
-            [source.properties]
-            "enable.auto.commit" = true
-            [sink]
-            kind = "kafka"
-            brokers = "b:9092"
-            topic = "out"
-            format = "avro"
-            register_schema = true
-            "#,
-        );
-        let keys: Vec<_> = found.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            keys,
-            [
-                "source[0].topic_pattern",
-                "source[0].schema",
-                "source[0].properties.enable.auto.commit",
-                "sink.register_schema"
-            ],
-            "{found:?}"
-        );
-    }
-
-    #[test]
-    fn confluent_needs_a_registry_and_a_reader_schema() {
-        let found = issues(
-            r#"
-            [[source]]
-            kind = "kafka"
-            brokers = "b:9092"
-            topic_pattern = "titles-.*"
-            group = "g"
-            [sink]
-            kind = "null"
-            "#,
-        );
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].0, "source[0].format");
-        assert!(found[0].1.contains(REGISTRY_ENV), "{found:?}");
-    }
-
-    #[test]
-    fn a_bad_start_names_its_key() {
-        let found = issues(
-            r#"
-            [[source]]
-            kind = "kafka"
-            brokers = "b:9092"
-            topics = ["a"]
-            group = "g"
-            start = "beginning"
-            [sink]
-            kind = "null"
-            "#,
-        );
-        // serde buffers a tagged table, so the key stops at the table; the message names
-        // the bad value and the accepted ones.
-        assert_eq!(found[0].0, "source[0]", "{found:?}");
-        assert!(found[0].1.contains("beginning"), "{found:?}");
-        assert!(found[0].1.contains("earliest"), "{found:?}");
-    }
-
-    /// Every Kafka table gets the settled brokers and registry: flags over the environment
-    /// over the file over defaults, whatever the table says.
-    #[test]
-    fn kafka_tables_are_settled_flag_over_env_over_file_over_defaults() {
-        const PIPELINE: &str = r#"
-            [registry]
-            url = "http://file-registry"
-            [[source]]
-            kind = "kafka"
-            brokers = "file:9092"
-            topics = ["a"]
-            group = "g"
-            [sink]
-            kind = "kafka"
-            topic = "out"
-            [dead_letter]
-            kind = "kafka"
-            topic = "dead"
-            "#;
-        let settle = |flags: &Settings, env: &[(&str, &str)], defaults: &Settings| {
-            let env: BTreeMap<String, String> = env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            let layers = Layers::new(flags, |n| env.get(n).cloned(), defaults);
-            let config = layers
-                .parse_str(PIPELINE, Path::new("p.toml"), Path::new("."))
-                .expect("valid");
-            let SourceConfig::Kafka(source) = &config.sources[0] else {
-                panic!("not a kafka source");
-            };
-            let SinkConfig::Kafka(sink) = &config.sink else {
-                panic!("not a kafka sink");
-            };
-            let DeadLetterConfig::Kafka(dead) = &config.dead_letter else {
-                panic!("not a kafka dead letter");
-            };
-            let registry = sink.registry.clone().expect("a registry");
-            assert_eq!(source.registry.as_ref(), Some(&registry));
-            assert_eq!(config.settings.registry().as_ref(), Some(&registry));
-            (
-                [
-                    source.brokers.clone(),
-                    sink.brokers.clone(),
-                    dead.brokers.clone(),
-                ],
-                registry.url,
-                registry.token,
-            )
-        };
-        let defaults = Settings {
-            brokers: Some("default:9092".into()),
-            registry_token: Some("default-token".into()),
-            ..Settings::default()
-        };
-        let some = |s: &str| Some(s.to_string());
-
-        // The table's own brokers beat the defaults, which fill the tables without any; the
-        // defaults' token (given without a registry of its own) goes to the file's registry.
-        let (brokers, url, token) = settle(&Settings::default(), &[], &defaults);
-        assert_eq!(
-            brokers,
-            [
-                some("file:9092"),
-                some("default:9092"),
-                some("default:9092")
-            ]
-        );
-        assert_eq!(url, "http://file-registry");
-        assert_eq!(token, some("default-token"));
-
-        // The environment beats every table.
-        let env = [
-            (BROKERS_ENV, "env:9092"),
-            (REGISTRY_ENV, "http://env-registry"),
-            (super::super::settings::REGISTRY_TOKEN_ENV, "env-token"),
-        ];
-        let (brokers, url, token) = settle(&Settings::default(), &env, &defaults);
-        assert_eq!(
-            brokers,
-            [some("env:9092"), some("env:9092"), some("env:9092")]
-        );
-        assert_eq!(url, "http://env-registry");
-        assert_eq!(token, some("env-token"));
-
-        // Flags beat the environment.
-        let flags = Settings {
-            brokers: some("flag:9092"),
-            registry_url: some("http://flag-registry"),
-            registry_token: some("flag-token"),
-            cache_dir: None,
-        };
-        let (brokers, url, token) = settle(&flags, &env, &defaults);
-        assert_eq!(
-            brokers,
-            [some("flag:9092"), some("flag:9092"), some("flag:9092")]
-        );
-        assert_eq!(url, "http://flag-registry");
-        assert_eq!(token, some("flag-token"));
     }
 }

@@ -123,7 +123,7 @@ fn parse(
         registry,
     };
     resolve_paths(&mut config, base);
-    super::kafka::settle(&mut config, layers);
+    settle_kafka(&mut config, layers);
     check(&config, &mut issues);
     if issues.is_empty() {
         Ok(config)
@@ -204,6 +204,23 @@ fn one_line(message: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Settles every Kafka table between `layers`: brokers per table, and the pipeline's
+/// registry (already settled into `config.settings`).
+fn settle_kafka(config: &mut PipelineConfig, layers: &Layers) {
+    let registry = config.settings.registry();
+    for source in &mut config.sources {
+        if let SourceConfig::Kafka(k) = source {
+            k.settle(layers, registry.clone());
+        }
+    }
+    if let SinkConfig::Kafka(k) = &mut config.sink {
+        k.settle(layers, registry);
+    }
+    if let DeadLetterConfig::Kafka(k) = &mut config.dead_letter {
+        k.settle(layers);
+    }
 }
 
 fn resolve_paths(config: &mut PipelineConfig, base: &Path) {
@@ -320,7 +337,17 @@ fn check(config: &PipelineConfig, issues: &mut Vec<ConfigIssue>) {
             issues.push(issue(format!("processor[{i}].plugin"), message));
         }
     }
-    super::kafka::check(config, issues);
+    for (i, source) in config.sources.iter().enumerate() {
+        if let SourceConfig::Kafka(k) = source {
+            k.check(&format!("source[{i}]"), issues);
+        }
+    }
+    if let SinkConfig::Kafka(k) = &config.sink {
+        k.check(issues);
+    }
+    if let DeadLetterConfig::Kafka(k) = &config.dead_letter {
+        k.check(issues);
+    }
     let limits = &config.limits;
     let positive = [
         ("limits.memory_mb", limits.memory_mb),

@@ -29,11 +29,19 @@ mod kafka;
 mod load;
 mod settings;
 mod types;
+mod value;
 
 pub use issue::{ConfigErrors, ConfigIssue};
+pub use kafka::{
+    KafkaDeadLetterConfig, KafkaSinkConfig, KafkaSourceConfig, StartPosition, WireFormat,
+};
 pub use load::{is_local_plugin, load_file, parse_plugin_ref, parse_str};
 pub use settings::{
     BROKERS_ENV, CACHE_DIR_ENV, Layers, REGISTRY_ENV, REGISTRY_TOKEN_ENV, RegistryAccess, Settings,
     process_env,
 };
 pub use types::*;
+pub use value::ParamValue;
+
+#[cfg(test)]
+mod tests;

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-pub use super::kafka::{
-    KafkaDeadLetterConfig, KafkaSinkConfig, KafkaSourceConfig, StartPosition, WireFormat,
-};
+use super::kafka::{KafkaDeadLetterConfig, KafkaSinkConfig, KafkaSourceConfig};
 use super::settings::Settings;
+use super::value::ParamValue;
 
 /// A whole pipeline file.
 #[derive(Debug, Clone, Deserialize)]
@@ -109,27 +108,6 @@ pub struct ProcessorConfig {
     /// processor's `configure` as strings. Checked against the parameters it declares.
     #[serde(default)]
     pub params: BTreeMap<String, ParamValue>,
-}
-
-/// A parameter value as written in the file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum ParamValue {
-    String(String),
-    Integer(i64),
-    Float(f64),
-    Bool(bool),
-}
-
-impl std::fmt::Display for ParamValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ParamValue::String(s) => f.write_str(s),
-            ParamValue::Integer(i) => write!(f, "{i}"),
-            ParamValue::Float(x) => write!(f, "{x}"),
-            ParamValue::Bool(b) => write!(f, "{b}"),
-        }
-    }
 }
 
 /// The `[sink]` table, selected by `kind`.
