@@ -19,8 +19,6 @@ pub fn serve(config: &Path, grace: Duration, options: RuntimeOptions) -> anyhow:
     let daemon = Daemon::start(daemon_config, runtime.clone())?;
     // Reports lineage to [registry] and follows [cluster]; stopped before the pipelines are.
     let sync = weft_host::serve::registry_sync::RegistrySync::start(&daemon)?;
-    // Reports lineage to [registry] and follows [cluster]; stopped before the pipelines are.
-    let sync = weft_host::serve::registry_sync::RegistrySync::start(&daemon)?;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         // The HTTP side is light; the pipelines have threads of their own.
         .worker_threads(2)
@@ -48,7 +46,6 @@ pub fn serve(config: &Path, grace: Duration, options: RuntimeOptions) -> anyhow:
             .await
     });
     eprintln!("weft serve: stopping every pipeline after its current batch");
-    drop(sync);
     drop(sync);
     daemon.shutdown(grace);
     tokio.shutdown_timeout(Duration::from_secs(1));
