@@ -421,6 +421,8 @@ mod tests {
     }
 
     const KAFKA: &str = r#"
+[registry]
+url = "http://127.0.0.1:1"
 [[source]]
 kind = "kafka"
 brokers = "127.0.0.1:9092"

@@ -520,6 +520,8 @@ mod tests {
             r#"
 [pipeline]
 description = "clean orders"
+[registry]
+url = "http://127.0.0.1:1"
 [[source]]
 kind = "kafka"
 brokers = "b:9092"
