@@ -679,3 +679,105 @@ format = "avro"
         "each new title once per matching topic: {t:?}"
     );
 }
+
+/// The sink's broker dies mid-stream while the source's broker stays up, so the source could
+/// commit: nothing is acknowledged or committed that the sink's broker did not take. While it
+/// is down the committed offsets stand still; the host is then killed (librdkafka's queue of
+/// unsent messages dies with it), the sink's broker comes back and a second host resumes
+/// from the committed offsets: every id arrives. A flush that returned before its deliveries
+/// were reported would have let the source commit past events that never reached `out`.
+#[test]
+fn sink_broker_down_nothing_is_committed_that_was_not_delivered() {
+    const N: u64 = 30_000;
+    let source = raw_setup(N, Storage::Sqlite);
+    let mut sink = Broker::start(Storage::Sqlite);
+    sink.create_topic("out", PARTITIONS);
+    let (brokers, sink_brokers) = (source.address(), sink.address());
+    let work = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(raw_pipeline(work.path(), &brokers, "sink-down-test"))
+        .expect("pipeline");
+    // Only the sink moves to the other broker; the dead letters stay with the source.
+    let sink_table = format!("[sink]\nkind = \"kafka\"\nbrokers = \"{brokers}\"");
+    assert!(text.contains(&sink_table), "{text}");
+    let pipeline = write(
+        work.path(),
+        "pipeline.toml",
+        &text.replace(
+            &sink_table,
+            &format!("[sink]\nkind = \"kafka\"\nbrokers = \"{sink_brokers}\""),
+        ),
+    );
+
+    let mut first = Host::start(work.path(), "first", &pipeline, &[]);
+    let mut out = Collector::new(&sink_brokers, "out");
+    let before = distinct_after(&mut out, Duration::from_secs(90), |d| d as u64 >= N / 5);
+    assert!(
+        (before as u64) < N,
+        "the sink's broker must die mid-stream: {before} of {N}"
+    );
+    sink.kill();
+    // What was in flight when it died settles (acknowledged and committed, or not).
+    std::thread::sleep(Duration::from_secs(3));
+    let at_outage = committed(&brokers, "sink-down-test", "in", PARTITIONS as i32);
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        first.exited().is_none(),
+        "the host gave up while the sink's broker was down:\n{}",
+        first.log()
+    );
+    let later = committed(&brokers, "sink-down-test", "in", PARTITIONS as i32);
+    assert_eq!(
+        later,
+        at_outage,
+        "offsets were committed while no write could be acknowledged\nlog:\n{}",
+        first.log()
+    );
+    first.kill();
+
+    sink.restart();
+    let mut second = Host::start(work.path(), "second", &pipeline, &[]);
+    let distinct = wait_for_ids(&mut out, N, Duration::from_secs(150));
+    out.poll(Duration::from_secs(1));
+    assert_eq!(
+        distinct as u64,
+        N,
+        "after the sink's broker came back only {distinct} of {N} arrived; committed {:?} at the outage\nfirst:\n{}\nsecond:\n{}",
+        at_outage,
+        first.log(),
+        second.log()
+    );
+    assert_eq!(second.terminate().and_then(|s| s.code()), Some(130));
+    let duplicates = check_no_loss("sink broker down", &out, N);
+    println!("sink broker down: {before} distinct before the outage, {duplicates} duplicates");
+}
+
+/// A batch goes as soon as the consumer has handed over what it had: a few events reach the
+/// sink long before a 10-minute linger is over (the source used to wait for a full batch or
+/// the whole linger).
+#[test]
+fn a_few_events_go_through_without_waiting_out_the_linger() {
+    const N: u64 = 10;
+    let broker = raw_setup(N, Storage::Memory);
+    let brokers = broker.address();
+    let work = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(raw_pipeline(work.path(), &brokers, "linger-test"))
+        .expect("pipeline");
+    let limits = "batch_size = 200\nlinger_ms = 20";
+    assert!(text.contains(limits), "{text}");
+    let pipeline = write(
+        work.path(),
+        "pipeline.toml",
+        &text.replace(limits, "batch_size = 1000\nlinger_ms = 600000"),
+    );
+    let mut host = Host::start(work.path(), "host", &pipeline, &[]);
+    let mut out = Collector::new(&brokers, "out");
+    let distinct = wait_for_ids(&mut out, N, Duration::from_secs(60));
+    assert_eq!(
+        distinct as u64,
+        N,
+        "{distinct} of {N} came out within a minute\nlog:\n{}",
+        host.log()
+    );
+    host.kill();
+    check_no_loss("long linger", &out, N);
+}
