@@ -20,4 +20,4 @@ pub mod stream;
 pub use dead_letter::{DeadLetterSink, open_dead_letter};
 pub use sink::open_sink;
 pub use source::open_sources;
-pub use stream::{Batch, Refused, Sink, Source, read_schema};
+pub use stream::{Batch, PartitionLag, Refused, Sink, Source, read_schema};

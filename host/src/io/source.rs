@@ -16,7 +16,7 @@ use weft_schema::datum::json_depth;
 use super::container::{ContainerReader, Record, describe_bytes};
 use super::generate::Generator;
 use super::json::json_to_avro;
-use super::stream::{Batch, Source, read_schema};
+use super::stream::{Batch, PartitionLag, Source, read_schema};
 use crate::config::SourceConfig;
 use crate::{Error, Result};
 
@@ -414,6 +414,14 @@ impl Source for Union {
             self.exhausted[index] = !more;
         }
         Ok(self.exhausted.iter().any(|e| !e))
+    }
+
+    fn lag(&self) -> Vec<PartitionLag> {
+        self.sources.iter().flat_map(|(s, _)| s.lag()).collect()
+    }
+
+    fn assignments(&self) -> u64 {
+        self.sources.iter().map(|(s, _)| s.assignments()).sum()
     }
 
     fn commit(&mut self) -> Result<()> {

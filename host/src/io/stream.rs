@@ -50,6 +50,24 @@ pub trait Source: Send {
     fn commit(&mut self) -> Result<()> {
         Ok(())
     }
+    /// How far behind each partition's end the source is (Kafka); empty for sources
+    /// without partitions.
+    fn lag(&self) -> Vec<PartitionLag> {
+        Vec::new()
+    }
+    /// Partition assignments received so far (a Kafka group's rebalances); 0 for others.
+    fn assignments(&self) -> u64 {
+        0
+    }
+}
+
+/// How far a consumer is behind one partition's end: messages between its committed
+/// position and the partition's high watermark.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    pub lag: i64,
 }
 
 /// An event a sink did not write: `events[index]` of the call, and why.

@@ -12,7 +12,7 @@ use weft_runtime::Chain;
 use super::RunningPipeline;
 use crate::Result;
 use crate::config::{DeadLetterConfig, Limits, SinkConfig};
-use crate::io::{open_dead_letter, open_sink};
+use crate::io::{PartitionLag, open_dead_letter, open_sink};
 
 /// What to replace. Each part is opened before anything is closed, so a swap that fails
 /// leaves the pipeline as it was.
@@ -47,6 +47,17 @@ impl RunningPipeline {
     /// How the source is named in errors and summaries.
     pub fn source_name(&self) -> String {
         self.source.name()
+    }
+
+    /// The source's lag per partition (Kafka), for `weft serve`'s status and metrics.
+    pub fn source_lag(&self) -> Vec<PartitionLag> {
+        self.source.lag()
+    }
+
+    /// Partition assignments the source received (Kafka rebalances), for `weft serve`: a
+    /// swap keeps the source, so it adds none.
+    pub fn source_assignments(&self) -> u64 {
+        self.source.assignments()
     }
 
     /// Applies `swap` between two steps. New sinks are opened first; only then are the old

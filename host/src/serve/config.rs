@@ -265,6 +265,17 @@ impl DaemonConfig {
         }
     }
 
+    /// The defaults this file gives every pipeline (below the pipeline's own values): Kafka
+    /// brokers and the registry with its token.
+    pub fn settings(&self) -> crate::config::Settings {
+        crate::config::Settings {
+            brokers: self.kafka.brokers.clone(),
+            registry_url: self.registry.as_ref().map(|r| r.url.clone()),
+            registry_token: self.registry.as_ref().and_then(|r| r.token.clone()),
+            cache_dir: None,
+        }
+    }
+
     /// Every bearer token accepted for writes: `admin_tokens` and the one in `admin_token_env`.
     pub fn tokens(&self) -> Vec<String> {
         let mut tokens = self.admin_tokens.clone();
@@ -370,7 +381,7 @@ mod tests {
         assert_eq!(c.pipelines, Path::new("/srv/pipelines"));
         assert_eq!(c.data_dir, Path::new("/etc/weft/state"));
         assert_eq!(c.kafka.brokers.as_deref(), Some("127.0.0.1:9092"));
-        assert_eq!(c.cluster.map(|c| c.name).as_deref(), Some("prod-eu"));
+        assert_eq!(c.cluster.as_ref().map(|c| c.name.as_str()), Some("prod-eu"));
         assert_eq!(c.tokens(), vec!["0123456789".to_string()]);
     }
 
@@ -396,7 +407,7 @@ mod tests {
             [
                 "listn",
                 "listen",
-                "kafka",
+                "kafka.group",
                 "restart.max_ms",
                 "admin_tokens[0]"
             ],
@@ -405,7 +416,7 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("weftd.toml: 5 errors"), "{text}");
         assert!(text.contains("listn: unknown key"), "{text}");
-        assert!(text.contains("kafka: unknown field `group`"), "{text}");
+        assert!(text.contains("kafka.group: unknown field `group`"), "{text}");
     }
 
     #[test]

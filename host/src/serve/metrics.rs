@@ -54,6 +54,7 @@ pub struct Metrics {
     pub swaps: Family<PipelineLabels, Counter>,
     pub rebalances: Family<PipelineLabels, Counter>,
     pub batch_duration: HistogramFamily,
+    pub swap_pause: HistogramFamily,
     pub stage_in: Family<StageLabels, Counter>,
     pub stage_out: Family<StageLabels, Counter>,
     pub stage_rejected: Family<StageLabels, Counter>,
@@ -92,6 +93,7 @@ impl Metrics {
             swaps: Family::default(),
             rebalances: Family::default(),
             batch_duration: Family::new_with_constructor(batch_histogram as fn() -> Histogram),
+            swap_pause: Family::new_with_constructor(batch_histogram as fn() -> Histogram),
             stage_in: Family::default(),
             stage_out: Family::default(),
             stage_rejected: Family::default(),
@@ -145,6 +147,12 @@ impl Metrics {
             "weft_pipeline_batch_duration_seconds",
             "Time to poll, process, write, flush and commit one batch",
             m.batch_duration.clone(),
+        );
+        r.register(
+            "weft_pipeline_swap_pause_seconds",
+            "How long a swap held the stream between two batches: building the new chain and \
+             switching to it (and its sinks)",
+            m.swap_pause.clone(),
         );
         r.register(
             "weft_stage_events_in",

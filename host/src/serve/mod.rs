@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 use weft_runtime::Runtime;
 
 use crate::config::PipelineConfig;
+pub use crate::io::PartitionLag;
 pub use config::{DaemonConfig, RestartConfig};
 pub use supervisor::valid_name;
 
@@ -72,7 +73,9 @@ impl Daemon {
     }
 
     /// Finishes the current batch, commits and closes the pipeline (a Kafka source leaves
-    /// its group); [`Daemon::resume`] builds it again.
+    /// its group); [`Daemon::resume`] builds it again. Pause, resume and restart return once
+    /// the pipeline has applied them at its batch boundary (at most a minute): the status
+    /// they return shows the new state.
     pub fn pause(&self, name: &str) -> Result<PipelineStatus, ControlError> {
         self.inner.control(name, worker::Control::Pause)
     }
@@ -203,13 +206,6 @@ pub struct StageCounters {
     pub busy_s: f64,
 }
 
-/// How far a consumer is behind one partition's end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct PartitionLag {
-    pub topic: String,
-    pub partition: i32,
-    pub lag: i64,
-}
 
 /// What [`Daemon::put`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -20,6 +20,7 @@ use super::{
     ChangeHook, ControlError, PipelineDetail, PipelineStatus, PutError, PutOutcome,
     StageCounters, State,
 };
+use crate::config::{Layers, Settings, process_env};
 use crate::pipeline::{Pipeline, RUN_STACK_BYTES, on_run_thread};
 
 /// Longest `put` waits for a running pipeline to take a new version at its next batch
@@ -128,6 +129,10 @@ impl Supervisor {
             return;
         }
         let _writes = guard(&self.writes);
+        // Checked again under the lock: a shutdown may have begun while this waited for it.
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return;
+        }
         let text = match std::fs::read_to_string(file) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -233,6 +238,9 @@ impl Supervisor {
         let file = self.file_of(name);
         let version = self.load(text, &file).map_err(PutError::Invalid)?;
         let _writes = guard(&self.writes);
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return Err(PutError::ShuttingDown);
+        }
         let existing = guard(&self.pipelines)
             .get(name)
             .map(|e| (e.shared.clone(), e.worker.as_ref().map(|(tx, _)| tx.clone())));
@@ -295,27 +303,41 @@ impl Supervisor {
         }
     }
 
+    /// Sends pause, resume or restart and waits (bounded) until the worker has applied it
+    /// at its batch boundary, so the answer shows the new state.
     pub fn control(&self, name: &str, message: Control) -> Result<PipelineStatus, ControlError> {
         if self.shutting_down.load(Ordering::Relaxed) {
             return Err(ControlError::ShuttingDown);
         }
-        let pipelines = guard(&self.pipelines);
-        let entry = pipelines
-            .get(name)
-            .ok_or_else(|| ControlError::NotFound(name.to_string()))?;
-        if let Some((control, _)) = &entry.worker {
-            // Mark the request at once, so a status read right after the call shows it even
-            // before the worker reaches its batch boundary.
-            let mut shared = lock(&entry.shared);
-            match message {
-                Control::Pause => shared.paused = true,
-                Control::Resume | Control::Restart => shared.paused = false,
-                _ => {}
-            }
-            drop(shared);
-            let _ = control.send(message);
+        let (shared, control) = {
+            let pipelines = guard(&self.pipelines);
+            let entry = pipelines
+                .get(name)
+                .ok_or_else(|| ControlError::NotFound(name.to_string()))?;
+            (
+                entry.shared.clone(),
+                entry.worker.as_ref().map(|(tx, _)| tx.clone()),
+            )
+        };
+        let Some(control) = control else {
+            // A file that does not load has nothing to pause or restart until it changes.
+            return Ok(status(name, &shared));
+        };
+        let restarts = lock(&shared).restarts;
+        let applied: fn(&Shared, u64) -> bool = match message {
+            Control::Pause => |s, _| s.state == State::Paused,
+            Control::Resume => |s, _| s.state != State::Paused,
+            Control::Restart => |s, before| s.restarts > before,
+            _ => |_, _| true,
+        };
+        if control.send(message).is_err() {
+            return Err(ControlError::ShuttingDown);
         }
-        Ok(status(name, &entry.shared))
+        let until = Instant::now() + REPLY_TIMEOUT;
+        while !applied(&lock(&shared), restarts) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(status(name, &shared))
     }
 
     pub fn list(&self) -> Vec<PipelineStatus> {
@@ -451,15 +473,17 @@ pub(super) fn pipeline_name(file: &Path) -> Option<String> {
     valid_name(stem).then(|| stem.to_string())
 }
 
-/// Parses a pipeline file's text as `weft run` does, filling Kafka tables that name no
-/// brokers with the daemon's `[kafka] brokers`. Errors are `key: message`, every one.
+/// Parses a pipeline file's text as `weft run` does, settled between the environment
+/// (above) and the daemon's own file (below: `[kafka] brokers`, `[registry]`), so a
+/// pipeline's own values win over the daemon's. Errors are `key: message`, every one.
 pub(super) fn load_version(
     text: &str,
     file: &Path,
     daemon: &DaemonConfig,
 ) -> Result<Version, Vec<String>> {
     let base = file.parent().unwrap_or(Path::new("."));
-    let as_list = |e: crate::config::ConfigErrors| -> Vec<String> {
+    let layers = Layers::new(&Settings::default(), process_env, &daemon.settings());
+    let config = layers.parse_str(text, file, base).map_err(|e| {
         e.issues
             .into_iter()
             .map(|i| {
@@ -469,49 +493,14 @@ pub(super) fn load_version(
                     format!("{}: {}", i.key, i.message)
                 }
             })
-            .collect()
-    };
-    let Ok(mut table) = toml::from_str::<toml::Table>(text) else {
-        // Not TOML: the pipeline parser says so in its own words.
-        return Err(crate::config::parse_str(text, file, base)
-            .err()
-            .map(as_list)
-            .unwrap_or_default());
-    };
-    let json = serde_json::to_value(&table).unwrap_or(serde_json::Value::Null);
-    let mut text = std::borrow::Cow::Borrowed(text);
-    if let Some(brokers) = &daemon.kafka.brokers
-        && fill_brokers(&mut table, brokers)
-    {
-        text = toml::to_string(&table)
-            .map_err(|e| vec![format!("re-encoding the pipeline: {e}")])?
-            .into();
-    }
-    let config = crate::config::parse_str(&text, file, base).map_err(as_list)?;
+            .collect::<Vec<_>>()
+    })?;
+    // What the API shows "as loaded": the file's own tables (parsed above, so this parses).
+    let json = toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| serde_json::to_value(t).ok())
+        .unwrap_or(serde_json::Value::Null);
     Ok(Version::new(config, json))
-}
-
-/// Adds `brokers` to every Kafka table (sources, sink, dead letters) that has none.
-fn fill_brokers(table: &mut toml::Table, brokers: &str) -> bool {
-    let mut filled = false;
-    let mut fill = |t: &mut toml::Table| {
-        if t.get("kind").and_then(|k| k.as_str()) == Some("kafka") && !t.contains_key("brokers")
-        {
-            t.insert("brokers".into(), toml::Value::String(brokers.into()));
-            filled = true;
-        }
-    };
-    if let Some(sources) = table.get_mut("source").and_then(|s| s.as_array_mut()) {
-        for source in sources.iter_mut().filter_map(|s| s.as_table_mut()) {
-            fill(source);
-        }
-    }
-    for key in ["sink", "dead_letter"] {
-        if let Some(t) = table.get_mut(key).and_then(|s| s.as_table_mut()) {
-            fill(t);
-        }
-    }
-    filled
 }
 
 /// Writes `<name>.toml` through a hidden temporary file and a rename, so the watcher and a
@@ -553,6 +542,12 @@ mod tests {
 
     #[test]
     fn daemon_brokers_fill_only_kafka_tables_without_brokers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join("s.avsc"),
+            r#"{"type":"record","name":"T","fields":[{"name":"id","type":"long"}]}"#,
+        )
+        .expect("schema");
         let daemon = DaemonConfig {
             kafka: super::super::config::KafkaDefaults {
                 brokers: Some("daemon:9092".into()),
@@ -572,13 +567,16 @@ mod tests {
             brokers = "own:9092"
             format = "avro"
         "#;
-        let v = load_version(text, Path::new("/tmp/p.toml"), &daemon);
+        let v = load_version(text, &dir.path().join("p.toml"), &daemon);
         let key = match v {
             Ok(v) => v.key,
             Err(problems) => panic!("{problems:?}"),
         };
-        assert!(key.contains("\"daemon:9092\""), "{key}");
-        assert!(key.contains("\"own:9092\""), "{key}");
+        // Unless the environment names brokers, which wins over both files.
+        if std::env::var_os(crate::config::BROKERS_ENV).is_none() {
+            assert!(key.contains("\"daemon:9092\""), "{key}");
+            assert!(key.contains("\"own:9092\""), "{key}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use weft_runtime::{Runtime, StageStats};
 
 use super::config::DaemonConfig;
-use super::metrics::{Metrics, StageLabels};
+use super::metrics::{LagLabels, Metrics, StageLabels};
 use super::{ChangeHook, PartitionLag, State};
 use crate::config::{PipelineConfig, SinkConfig, is_local_plugin};
 use crate::pipeline::{
@@ -69,8 +69,6 @@ pub(super) struct Shared {
     pub lag: Vec<PartitionLag>,
     /// The version running (or to run): compared with what a file or `put` brings.
     pub version: Option<Version>,
-    /// Paused on request (a pipeline paused while FAILED stays PAUSED until resumed).
-    pub paused: bool,
 }
 
 impl Shared {
@@ -89,7 +87,6 @@ impl Shared {
             last_commit: None,
             lag: Vec::new(),
             version,
-            paused: false,
         }
     }
 }
@@ -137,6 +134,8 @@ pub(super) struct Worker {
     failures: u32,
     /// Stage stats already added to the metrics (the chain's stats are cumulative).
     seen: Vec<StageStats>,
+    /// Source assignments already counted (the source's count is cumulative while it is open).
+    assignments: u64,
 }
 
 impl Worker {
@@ -155,6 +154,7 @@ impl Worker {
             prebuilt,
             failures: 0,
             seen: Vec::new(),
+            assignments: 0,
         }
     }
 
@@ -168,7 +168,6 @@ impl Worker {
             shared.state = state;
             shared.since = Instant::now();
         }
-        shared.paused = state == State::Paused;
         if state == State::Running {
             shared.last_error = None;
         }
@@ -244,6 +243,7 @@ impl Worker {
             Err(e) => return Outcome::Failed(e.to_string()),
         };
         self.chain_changed(&running);
+        self.assignments = 0;
         self.set_state(State::Running);
         self.changed(&config);
         loop {
@@ -308,6 +308,8 @@ impl Worker {
                 sink,
                 dead_letter,
             } => {
+                // The stream waits from here (the last batch is committed) to the next step.
+                let paused = Instant::now();
                 let mut swap = Swap {
                     limits: Some(new.limits),
                     ..Swap::default()
@@ -347,16 +349,18 @@ impl Worker {
                 if dead_letter {
                     swap.dead_letter = Some(new.dead_letter.clone());
                 }
-                let started = Instant::now();
                 if let Err(e) = running.swap(swap) {
                     return self.refuse(problems(&e), reply);
                 }
-                tracing::info!(pipeline = %self.name, pause_ms = started.elapsed().as_secs_f64() * 1e3, "swapped");
+                let pause = paused.elapsed();
+                tracing::info!(pipeline = %self.name, pause_ms = pause.as_secs_f64() * 1e3, "swapped");
+                let labels = Metrics::pipeline(&self.name);
+                self.ctx.metrics.swaps.get_or_create(&labels).inc();
                 self.ctx
                     .metrics
-                    .swaps
-                    .get_or_create(&Metrics::pipeline(&self.name))
-                    .inc();
+                    .swap_pause
+                    .get_or_create(&labels)
+                    .observe(pause.as_secs_f64());
                 self.chain_changed(running);
                 let config = version.config.clone();
                 self.accept(version, reply);
@@ -504,7 +508,26 @@ impl Worker {
                     .inc_by(now.busy.saturating_sub(before.busy).as_secs_f64());
             }
         }
+        // Assignments since this source was opened, added as they come.
+        let assignments = running.source_assignments();
+        if assignments > self.assignments {
+            m.rebalances
+                .get_or_create(&labels)
+                .inc_by(assignments - self.assignments);
+            self.assignments = assignments;
+        }
+        let lag = running.source_lag();
+        for l in &lag {
+            m.lag
+                .get_or_create(&LagLabels {
+                    pipeline: self.name.clone(),
+                    topic: l.topic.clone(),
+                    partition: l.partition.to_string(),
+                })
+                .set(l.lag);
+        }
         let mut shared = lock(&self.shared);
+        shared.lag = lag;
         if step.events_in > 0 {
             shared.events_in += step.events_in;
             shared.events_out += step.events_out;
@@ -597,22 +620,22 @@ pub(super) fn build(ctx: &Context, config: PipelineConfig) -> Result<Pipeline, S
     .map_err(|e| problems(&e).join("; "))
 }
 
-/// Local paths need nothing; registry references the pipeline's `[registry]`, else the
-/// daemon's.
+/// Local paths need nothing; registry references the registry the pipeline's settings name
+/// (environment, else its `[registry]`, else the daemon's).
 fn resolver(ctx: &Context, config: &PipelineConfig) -> Result<Box<dyn PluginResolver>, String> {
     if config.processors.iter().all(|p| is_local_plugin(&p.plugin)) {
         return Ok(Box::new(LocalOnly));
     }
-    let daemon = ctx.daemon.registry.as_ref();
-    let url = config
-        .registry
-        .as_ref()
-        .map(|r| r.url.clone())
-        .or_else(|| daemon.map(|r| r.url.clone()))
-        .ok_or("registry references need a registry: add [registry] url to the pipeline or to weftd.toml")?;
-    let token = daemon.filter(|r| r.url == url).and_then(|r| r.token.clone());
-    let client = Client::new(&url, token).map_err(|e| e.to_string())?;
-    let cache = weft_runtime::default_cache_dir().unwrap_or_else(|| ctx.daemon.data_dir.join("cache"));
+    let access = config.settings.registry().ok_or(
+        "registry references need a registry: add [registry] url to the pipeline or to weftd.toml",
+    )?;
+    let client = Client::new(&access.url, access.token).map_err(|e| e.to_string())?;
+    let cache = config
+        .settings
+        .cache_dir
+        .clone()
+        .or_else(weft_runtime::default_cache_dir)
+        .unwrap_or_else(|| ctx.daemon.data_dir.join("cache"));
     Ok(Box::new(RegistryResolver::new(client, &cache)))
 }
 
@@ -651,25 +674,41 @@ pub(super) fn plan(old: &PipelineConfig, new: &PipelineConfig) -> Plan {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
 
-    fn parse(extra: &str) -> PipelineConfig {
+    /// One folder, shared by these tests, with the schema their pipelines read: versions are
+    /// compared by their parsed form, absolute paths included.
+    fn folder() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join("weft-serve-plan-tests");
+        std::fs::create_dir_all(&dir).expect("folder");
+        let schema = dir.join("s.avsc");
+        if !schema.exists() {
+            // Through a rename, so a test running at the same time never reads half a file.
+            let temp = dir.join(format!(".s.avsc.{}", std::process::id()));
+            std::fs::write(
+                &temp,
+                r#"{"type":"record","name":"T","fields":[{"name":"id","type":"long"}]}"#,
+            )
+            .expect("schema");
+            std::fs::rename(&temp, &schema).expect("schema in place");
+        }
+        // Only its existence is checked when parsing; a plan never loads it.
+        std::fs::write(dir.join("f.wasm"), b"").expect("component file");
+        dir
+    }
+
+    fn parse_with(count: u64, extra: &str) -> PipelineConfig {
+        let dir = folder();
         let text = format!(
-            r#"
-            [[source]]
-            kind = "generate"
-            schema = "s.avsc"
-            count = 10
-            [sink]
-            kind = "jsonl"
-            path = "out.jsonl"
-            {extra}
-            "#
+            "[[source]]\nkind = \"generate\"\nschema = \"s.avsc\"\ncount = {count}\n\
+             [sink]\nkind = \"jsonl\"\npath = \"out.jsonl\"\n{extra}"
         );
-        crate::config::parse_str(&text, Path::new("p.toml"), Path::new("/tmp"))
-            .expect("valid pipeline")
+        crate::config::parse_str(&text, &dir.join("p.toml"), &dir).expect("valid pipeline")
+    }
+
+    fn parse(extra: &str) -> PipelineConfig {
+        parse_with(10, extra)
     }
 
     #[test]
@@ -704,12 +743,8 @@ mod tests {
                 dead_letter: true
             }
         );
-        let c = crate::config::parse_str(
-            "[[source]]\nkind = \"generate\"\nschema = \"s.avsc\"\ncount = 10\n[sink]\nkind = \"null\"\n",
-            Path::new("p.toml"),
-            Path::new("/tmp"),
-        )
-        .expect("valid");
+        let mut c = a.clone();
+        c.sink = crate::config::SinkConfig::Null;
         assert_eq!(
             plan(&a, &c),
             Plan::Swap {
@@ -723,12 +758,7 @@ mod tests {
     #[test]
     fn another_source_or_depth_limit_restarts() {
         let a = parse("");
-        let b = crate::config::parse_str(
-            "[[source]]\nkind = \"generate\"\nschema = \"s.avsc\"\ncount = 11\n[sink]\nkind = \"jsonl\"\npath = \"out.jsonl\"\n",
-            Path::new("p.toml"),
-            Path::new("/tmp"),
-        )
-        .expect("valid");
+        let b = parse_with(11, "");
         assert_eq!(plan(&a, &b), Plan::Restart);
         assert_eq!(plan(&a, &parse("[limits]\nmax_depth = 10\n")), Plan::Restart);
     }

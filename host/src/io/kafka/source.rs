@@ -7,6 +7,7 @@
 //! never loss). Nothing is committed on revoke or on close.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ use super::{
     SOURCE_HEADER_PREFIX, client_config, is_fatal, registry,
 };
 use crate::config::{KafkaSourceConfig, StartPosition, WireFormat};
-use crate::io::stream::{Batch, Source, read_schema};
+use crate::io::stream::{Batch, PartitionLag, Source, read_schema};
 use crate::{Error, Result};
 
 /// Next offset to commit, by topic and partition.
@@ -51,6 +52,10 @@ struct SourceContext {
     initial: Option<Offset>,
     started: Mutex<HashSet<(String, i32)>>,
     pending: Mutex<Offsets>,
+    /// Assignments received (`weft serve` counts rebalances: a chain swap must add none).
+    assignments: AtomicU64,
+    /// Lag per partition from librdkafka's last statistics.
+    lag: Mutex<Vec<PartitionLag>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -69,6 +74,27 @@ impl ClientContext for SourceContext {
     fn error(&self, error: KafkaError, reason: &str) {
         self.diagnostics.error(error, reason);
     }
+
+    /// Keeps the consumer lag of each assigned partition (`statistics.interval.ms`).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut lag: Vec<PartitionLag> = statistics
+            .topics
+            .into_iter()
+            .flat_map(|(topic, t)| {
+                t.partitions
+                    .into_values()
+                    // -1 is librdkafka's internal unassigned partition; a lag of -1 is unknown.
+                    .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+                    .map(move |p| PartitionLag {
+                        topic: topic.clone(),
+                        partition: p.partition,
+                        lag: p.consumer_lag,
+                    })
+            })
+            .collect();
+        lag.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        *lock(&self.lag) = lag;
+    }
 }
 
 impl ConsumerContext for SourceContext {
@@ -85,6 +111,7 @@ impl ConsumerContext for SourceContext {
         let label = &self.diagnostics.label;
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.assignments.fetch_add(1, Ordering::Relaxed);
                 if let Some(offset) = self.initial {
                     let mut started = lock(&self.started);
                     let fresh: Vec<_> = tpl
@@ -167,6 +194,8 @@ fn defaults(config: &KafkaSourceConfig) -> Vec<(&'static str, &'static str)> {
         ("enable.auto.offset.store", "false"),
         ("enable.partition.eof", "false"),
         ("client.id", "weft"),
+        // Statistics every 5 s carry each partition's consumer lag (`Source::lag`).
+        ("statistics.interval.ms", "5000"),
         // librdkafka's 500 ms let a broker hold a fetch that long, and some (tansu) hold it
         // whole even when data arrives: half a second per hop at low rates. 10 ms costs an
         // idle consumer about 100 small fetches a second per broker.
@@ -243,6 +272,8 @@ impl KafkaSource {
             },
             started: Mutex::new(HashSet::new()),
             pending: Mutex::new(HashMap::new()),
+            assignments: AtomicU64::new(0),
+            lag: Mutex::new(Vec::new()),
         };
         let consumer: BaseConsumer<SourceContext> = client
             .create_with_context(context)
@@ -284,6 +315,14 @@ impl KafkaSource {
 impl Source for KafkaSource {
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn lag(&self) -> Vec<PartitionLag> {
+        lock(&self.consumer.context().lag).clone()
+    }
+
+    fn assignments(&self) -> u64 {
+        self.consumer.context().assignments.load(Ordering::Relaxed)
     }
 
     fn schema(&self) -> Arc<Schema> {
