@@ -224,6 +224,7 @@ impl RunningPipeline {
         RunSummary {
             elapsed: self.started.elapsed(),
             stages: self.chain.stats().to_vec(),
+            digests: self.digests.clone(),
             ..self.summary.clone()
         }
     }
@@ -361,7 +362,12 @@ pub struct RunSummary {
     pub source: String,
     pub sink: String,
     pub dead_letter: String,
+    /// `name@version` of each processor, in chain order.
     pub processors: Vec<String>,
+    /// Hex sha256 of each processor's component, in chain order: with `processors`, the
+    /// pinned pipeline the run used (`name@version@<sha256 hex>`, as `weft serve`'s status
+    /// shows it).
+    pub digests: Vec<String>,
     /// Events read from the source (including those it could not decode).
     pub events_in: u64,
     pub events_out: u64,
@@ -378,6 +384,11 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// The digest of processor `index`, empty when unknown.
+    fn digest(&self, index: usize) -> &str {
+        self.digests.get(index).map_or("", String::as_str)
+    }
+
     /// The summary as JSON, for scripts and benchmarks.
     pub fn to_json(&self) -> serde_json::Value {
         let secs = self.elapsed.as_secs_f64();
@@ -394,8 +405,10 @@ impl RunSummary {
             "elapsed_s": secs,
             "events_per_s": self.events_in as f64 / secs.max(1e-9),
             "interrupted": self.interrupted,
-            "processors": self.processors.iter().zip(&self.stages).map(|(name, s)| serde_json::json!({
+            "processors": self.processors.iter().zip(&self.stages).enumerate().map(|(i, (name, s))| serde_json::json!({
                 "processor": name,
+                "sha256": self.digest(i),
+                "pin": format!("{name}@{}", self.digest(i)),
                 "events_in": s.events_in,
                 "events_out": s.events_out,
                 "rejected": s.rejected,
@@ -412,10 +425,11 @@ impl std::fmt::Display for RunSummary {
         writeln!(f, "source       {}", self.source)?;
         writeln!(f, "sink         {}", self.sink)?;
         writeln!(f, "dead letters {}", self.dead_letter)?;
+        // The sha256 column shows a prefix, enough to tell builds apart; `--json` has it whole.
         writeln!(
             f,
-            "{:<4} {:<28} {:>10} {:>10} {:>9} {:>6} {:>10}",
-            "#", "processor", "in", "out", "rejected", "traps", "ns/event"
+            "{:<4} {:<28} {:<12} {:>10} {:>10} {:>9} {:>6} {:>10}",
+            "#", "processor", "sha256", "in", "out", "rejected", "traps", "ns/event"
         )?;
         for (i, (name, s)) in self.processors.iter().zip(&self.stages).enumerate() {
             let ns = if s.events_in == 0 {
@@ -423,11 +437,13 @@ impl std::fmt::Display for RunSummary {
             } else {
                 s.busy.as_nanos() as f64 / s.events_in as f64
             };
+            let digest = self.digest(i);
             writeln!(
                 f,
-                "{:<4} {:<28} {:>10} {:>10} {:>9} {:>6} {:>10.0}",
+                "{:<4} {:<28} {:<12} {:>10} {:>10} {:>9} {:>6} {:>10.0}",
                 i + 1,
                 name,
+                digest.get(..12).unwrap_or(digest),
                 s.events_in,
                 s.events_out,
                 s.rejected,
