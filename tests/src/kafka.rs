@@ -40,12 +40,30 @@ pub fn tansu() -> PathBuf {
         .expect("tansu (the Kafka-compatible broker these tests run against) is not installed: run scripts/setup.sh --kafka")
 }
 
-/// A built binary of this workspace; panics with the build command when it is missing.
+/// A built binary of this workspace (`weft` or `weft-registry`), up to date with the code.
+///
+/// `cargo test -p weft-tests` builds no binary of another package, so the first call in a
+/// test process runs cargo for both, as scripts/test.sh does (the same command, so a no-op
+/// there): a fresh clone works, and no test runs a binary older than the code.
 pub fn binary(name: &str, package: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "weft-host", "-p", "weft-registry", "--bins"])
+            .status()
+            .map_err(|e| format!("running cargo: {e}"))?;
+        status
+            .success()
+            .then_some(())
+            .ok_or_else(|| format!("cargo build -p weft-host -p weft-registry --bins: {status}"))
+    });
+    if let Err(err) = built {
+        panic!("building {name} (package {package}) failed: {err}");
+    }
     let path = target_dir().join("debug").join(name);
     assert!(
         path.is_file(),
-        "{} is missing: build it with `cargo build -p {package} --bin {name}` (scripts/test.sh does)",
+        "{} is missing after cargo built it",
         path.display()
     );
     path
