@@ -44,7 +44,10 @@ fn main() {
         "Cargo.toml",
         "Cargo.lock",
     ] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
     println!("cargo:rerun-if-env-changed=RUSTFLAGS");
     println!("cargo:rustc-env=WEFT_PLUGIN_PACKAGES={}", PLUGINS.join(" "));

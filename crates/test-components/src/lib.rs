@@ -33,7 +33,14 @@ mod tests {
     #[test]
     fn every_component_is_built_and_is_a_component() {
         for name in [
-            "filter", "project", "mask", "enrich", "hostile", "raw", "bloated", "own_alloc",
+            "filter",
+            "project",
+            "mask",
+            "enrich",
+            "hostile",
+            "raw",
+            "bloated",
+            "own_alloc",
         ] {
             let bytes = std::fs::read(plugin(name)).expect("read the component");
             // A component's preamble: the wasm magic, then version 0x0d and layer 1 (a core

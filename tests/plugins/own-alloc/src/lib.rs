@@ -48,7 +48,10 @@ impl RecordProcessor for OwnAlloc {
         params: &[],
     };
 
-    fn configure(_params: &Params, _input_schema: &Schema) -> Result<Configured<Self>, ConfigError> {
+    fn configure(
+        _params: &Params,
+        _input_schema: &Schema,
+    ) -> Result<Configured<Self>, ConfigError> {
         Ok(Configured::same_schema(Self))
     }
 
