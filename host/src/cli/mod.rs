@@ -1,5 +1,6 @@
 //! The `weft` command line: argument parsing and one function per subcommand.
 
+mod admin;
 mod dashboard;
 mod inspect;
 mod new;
@@ -103,6 +104,21 @@ pub enum Command {
         /// Folder for `<name>.dashboard.json` and `<name>.rules.yml`.
         #[arg(long, default_value = ".")]
         out: PathBuf,
+    },
+    /// The pipelines of a running `weft serve`: state, uptime, counts, pinned stages, errors.
+    Status {
+        #[command(flatten)]
+        admin: admin::AdminArgs,
+        /// Print the daemon's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, show, apply, delete, pause, resume or restart a running `weft serve`'s pipelines.
+    Pipelines {
+        #[command(flatten)]
+        admin: admin::AdminArgs,
+        #[command(subcommand)]
+        command: admin::PipelinesCommand,
     },
     /// Run every pipeline of a folder as a service: admin API, /metrics, hot reload at batch
     /// boundaries, FAILED pipelines retried with backoff; SIGTERM stops after each batch.
@@ -261,6 +277,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status { admin, json } => admin::status(&admin, json),
+        Command::Pipelines { admin, command } => admin::pipelines(&admin, command),
     }
 }
 

@@ -7,6 +7,7 @@
 //! pipeline's thread: build, step, swap, back off) ← `supervisor` (the set of workers, the
 //! folder, put/delete) ← `watch` (folder events into the supervisor).
 
+pub mod api;
 pub mod config;
 pub mod metrics;
 pub mod registry_sync;
