@@ -4,14 +4,22 @@
 //! wins on its machine (and says so), and removing the pipeline from the registry stops it
 //! everywhere.
 //!
-//! Needs the `weft` and `weft-registry` binaries and the plugins (scripts/build-plugins.sh).
+//! The second test is the scale-out story: two daemons of a cluster run one Kafka pipeline in
+//! one consumer group, one is killed (SIGKILL) mid-stream and restarted as a supervisor would,
+//! and an independent consumer finds every event in the output.
+//!
+//! Needs the `weft` and `weft-registry` binaries, the plugins (scripts/build-plugins.sh) and
+//! tansu (scripts/setup.sh --kafka); a missing one fails the test.
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use weft_tests::kafka::{REGISTRY_TOKEN, Registry, free_port, terminate};
+use weft_tests::kafka::{
+    Broker, Collector, Framing, REGISTRY_TOKEN, Registry, Storage, TestProducer, free_port, tally,
+    terminate, title_id, titles,
+};
 use weft_tests::{plugin, title_schema, titles_jsonl, weft_command};
 
 const CLUSTER: &str = "test-cluster";
@@ -92,6 +100,42 @@ impl Daemon {
         std::fs::read_to_string(self.file(relative))
             .map(|t| t.lines().count())
             .unwrap_or(0)
+    }
+}
+
+impl Daemon {
+    /// SIGKILL: no batch finished, nothing committed, the group not left.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts `weft serve` again over the same folder and data dir, as a supervisor would.
+    fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("serve.log"))
+            .expect("log");
+        self.child = weft_command()
+            .args(["serve", "--config"])
+            .arg(self.dir.join("weftd.toml"))
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("restart weft serve");
+    }
+
+    /// `weft_kafka_rebalances_total` of the pipeline: partition assignments received.
+    fn assignments(&self, pipeline: &str) -> f64 {
+        let text = reqwest::blocking::get(format!("{}/metrics", self.url))
+            .and_then(|r| r.text())
+            .unwrap_or_default();
+        let prefix = format!("weft_kafka_rebalances_total{{pipeline=\"{pipeline}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 }
 
@@ -213,6 +257,14 @@ fn daemons_of_a_cluster_run_what_the_registry_deploys_and_report_its_lineage() {
         "the registry must not overwrite a folder pipeline"
     );
     assert_eq!(b.lines("conflict.jsonl"), 0);
+    // An unchanged list is a 304, not a failure.
+    for d in [&a, &b] {
+        assert!(
+            !d.log().contains("polling the registry failed"),
+            "{}",
+            d.log()
+        );
+    }
     assert!(
         b.log().contains("the local one wins"),
         "B's log:\n{}",
@@ -240,5 +292,149 @@ fn daemons_of_a_cluster_run_what_the_registry_deploys_and_report_its_lineage() {
     assert_eq!(
         std::fs::read_to_string(b.file("conflict.toml")).expect("B's own pipeline stays"),
         local_conflict
+    );
+}
+
+/// Every distinct id read from `out` so far, reading until `done` or `within`.
+fn distinct_ids(out: &mut Collector, within: Duration, done: impl Fn(usize) -> bool) -> usize {
+    let schema = titles();
+    let mut seen = std::collections::HashSet::new();
+    let mut read = 0;
+    out.wait_for(within, |messages| {
+        for m in &messages[read..] {
+            seen.insert(title_id(&schema, &m.value, Framing::Raw));
+        }
+        read = messages.len();
+        done(seen.len())
+    });
+    seen.len()
+}
+
+#[test]
+fn two_daemons_share_a_kafka_pipeline_and_a_killed_one_loses_nothing() {
+    const N: u64 = 6_000;
+    let broker = Broker::start(Storage::Sqlite);
+    let brokers = broker.address();
+    broker.create_topic("in", 3);
+    broker.create_topic("out", 3);
+    broker.create_topic("dead", 1);
+
+    let registry = Registry::start();
+    let client = registry.client();
+    client
+        .push(std::fs::read(plugin("filter")).expect("filter plugin"))
+        .expect("push filter");
+    let definition = format!(
+        r#"[[source]]
+kind = "kafka"
+brokers = "{brokers}"
+topics = ["in"]
+group = "serve-scale-out"
+format = "avro"
+schema = "title.avsc"
+
+[source.properties]
+"session.timeout.ms" = 6000
+"heartbeat.interval.ms" = 500
+
+[[processor]]
+plugin = "filter@^0.1"
+params = {{ condition = "id > 0" }}
+
+[sink]
+kind = "kafka"
+brokers = "{brokers}"
+topic = "out"
+format = "avro"
+
+[dead_letter]
+kind = "kafka"
+brokers = "{brokers}"
+topic = "dead"
+
+[limits]
+batch_size = 100
+linger_ms = 20
+"#
+    );
+    let dirs = [
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    ];
+    let a = Daemon::start(dirs[0].path(), &registry, &[]);
+    let mut b = Daemon::start(dirs[1].path(), &registry, &[]);
+    let mut out = Collector::new(&brokers, "out");
+    client
+        .deploy_pipeline("scale", CLUSTER, &definition)
+        .expect("deploy");
+
+    // Both daemons join the group and get partitions of `in`.
+    let both = wait_until(Duration::from_secs(90), || {
+        out.poll(Duration::from_millis(100));
+        a.assignments("scale") > 0.0 && b.assignments("scale") > 0.0
+    });
+    assert!(
+        both,
+        "not both in the group; A:\n{}\nB:\n{}",
+        a.log(),
+        b.log()
+    );
+    // A paced stream (about 5 s), so the kill lands while events flow.
+    let producing = {
+        let brokers = brokers.clone();
+        std::thread::spawn(move || {
+            let producer = TestProducer::new(&brokers);
+            for start in (1..=N).step_by(100) {
+                producer.titles("in", start..=(start + 99).min(N), Framing::Raw, false);
+                std::thread::sleep(Duration::from_millis(80));
+            }
+        })
+    };
+    let at_kill = distinct_ids(&mut out, Duration::from_secs(90), |d| d as u64 >= N / 10);
+    let before = a.assignments("scale");
+    b.kill();
+    assert!(
+        (at_kill as u64) < N,
+        "the kill must land mid-stream: {at_kill} of {N}"
+    );
+    // The group notices the dead member after session.timeout.ms (6 s) and gives A its
+    // partitions. (tansu 0.6 then keeps the old generation until a member joins or leaves,
+    // so B rejoins only after that: see tests/kafka.rs.)
+    let noticed = wait_until(Duration::from_secs(30), || {
+        out.poll(Duration::from_millis(100));
+        a.assignments("scale") > before
+    });
+    assert!(
+        noticed,
+        "the group never noticed the killed daemon; A:\n{}",
+        a.log()
+    );
+    // Restarted, B finds the pipeline in its folder (the registry's file) and rejoins.
+    b.restart();
+    producing.join().expect("producer thread");
+    let distinct = distinct_ids(&mut out, Duration::from_secs(180), |d| d as u64 >= N);
+    assert_eq!(
+        distinct as u64,
+        N,
+        "only {distinct} of {N} arrived; A:\n{}\nB:\n{}",
+        a.log(),
+        b.log()
+    );
+    out.poll(Duration::from_secs(1));
+    let schema = titles();
+    let t = tally(
+        out.messages
+            .iter()
+            .map(|m| title_id(&schema, &m.value, Framing::Raw)),
+        1..=N as i64,
+    );
+    assert!(
+        t.missing.is_empty() && t.unexpected.is_empty(),
+        "lost {:?}",
+        &t.missing
+    );
+    println!(
+        "scale-out through the cluster: kill at {at_kill}, {} received, {} duplicates",
+        t.received, t.duplicates
     );
 }

@@ -86,10 +86,12 @@ impl Client {
         if let Some(etag) = etag {
             req = req.header(reqwest::header::IF_NONE_MATCH, etag);
         }
-        let resp = self.send(req, &path)?;
-        if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
-            return Ok(None);
-        }
+        let resp = match self.send(req, &path) {
+            Ok(resp) => resp,
+            // `send` counts every status but 2xx as an error; 304 is the cheap answer.
+            Err(ClientError::Api { status: 304, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let etag = resp
             .headers()
             .get(reqwest::header::ETAG)
