@@ -7,16 +7,9 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
 
-/// The body of every error response.
-#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-pub struct ErrorBody {
-    /// Precise code: the HTTP status followed by a detail number (40401 = subject not found).
-    pub error_code: u32,
-    pub message: String,
-}
+/// The body of every error response, shared with the host's client.
+pub use weft_registry_api::ErrorBody;
 
 /// Everything a handler can answer with instead of success.
 #[derive(Debug, thiserror::Error)]

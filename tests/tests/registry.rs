@@ -25,6 +25,8 @@ fn real_plugins_push_resolve_and_download_through_the_binary() {
     let registry = Registry::start();
     let client = Client::new(&registry.url, Some(TOKEN.into())).expect("client");
     let anonymous = Client::new(&registry.url, None).expect("client");
+    let runtime = weft_runtime::Runtime::new(weft_runtime::RuntimeOptions { cache_dir: None })
+        .expect("runtime");
 
     for (name, file) in &files {
         let bytes = std::fs::read(file).expect("read plugin");
@@ -36,26 +38,38 @@ fn real_plugins_push_resolve_and_download_through_the_binary() {
         let Pushed::Created(meta) = &pushed else {
             panic!("first push of {name} must create: {pushed:?}");
         };
-        assert_eq!(&meta.name, name);
+        assert_eq!(&meta.manifest.name, name);
         assert_eq!(meta.size, bytes.len() as u64);
+        // What the registry read from describe() is, field for field, what the host reads.
+        let loaded = runtime.load_bytes(&bytes).expect("the host loads it");
+        assert_eq!(meta.manifest, *loaded.manifest());
         // The same bytes again: idempotent.
         assert!(matches!(
             client.push(bytes.clone()),
             Ok(Pushed::Unchanged(_))
         ));
 
-        let major = semver::Version::parse(&meta.version).expect("semver").major;
+        let major = semver::Version::parse(&meta.manifest.version)
+            .expect("semver")
+            .major;
         let resolved = anonymous
             .resolve(name, &format!("^{major}"))
             .expect("resolve");
-        assert_eq!(resolved.version, meta.version);
+        assert_eq!(resolved.manifest.version, meta.manifest.version);
         let shown = anonymous.show(name, None).expect("show");
         assert_eq!(shown.len(), 1);
         assert_eq!(shown[0], *meta);
-        let downloaded = anonymous.download(name, &meta.version).expect("download");
+        let downloaded = anonymous
+            .download(name, &meta.manifest.version)
+            .expect("download");
         assert_eq!(downloaded, bytes);
         // Declared schemas came out of describe() and parse as Avro.
-        for schema in meta.input_schema.iter().chain(&meta.output_schema) {
+        for schema in meta
+            .manifest
+            .input_schema
+            .iter()
+            .chain(&meta.manifest.output_schema)
+        {
             apache_avro::Schema::parse_str(schema).expect("declared schema parses");
         }
     }

@@ -7,4 +7,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use weft::processor::log::Level;
-pub use weft::processor::types::{Header, ParamSpec};
+pub use weft::processor::types::Header;

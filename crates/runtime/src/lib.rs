@@ -24,7 +24,7 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-pub use bindings::{ConfigError, Event, Header, Level, Manifest, Outcome, ParamSpec};
+pub use bindings::{ConfigError, Event, Header, Level, Outcome};
 pub use chain::{Chain, ChainLimits, ChainOutput, DeadLetter, StageSpec, StageStats};
 pub use plugin::Plugin;
 pub use plugin_log::{LOG_BURST, LOG_MESSAGE_MAX, LOG_RATE_PER_SEC};

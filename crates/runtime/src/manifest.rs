@@ -4,8 +4,14 @@
 //! The manifest travels into every listing, `weft inspect`, pipeline error and registry
 //! response, so each field is bounded: a 50 MB description would otherwise be stored and
 //! served on every `GET /v1/plugins`. The caps are far above what a real processor declares.
+//!
+//! The WIT `manifest` record is converted at the boundary into weft-registry-api's
+//! [`PluginManifest`], the one type of a plugin's metadata that the host, the registry and
+//! its clients share; the caps are checked on that.
 
-use super::bindings::Manifest;
+use weft_registry_api::{ParamInfo, PluginManifest};
+
+use super::bindings;
 
 /// `name`: `[a-z][a-z0-9-]*`, at most this many characters (it names files and URLs).
 pub const NAME_MAX: usize = 64;
@@ -25,10 +31,31 @@ pub const PARAM_DESCRIPTION_MAX: usize = 1 << 10;
 /// A parameter's default value, in bytes.
 pub const PARAM_DEFAULT_MAX: usize = 4 << 10;
 
+/// The manifest a component's `describe()` returned, as weft's own type.
+pub(crate) fn from_wit(m: bindings::Manifest) -> PluginManifest {
+    PluginManifest {
+        name: m.name,
+        version: m.version,
+        description: m.description,
+        input_schema: m.input_schema,
+        output_schema: m.output_schema,
+        params: m
+            .params
+            .into_iter()
+            .map(|p| ParamInfo {
+                name: p.name,
+                description: p.description,
+                required: p.required,
+                default: p.default,
+            })
+            .collect(),
+    }
+}
+
 /// Checks what the rest of weft relies on: every field within its cap, a usable name, a
 /// semver version, parseable schemas, distinct parameters. The error names the field and
 /// the rule, and quotes at most a short prefix of what the plugin sent.
-pub(crate) fn validate_manifest(m: &Manifest) -> Result<(), String> {
+pub(crate) fn validate_manifest(m: &PluginManifest) -> Result<(), String> {
     if !is_name(&m.name, false, NAME_MAX) {
         return Err(format!(
             "name {} must match [a-z][a-z0-9-]* (at most {NAME_MAX} characters)",
@@ -117,17 +144,16 @@ fn quote(text: &str) -> String {
 mod tests {
     use proptest::prelude::*;
 
-    use super::super::bindings::ParamSpec;
     use super::*;
 
-    fn manifest() -> Manifest {
-        Manifest {
+    fn manifest() -> PluginManifest {
+        PluginManifest {
             name: "shout".into(),
             version: "1.2.0".into(),
             description: "Greets loudly.".into(),
             input_schema: Some(r#"{"type":"record","name":"G","fields":[]}"#.into()),
             output_schema: None,
-            params: vec![ParamSpec {
+            params: vec![ParamInfo {
                 name: "suffix".into(),
                 description: "Appended.".into(),
                 required: false,
@@ -136,8 +162,8 @@ mod tests {
         }
     }
 
-    fn param(name: &str) -> ParamSpec {
-        ParamSpec {
+    fn param(name: &str) -> ParamInfo {
+        ParamInfo {
             name: name.into(),
             description: String::new(),
             required: false,
@@ -152,7 +178,7 @@ mod tests {
 
     #[test]
     fn each_field_past_its_cap_is_named_with_the_cap() {
-        type Spoil = Box<dyn Fn(&mut Manifest)>;
+        type Spoil = Box<dyn Fn(&mut PluginManifest)>;
         let cases: Vec<(Spoil, &str)> = vec![
             (
                 Box::new(|m| m.description = "x".repeat(50 << 20)),
@@ -218,7 +244,7 @@ mod tests {
         m.name = "a".repeat(NAME_MAX);
         m.description = "d".repeat(DESCRIPTION_MAX);
         m.params = (0..PARAMS_MAX)
-            .map(|n| ParamSpec {
+            .map(|n| ParamInfo {
                 name: format!("p_{n}"),
                 description: "d".repeat(PARAM_DESCRIPTION_MAX),
                 required: false,

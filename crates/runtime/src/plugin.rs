@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
+use weft_registry_api::PluginManifest;
 
-use super::bindings::{Manifest, ProcessorPre};
-use super::manifest::validate_manifest;
+use super::bindings::ProcessorPre;
+use super::manifest::{from_wit, validate_manifest};
 use super::state::{Export, begin_call, new_store};
 use super::{HostState, Runtime};
 use crate::{Error, Result};
@@ -22,7 +23,7 @@ pub const DESCRIBE_DEADLINE: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Plugin {
     pre: ProcessorPre<HostState>,
-    manifest: Manifest,
+    manifest: PluginManifest,
     sha256: String,
     size: usize,
     origin: String,
@@ -67,7 +68,7 @@ impl Plugin {
         let describe = pre
             .instantiate(&mut store)
             .and_then(|instance| instance.call_describe(&mut store));
-        let manifest = describe.map_err(|e| {
+        let manifest = describe.map(from_wit).map_err(|e| {
             if runtime.interrupted() {
                 return Error::Interrupted;
             }
@@ -90,13 +91,15 @@ impl Plugin {
         })
     }
 
-    pub fn manifest(&self) -> &Manifest {
+    /// What the component declared through `describe()`, within every cap of
+    /// [`super::manifest`].
+    pub fn manifest(&self) -> &PluginManifest {
         &self.manifest
     }
 
     /// `name@version`, how processors are named in errors, summaries and dead letters.
     pub fn id(&self) -> String {
-        format!("{}@{}", self.manifest.name, self.manifest.version)
+        self.manifest.id()
     }
 
     /// Hex sha256 of the component bytes.

@@ -16,11 +16,11 @@ pub fn push(client: &Client, runtime: &Runtime, file: &Path) -> anyhow::Result<(
     {
         Pushed::Created(meta) => println!(
             "pushed {}@{} (sha256 {})",
-            meta.name, meta.version, meta.sha256
+            meta.manifest.name, meta.manifest.version, meta.sha256
         ),
         Pushed::Unchanged(meta) => println!(
             "{}@{} is already in the registry with these exact bytes (sha256 {})",
-            meta.name, meta.version, meta.sha256
+            meta.manifest.name, meta.manifest.version, meta.sha256
         ),
     }
     Ok(())
@@ -51,17 +51,17 @@ pub fn show(client: &Client, reference: &str) -> anyhow::Result<()> {
     for meta in client.show(name, version)? {
         println!(
             "{}@{}{} — {}",
-            meta.name,
-            meta.version,
+            meta.manifest.name,
+            meta.manifest.version,
             if meta.yanked { " (yanked)" } else { "" },
-            meta.description
+            meta.manifest.description
         );
         println!("  sha256    {}", meta.sha256);
         println!(
             "  size      {} bytes, uploaded {}",
             meta.size, meta.uploaded_at
         );
-        for p in &meta.params {
+        for p in &meta.manifest.params {
             println!(
                 "  param     {} — {}{}",
                 p.name,
@@ -71,11 +71,15 @@ pub fn show(client: &Client, reference: &str) -> anyhow::Result<()> {
         }
         println!(
             "  input     {}",
-            meta.input_schema.as_deref().unwrap_or("any record")
+            meta.manifest
+                .input_schema
+                .as_deref()
+                .unwrap_or("any record")
         );
         println!(
             "  output    {}",
-            meta.output_schema
+            meta.manifest
+                .output_schema
                 .as_deref()
                 .unwrap_or("derived in configure")
         );

@@ -1,28 +1,17 @@
 //! A small blocking client of the registry's HTTP API, for the `weft` CLI, the host and tests.
 //!
-//! Only the host uses it; the registry links neither it nor blocking reqwest. A plugin
-//! version's metadata is the registry's own type (`weft-registry-api`); the other response
-//! types below still mirror the registry's by hand.
+//! Only the host uses it; the registry links neither it nor blocking reqwest. What it reads
+//! (plugin versions, the catalog, schema ids and texts, error bodies) are the registry's own
+//! types from `weft-registry-api`, so the two sides cannot drift apart.
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use weft_registry_api::{ErrorBody, IdResponse, SchemaResponse, VersionResponse};
 
-/// Metadata of one plugin version and of a parameter, as the registry answers them: the
-/// registry's own types.
-pub use weft_registry_api::{ParamInfo, PluginVersion};
-
-/// A plugin in the catalog.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PluginSummary {
-    pub name: String,
-    pub description: String,
-    /// Newest non-yanked version.
-    pub latest: Option<String>,
-    pub versions: Vec<String>,
-}
+/// What the registry answers about plugins: its own types.
+pub use weft_registry_api::{ParamInfo, PluginManifest, PluginSummary, PluginVersion};
 
 /// What `push` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +64,6 @@ impl ClientError {
 }
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error_code: u32,
-    message: String,
-}
 
 /// A blocking registry client. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -189,12 +172,8 @@ impl Client {
 
     /// Confluent: the schema (JSON text) registered under a global id.
     pub fn schema_by_id(&self, id: u32) -> Result<String> {
-        #[derive(Deserialize)]
-        struct Schema {
-            schema: String,
-        }
         Ok(self
-            .get_json::<Schema>(&format!("/schemas/ids/{id}"))?
+            .get_json::<SchemaResponse>(&format!("/schemas/ids/{id}"))?
             .schema)
     }
 
@@ -206,10 +185,6 @@ impl Client {
 
     /// POSTs `{"schema": ...}` in the Confluent content type and reads back `{"id": ...}`.
     fn post_schema(&self, path: &str, schema: &str) -> Result<u32> {
-        #[derive(Deserialize)]
-        struct Id {
-            id: u32,
-        }
         let req = self
             .request(reqwest::Method::POST, path)
             .header(
@@ -217,18 +192,13 @@ impl Client {
                 "application/vnd.schemaregistry.v1+json",
             )
             .body(serde_json::json!({ "schema": schema }).to_string());
-        Ok(self.send_json::<Id>(req, path)?.1.id)
+        Ok(self.send_json::<IdResponse>(req, path)?.1.id)
     }
 
     /// Confluent: the global id and text of a subject's latest schema.
     pub fn latest(&self, subject: &str) -> Result<(u32, String)> {
-        #[derive(Deserialize)]
-        struct Version {
-            id: u32,
-            schema: String,
-        }
-        let version =
-            self.get_json::<Version>(&format!("/subjects/{}/versions/latest", seg(subject)))?;
+        let version = self
+            .get_json::<VersionResponse>(&format!("/subjects/{}/versions/latest", seg(subject)))?;
         Ok((version.id, version.schema))
     }
 

@@ -90,17 +90,23 @@ impl RegistryResolver {
         let bytes = match self.read_blob(&meta.sha256) {
             Some(bytes) => bytes,
             None => {
-                let bytes = self.client.download(name, &meta.version).map_err(fail)?;
-                self.store(name, &meta.version, &meta.sha256, &bytes)?;
+                let bytes = self
+                    .client
+                    .download(name, &meta.manifest.version)
+                    .map_err(fail)?;
+                self.store(name, &meta.manifest.version, &meta.sha256, &bytes)?;
                 bytes
             }
         };
         // Keep the index current even when the blob was already cached under another name.
         write_atomically(
-            &self.index(name).join(&meta.version),
+            &self.index(name).join(&meta.manifest.version),
             meta.sha256.as_bytes(),
         )?;
-        Ok(runtime.load_named(&bytes, &format!("{reference} ({name}@{})", meta.version))?)
+        Ok(runtime.load_named(
+            &bytes,
+            &format!("{reference} ({name}@{})", meta.manifest.version),
+        )?)
     }
 
     fn offline(

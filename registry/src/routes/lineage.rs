@@ -118,14 +118,14 @@ pub(super) fn check_pipeline(store: &Store, p: &Pipeline) -> ApiResult<Validatio
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(reader) = &meta.input_schema {
+            if let Some(reader) = &meta.manifest.input_schema {
                 links.push(link(current.as_ref(), &from_label, &id, |writer| {
                     let w = parse_schema(writer)?;
                     let r = parse_schema(reader)?;
                     Ok(check_can_read(&w, &r).err().map(|e| vec![e.to_string()]))
                 })?);
             }
-            current = meta.output_schema.clone().map(|s| (id.clone(), s));
+            current = meta.manifest.output_schema.clone().map(|s| (id.clone(), s));
             from_label = id;
         }
         for sink in &p.sinks {

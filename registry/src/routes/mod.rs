@@ -20,9 +20,9 @@ use utoipa_axum::routes;
 pub use compatibility::CompatibilityResponse;
 pub use config::{ConfigResponse, ConfigUpdate};
 pub use lineage::{LinkReport, PluginUse, TopicLineage, ValidationReport};
-pub use plugins::{PluginConfig, PluginSummary};
-pub use schemas::{SchemaResponse, SubjectVersionRef};
-pub use subjects::{IdResponse, SchemaRequest, VersionResponse};
+pub use plugins::PluginConfig;
+pub use schemas::SubjectVersionRef;
+pub use subjects::SchemaRequest;
 
 use crate::error::ApiError;
 use crate::state::AppState;

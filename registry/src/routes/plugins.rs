@@ -10,13 +10,14 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use weft_registry_api::{PluginManifest, PluginSummary, PluginVersion};
 use weft_schema::CompatibilityLevel;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::names;
 use crate::state::AppState;
-use crate::store::{PluginVersion, PutOutcome, parse_schema, semver_of};
+use crate::store::{PutOutcome, parse_schema, semver_of};
 
 /// Routes whose bodies are components (their own, larger, body limit).
 pub fn upload_router() -> OpenApiRouter<AppState> {
@@ -33,16 +34,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(yank))
         .routes(routes!(unyank))
         .routes(routes!(get_config, put_config))
-}
-
-/// A plugin in the catalog.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PluginSummary {
-    pub name: String,
-    pub description: String,
-    /// Newest version that is not yanked, if any.
-    pub latest: Option<String>,
-    pub versions: Vec<String>,
 }
 
 /// `{"compatibility": "BACKWARD"}`: how a plugin's schemas may evolve between versions.
@@ -99,12 +90,10 @@ async fn upload(State(state): State<AppState>, body: Bytes) -> ApiResult<Respons
         }
     }
     let meta = PluginVersion {
-        name: described.name,
-        version: version.to_string(),
-        description: described.description,
-        input_schema: described.input_schema,
-        output_schema: described.output_schema,
-        params: described.params,
+        manifest: PluginManifest {
+            version: version.to_string(),
+            ..described
+        },
         sha256: sha256_hex(&body),
         size: body.len() as u64,
         uploaded_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
@@ -117,8 +106,8 @@ async fn upload(State(state): State<AppState>, body: Bytes) -> ApiResult<Respons
     Ok(match outcome {
         PutOutcome::Created(meta) => {
             tracing::info!(
-                name = meta.name,
-                version = meta.version,
+                name = meta.manifest.name,
+                version = meta.manifest.version,
                 sha256 = meta.sha256,
                 "plugin stored"
             );
@@ -148,10 +137,13 @@ async fn list_plugins(State(state): State<AppState>) -> ApiResult<Json<Vec<Plugi
         out.push(PluginSummary {
             description: latest
                 .or(versions.last())
-                .map(|v| v.description.clone())
+                .map(|v| v.manifest.description.clone())
                 .unwrap_or_default(),
-            latest: latest.map(|v| v.version.clone()),
-            versions: versions.iter().map(|v| v.version.clone()).collect(),
+            latest: latest.map(|v| v.manifest.version.clone()),
+            versions: versions
+                .iter()
+                .map(|v| v.manifest.version.clone())
+                .collect(),
             name,
         });
     }
@@ -281,7 +273,7 @@ async fn yank(
     let meta = checked_version(&state, &name, &version).await?;
     let yanked = state
         .store
-        .write(move |store| store.set_yanked(&meta.name, &meta.version, true))
+        .write(move |store| store.set_yanked(&meta.manifest.name, &meta.manifest.version, true))
         .await?;
     Ok(Json(yanked))
 }
@@ -297,7 +289,7 @@ async fn unyank(
     let meta = checked_version(&state, &name, &version).await?;
     let unyanked = state
         .store
-        .write(move |store| store.set_yanked(&meta.name, &meta.version, false))
+        .write(move |store| store.set_yanked(&meta.manifest.name, &meta.manifest.version, false))
         .await?;
     Ok(Json(unyanked))
 }

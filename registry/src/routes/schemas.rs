@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use weft_registry_api::SchemaResponse;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, SrJson};
@@ -17,12 +18,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(id_versions))
         .routes(routes!(id_subjects))
         .routes(routes!(schema_types))
-}
-
-/// `{"schema": "..."}`
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SchemaResponse {
-    pub schema: String,
 }
 
 /// A subject version using a schema id.

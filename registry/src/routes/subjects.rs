@@ -1,10 +1,11 @@
 //! Confluent subjects: register, look up, list, get and delete schema versions.
 
 use axum::extract::{Path, State};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use weft_registry_api::{IdResponse, VersionResponse};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, SrJson};
@@ -54,21 +55,6 @@ impl SchemaRequest {
         let schema = parse_schema(&self.schema)?;
         Ok((schema, canonical_schema(&self.schema)?))
     }
-}
-
-/// `{"id": N}`
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct IdResponse {
-    pub id: u32,
-}
-
-/// One subject version.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct VersionResponse {
-    pub subject: String,
-    pub version: u32,
-    pub id: u32,
-    pub schema: String,
 }
 
 impl From<&SubjectVersion> for VersionResponse {

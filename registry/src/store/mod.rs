@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use ids::ID_BLOCK;
 pub use pipelines::{ClusterPipelines, DeployedPipeline, Endpoint, Pipeline, PluginRef};
-pub use plugins::{ParamInfo, PluginVersion, PutOutcome, semver_of};
+pub use plugins::{PutOutcome, semver_of};
 pub use schema::{SchemaText, canonical_schema, parse_schema};
 pub use subjects::{DEFAULT_LEVEL, SchemaEntry, SubjectVersion, describe_problems};
 

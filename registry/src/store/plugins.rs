@@ -1,18 +1,17 @@
 //! Plugin versions: immutable metadata plus content-addressed bytes, yanking, and the
 //! evolution rule between versions.
 
+use weft_registry_api::PluginVersion;
 use weft_schema::{CompatibilityLevel, Direction, check_can_read};
 
 use super::schema::parse_schema;
 use super::{Store, decode, encode, key2, split_key2};
 use crate::error::{ApiError, ApiResult};
 
-pub use weft_registry_api::{ParamInfo, PluginVersion};
-
 /// The parsed semver version of a stored plugin version (validated at upload).
 pub fn semver_of(v: &PluginVersion) -> ApiResult<semver::Version> {
-    semver::Version::parse(&v.version)
-        .map_err(|e| ApiError::Store(format!("stored version {}: {e}", v.version)))
+    semver::Version::parse(&v.manifest.version)
+        .map_err(|e| ApiError::Store(format!("stored version {}: {e}", v.manifest.version)))
 }
 
 /// What an upload did.
@@ -40,21 +39,20 @@ fn evolution_problems(
     new: &PluginVersion,
     direction: Direction,
 ) -> Vec<String> {
+    let (old, new) = (&old.manifest, &new.manifest);
     let (from, to) = match direction {
         Direction::NewReadsOld => (old, new),
         Direction::OldReadsNew => (new, old),
     };
     let mut problems = Vec::new();
-    let what = format!(
-        "{}@{} → {}@{}",
-        old.name, old.version, new.name, new.version
-    );
+    let what = format!("{} → {}", old.id(), new.id());
     // `to` replaces `from`: its input must read what `from`'s input accepted...
     match (&from.input_schema, &to.input_schema) {
         (_, None) => {}
         (None, Some(_)) => problems.push(format!(
-            "{what}: input: {}@{} accepts any record, {}@{} declares an input schema",
-            from.name, from.version, to.name, to.version
+            "{what}: input: {} accepts any record, {} declares an input schema",
+            from.id(),
+            to.id()
         )),
         (Some(f), Some(t)) => {
             if let Some(problem) = schema_problem(f, t) {
@@ -66,8 +64,9 @@ fn evolution_problems(
     match (&to.output_schema, &from.output_schema) {
         (_, None) => {}
         (None, Some(_)) => problems.push(format!(
-            "{what}: output: {}@{} declares its output schema, {}@{} does not",
-            from.name, from.version, to.name, to.version
+            "{what}: output: {} declares its output schema, {} does not",
+            from.id(),
+            to.id()
         )),
         (Some(t), Some(f)) => {
             if let Some(problem) = schema_problem(t, f) {
@@ -98,7 +97,7 @@ impl Store {
             .scan_prefix(key2(name, &[]))
             .map(|item| decode::<PluginVersion>(&item?.1))
             .collect::<ApiResult<Vec<_>>>()?;
-        out.sort_by_cached_key(|v| semver::Version::parse(&v.version).ok());
+        out.sort_by_cached_key(|v| semver::Version::parse(&v.manifest.version).ok());
         Ok(out)
     }
 
@@ -156,14 +155,14 @@ impl Store {
     /// Stores a validated upload. The same version with the same bytes is an idempotent
     /// success; with other bytes a 40901; a schema evolution the plugin's level forbids a 40902.
     pub fn put_plugin(&self, meta: PluginVersion, bytes: &[u8]) -> ApiResult<PutOutcome> {
-        let key = plugin_key(&meta.name, &meta.version);
+        let key = plugin_key(&meta.manifest.name, &meta.manifest.version);
         let same_or_conflict = |existing: PluginVersion| {
             if existing.sha256 == meta.sha256 {
                 Ok(PutOutcome::Existing(existing))
             } else {
                 Err(ApiError::VersionExists {
-                    name: meta.name.clone(),
-                    version: meta.version.clone(),
+                    name: meta.manifest.name.clone(),
+                    version: meta.manifest.version.clone(),
                     existing: existing.sha256,
                 })
             }
@@ -192,10 +191,10 @@ impl Store {
     }
 
     fn check_evolution(&self, new: &PluginVersion) -> ApiResult<()> {
-        let level = self.plugin_level(&new.name)?;
+        let level = self.plugin_level(&new.manifest.name)?;
         let new_version = semver_of(new)?;
         let mut earlier = Vec::new();
-        for v in self.plugin_versions(&new.name)? {
+        for v in self.plugin_versions(&new.manifest.name)? {
             let version = semver_of(&v)?;
             if !v.yanked && version < new_version && same_series(&version, &new_version) {
                 earlier.push(v);
@@ -223,9 +222,8 @@ impl Store {
             Ok(())
         } else {
             Err(ApiError::IncompatiblePlugin(format!(
-                "{}@{} breaks the plugin's {level} compatibility (publish a new major version to break it on purpose): {}",
-                new.name,
-                new.version,
+                "{} breaks the plugin's {level} compatibility (publish a new major version to break it on purpose): {}",
+                new.manifest.id(),
                 problems.join("; ")
             )))
         }

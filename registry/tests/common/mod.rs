@@ -7,9 +7,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::Value;
 use tower::ServiceExt;
-use weft_registry::inspect::{Described, Inspector};
-use weft_registry::store::ParamInfo;
+use weft_registry::inspect::Inspector;
 use weft_registry::{AppState, Settings, app};
+use weft_registry_api::{ParamInfo, PluginManifest};
 
 pub const TOKEN: &str = "test-token-1234";
 
@@ -18,11 +18,11 @@ pub const TOKEN: &str = "test-token-1234";
 pub struct FakeInspector;
 
 impl Inspector for FakeInspector {
-    fn describe(&self, bytes: &[u8]) -> Result<Described, String> {
+    fn describe(&self, bytes: &[u8]) -> Result<PluginManifest, String> {
         let v: Value =
             serde_json::from_slice(bytes).map_err(|e| format!("not a component: {e}"))?;
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        Ok(Described {
+        Ok(PluginManifest {
             name: s("name").unwrap_or_default(),
             version: s("version").unwrap_or_default(),
             description: s("description").unwrap_or_default(),
