@@ -60,7 +60,7 @@ pub struct SyncStatus {
     pub lineage_refused: BTreeMap<String, String>,
 }
 
-/// The running sync; stops its threads when dropped.
+/// The running sync; dropping it asks its threads to stop.
 #[derive(Debug)]
 pub struct RegistrySync {
     stop: Arc<AtomicBool>,
@@ -147,12 +147,9 @@ impl RegistrySync {
         lock(&self.status).clone()
     }
 
-    /// Stops polling and reporting (a poll or report in flight finishes first).
+    /// Stops polling and reporting, waiting for a poll or report in flight (bounded by the
+    /// client's timeout).
     pub fn stop(mut self) {
-        self.halt();
-    }
-
-    fn halt(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
             let _ = t.join();
@@ -161,8 +158,11 @@ impl RegistrySync {
 }
 
 impl Drop for RegistrySync {
+    /// Asks the threads to stop without waiting: a registry that hangs must not hold a
+    /// SIGTERM past its grace period. A change applied after this meets a daemon that is
+    /// shutting down and is refused.
     fn drop(&mut self) {
-        self.halt();
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
