@@ -11,7 +11,7 @@ use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::time::Duration;
 
 use anyhow::Context;
-use notify::{RecursiveMode, Watcher};
+use notify::{EventKind, RecursiveMode, Watcher};
 
 use super::supervisor::{Supervisor, pipeline_name};
 
@@ -41,6 +41,9 @@ impl FolderWatch {
                         rx.recv_timeout(DEBOUNCE)
                     };
                     match event {
+                        // Reading a file is an access event: taking those would make every
+                        // read of the folder trigger another read, forever.
+                        Ok(Ok(event)) if matches!(event.kind, EventKind::Access(_)) => {}
                         Ok(Ok(event)) => pending.extend(
                             event
                                 .paths
