@@ -1,15 +1,12 @@
-//! `weft serve --config weftd.toml`: runs the daemon ([`weft_host::serve::Daemon`]) and its
-//! HTTP endpoints until SIGTERM or SIGINT, then stops every pipeline after its current batch.
+//! `weft serve --config weftd.toml`: runs the daemon ([`weft_host::serve::Daemon`]), its admin
+//! API and the registry sync until SIGTERM or SIGINT, then stops every pipeline after its current batch.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::get;
-use weft_host::serve::{Daemon, DaemonConfig};
+use weft_host::serve::{Daemon, DaemonConfig, api};
 use weft_runtime::{Runtime, RuntimeOptions};
 
 pub fn serve(config: &Path, grace: Duration, options: RuntimeOptions) -> anyhow::Result<ExitCode> {
@@ -36,7 +33,7 @@ pub fn serve(config: &Path, grace: Duration, options: RuntimeOptions) -> anyhow:
         daemon.list().len(),
         daemon.config().pipelines.display()
     );
-    let app = router(daemon.clone());
+    let app = api::app(daemon.clone(), api::AdminAuth::from_config(daemon.config()));
     let served = tokio.block_on(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -52,30 +49,6 @@ pub fn serve(config: &Path, grace: Duration, options: RuntimeOptions) -> anyhow:
     served.context("serving HTTP")?;
     eprintln!("weft serve: stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// `/health`, `/ready` and `/metrics`, until the admin API takes over.
-fn router(daemon: Daemon) -> Router {
-    let ready = daemon.clone();
-    let metrics = daemon;
-    Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .route(
-            "/ready",
-            get(move || async move {
-                match ready.ready() {
-                    Ok(()) => (StatusCode::OK, "ready".to_string()),
-                    Err(names) => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!("not ready: {}", names.join(", ")),
-                    ),
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(move || async move { metrics.metrics_text() }),
-        )
 }
 
 /// First SIGINT or SIGTERM: resolve the returned future (stop serving, then stop each
