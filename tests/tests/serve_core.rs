@@ -122,7 +122,10 @@ impl Daemon {
             Some(status) => status,
             None => {
                 let _ = child.kill();
-                panic!("weft serve did not exit after SIGTERM; log:\n{}", self.log());
+                panic!(
+                    "weft serve did not exit after SIGTERM; log:\n{}",
+                    self.log()
+                );
             }
         }
     }
@@ -199,7 +202,10 @@ fn file_pipelines_finish_stopped_and_a_broken_file_fails_alone() {
         ),
     );
     // Not a pipeline: an unknown section and no sink.
-    write("broken.toml", &format!("[[source]]\n{source}\n[sinks]\nkind = \"null\"\n"));
+    write(
+        "broken.toml",
+        &format!("[[source]]\n{source}\n[sinks]\nkind = \"null\"\n"),
+    );
     // Parses, but its plugin is not a component: FAILED at build, retried with backoff.
     let garbage = dir.join("garbage.wasm");
     std::fs::write(&garbage, b"not a component").expect("garbage");
@@ -217,20 +223,33 @@ fn file_pipelines_finish_stopped_and_a_broken_file_fails_alone() {
 
     let mut daemon = Daemon::start(dir);
     for name in ["copy", "masked"] {
-        daemon.wait_for(&format!("{name} to finish"), || daemon.state(name) == "STOPPED");
+        daemon.wait_for(&format!("{name} to finish"), || {
+            daemon.state(name) == "STOPPED"
+        });
         let status = daemon.status(name);
         assert_eq!(status["events_in"], 3000, "{status}");
         assert_eq!(status["events_out"], 3000, "{status}");
         assert_eq!(status["last_error"], serde_json::Value::Null, "{status}");
     }
-    assert_eq!(ids(&read_jsonl(&dir.join("copy.jsonl"))), (1..=3000).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&read_jsonl(&dir.join("copy.jsonl"))),
+        (1..=3000).collect::<Vec<_>>()
+    );
     let masked = read_jsonl(&dir.join("masked.jsonl"));
     assert_eq!(ids(&masked), (1..=3000).collect::<Vec<_>>());
-    assert!(masked.iter().all(|e| e["owner"]["email"] == "***"), "{:?}", masked[0]);
+    assert!(
+        masked.iter().all(|e| e["owner"]["email"] == "***"),
+        "{:?}",
+        masked[0]
+    );
     let masked_status = daemon.status("masked");
     let stage = masked_status["stages"][0].as_str().expect("one stage");
     assert!(stage.starts_with("mask@"), "{stage}");
-    assert_eq!(stage.rsplit('@').next().map(str::len), Some(64), "sha256 in {stage}");
+    assert_eq!(
+        stage.rsplit('@').next().map(str::len),
+        Some(64),
+        "sha256 in {stage}"
+    );
 
     // Each file was read once at the start: reading a file is no reason to read it again.
     let reads = daemon.log().matches("sinks: unknown section").count();
@@ -273,11 +292,16 @@ fn file_pipelines_finish_stopped_and_a_broken_file_fails_alone() {
         "broken.toml",
         &pipeline(&source, "", &dir.join("fixed.jsonl"), "batch_size = 500"),
     );
-    daemon.wait_for("the fixed file to run", || daemon.state("broken") == "STOPPED");
+    daemon.wait_for("the fixed file to run", || {
+        daemon.state("broken") == "STOPPED"
+    });
     assert_eq!(read_jsonl(&dir.join("fixed.jsonl")).len(), 3000);
     std::fs::remove_file(dir.join("pipelines/missing-plugin.toml")).expect("remove");
     daemon.wait_for("the removed pipeline to go", || {
-        daemon.pipelines().iter().all(|p| p["name"] != "missing-plugin")
+        daemon
+            .pipelines()
+            .iter()
+            .all(|p| p["name"] != "missing-plugin")
     });
 
     let status = daemon.terminate();
@@ -338,7 +362,10 @@ fn an_edited_file_is_swapped_at_a_batch_boundary_and_sigterm_flushes_everything(
     assert_eq!(ids(&events), (0..events.len() as i64).collect::<Vec<_>>());
     let v1 = |e: &serde_json::Value| e["owner"]["email"] == "***" && e["title"] != "***";
     let v2 = |e: &serde_json::Value| e["title"] == "***" && e["owner"]["email"] != "***";
-    let first_v2 = events.iter().position(v2).expect("v2's events in the output");
+    let first_v2 = events
+        .iter()
+        .position(v2)
+        .expect("v2's events in the output");
     assert!(first_v2 >= 200, "v1 ran first");
     assert!(events[..first_v2].iter().all(v1), "only v1 before the swap");
     assert!(events[first_v2..].iter().all(v2), "only v2 after the swap");
@@ -383,7 +410,12 @@ fn a_processor_looping_forever_leaves_the_other_pipelines_flowing() {
     );
     std::fs::write(
         dir.join("pipelines/healthy.toml"),
-        pipeline(&source, &mask("owner.name"), &dir.join("healthy.jsonl"), "batch_size = 50"),
+        pipeline(
+            &source,
+            &mask("owner.name"),
+            &dir.join("healthy.jsonl"),
+            "batch_size = 50",
+        ),
     )
     .expect("healthy");
     daemon.wait_for("healthy to finish", || {
@@ -392,9 +424,15 @@ fn a_processor_looping_forever_leaves_the_other_pipelines_flowing() {
             .iter()
             .any(|p| p["name"] == "healthy" && p["state"] == "STOPPED")
     });
-    assert_eq!(ids(&read_jsonl(&dir.join("healthy.jsonl"))), (1..=2000).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&read_jsonl(&dir.join("healthy.jsonl"))),
+        (1..=2000).collect::<Vec<_>>()
+    );
     let hostile = daemon.status("hostile");
-    assert_eq!(hostile["state"], "RUNNING", "traps are dead letters, not failures: {hostile}");
+    assert_eq!(
+        hostile["state"], "RUNNING",
+        "traps are dead letters, not failures: {hostile}"
+    );
     assert!(hostile["dead_letters"].as_u64() >= Some(4), "{hostile}");
     assert!(read_jsonl(&dir.join("hostile.jsonl")).is_empty());
 }

@@ -416,7 +416,10 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("weftd.toml: 5 errors"), "{text}");
         assert!(text.contains("listn: unknown key"), "{text}");
-        assert!(text.contains("kafka.group: unknown field `group`"), "{text}");
+        assert!(
+            text.contains("kafka.group: unknown field `group`"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -224,7 +224,9 @@ mod tests {
     fn names_carry_the_contract_suffixes_and_states_are_one_hot() {
         let m = Metrics::new();
         m.set_state("orders", State::Running);
-        m.events_in.get_or_create(&Metrics::pipeline("orders")).inc_by(3);
+        m.events_in
+            .get_or_create(&Metrics::pipeline("orders"))
+            .inc_by(3);
         m.batch_duration
             .get_or_create(&Metrics::pipeline("orders"))
             .observe(0.002);

@@ -207,7 +207,6 @@ pub struct StageCounters {
     pub busy_s: f64,
 }
 
-
 /// What [`Daemon::put`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -225,7 +224,9 @@ pub enum PutError {
     #[error("invalid pipeline: {}", .0.join("; "))]
     Invalid(Vec<String>),
     /// Not a usable pipeline name (letters, digits, `-`, `_`, `.`; at most 100).
-    #[error("invalid pipeline name {0:?}: use letters, digits, '-', '_' and '.', at most 100 characters, not starting with '.'")]
+    #[error(
+        "invalid pipeline name {0:?}: use letters, digits, '-', '_' and '.', at most 100 characters, not starting with '.'"
+    )]
     BadName(String),
     /// The daemon is shutting down.
     #[error("the daemon is shutting down")]

@@ -17,8 +17,8 @@ use super::config::DaemonConfig;
 use super::metrics::Metrics;
 use super::worker::{self, Context, Control, Shared, Version, Worker, lock};
 use super::{
-    ChangeHook, ControlError, PipelineDetail, PipelineStatus, PutError, PutOutcome,
-    StageCounters, State,
+    ChangeHook, ControlError, PipelineDetail, PipelineStatus, PutError, PutOutcome, StageCounters,
+    State,
 };
 use crate::config::{Layers, Settings, process_env};
 use crate::pipeline::{Pipeline, RUN_STACK_BYTES, on_run_thread};
@@ -63,7 +63,10 @@ pub fn valid_name(name: &str) -> bool {
 impl Supervisor {
     pub fn start(config: DaemonConfig, runtime: Runtime) -> anyhow::Result<Arc<Supervisor>> {
         std::fs::create_dir_all(&config.pipelines).with_context(|| {
-            format!("creating the pipelines folder {}", config.pipelines.display())
+            format!(
+                "creating the pipelines folder {}",
+                config.pipelines.display()
+            )
         })?;
         let folder = config.pipelines.clone();
         let supervisor = Arc::new(Supervisor {
@@ -152,7 +155,11 @@ impl Supervisor {
         match (pipelines.get(&name), loaded) {
             (Some(entry), Ok(version)) if entry.worker.is_some() => {
                 let shared = lock(&entry.shared);
-                if shared.version.as_ref().is_some_and(|v| v.key == version.key) {
+                if shared
+                    .version
+                    .as_ref()
+                    .is_some_and(|v| v.key == version.key)
+                {
                     return;
                 }
                 drop(shared);
@@ -196,11 +203,23 @@ impl Supervisor {
         }
     }
 
-    fn spawn(&self, name: &str, file: &Path, version: Version, prebuilt: Option<Pipeline>) -> Entry {
+    fn spawn(
+        &self,
+        name: &str,
+        file: &Path,
+        version: Version,
+        prebuilt: Option<Pipeline>,
+    ) -> Entry {
         let shared = Arc::new(Mutex::new(Shared::new(Some(version))));
         self.ctx.metrics.set_state(name, State::Starting);
         let (tx, rx) = channel();
-        let worker = Worker::new(name.to_string(), self.ctx.clone(), shared.clone(), rx, prebuilt);
+        let worker = Worker::new(
+            name.to_string(),
+            self.ctx.clone(),
+            shared.clone(),
+            rx,
+            prebuilt,
+        );
         let spawned = std::thread::Builder::new()
             .name(format!("weft-{name}"))
             .stack_size(RUN_STACK_BYTES)
@@ -241,12 +260,19 @@ impl Supervisor {
         if self.shutting_down.load(Ordering::Relaxed) {
             return Err(PutError::ShuttingDown);
         }
-        let existing = guard(&self.pipelines)
-            .get(name)
-            .map(|e| (e.shared.clone(), e.worker.as_ref().map(|(tx, _)| tx.clone())));
+        let existing = guard(&self.pipelines).get(name).map(|e| {
+            (
+                e.shared.clone(),
+                e.worker.as_ref().map(|(tx, _)| tx.clone()),
+            )
+        });
         match existing {
             Some((shared, Some(control))) => {
-                if lock(&shared).version.as_ref().is_some_and(|v| v.key == version.key) {
+                if lock(&shared)
+                    .version
+                    .as_ref()
+                    .is_some_and(|v| v.key == version.key)
+                {
                     return Ok(PutOutcome::Unchanged);
                 }
                 let (reply, answer) = channel();
@@ -432,7 +458,9 @@ impl Supervisor {
             }
         }
         if late > 0 {
-            tracing::warn!("{late} pipeline(s) still busy after {deadline:?}; leaving them to the exit");
+            tracing::warn!(
+                "{late} pipeline(s) still busy after {deadline:?}; leaving them to the exit"
+            );
         }
     }
 }
@@ -525,7 +553,10 @@ mod tests {
 
     #[test]
     fn only_plain_toml_files_are_pipelines() {
-        assert_eq!(pipeline_name(Path::new("/p/orders.toml")).as_deref(), Some("orders"));
+        assert_eq!(
+            pipeline_name(Path::new("/p/orders.toml")).as_deref(),
+            Some("orders")
+        );
         assert_eq!(pipeline_name(Path::new("/p/.orders.toml.tmp")), None);
         assert_eq!(pipeline_name(Path::new("/p/.hidden.toml")), None);
         assert_eq!(pipeline_name(Path::new("/p/notes.md")), None);
@@ -588,7 +619,13 @@ mod tests {
         )
         .expect_err("invalid");
         assert!(problems.len() >= 2, "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("source[0]")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("sink")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.starts_with("source[0]")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with("sink")),
+            "{problems:?}"
+        );
     }
 }

@@ -102,7 +102,9 @@ pub(super) struct Context {
 pub(super) fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // A panic while holding the lock cannot leave the status half-written in a way that
     // matters more than losing the status of a pipeline entirely.
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// How a run of [`Worker::run_once`] ended.
@@ -159,7 +161,10 @@ impl Worker {
     }
 
     fn config(&self) -> Option<PipelineConfig> {
-        lock(&self.shared).version.as_ref().map(|v| v.config.clone())
+        lock(&self.shared)
+            .version
+            .as_ref()
+            .map(|v| v.config.clone())
     }
 
     fn set_state(&self, state: State) {
@@ -442,9 +447,9 @@ impl Worker {
                     deadline = None;
                 }
                 Control::Replace(version, reply) => {
-                    let source_changed = self.config().is_none_or(|old| {
-                        matches!(plan(&old, &version.config), Plan::Restart)
-                    });
+                    let source_changed = self
+                        .config()
+                        .is_none_or(|old| matches!(plan(&old, &version.config), Plan::Restart));
                     match build(&self.ctx, version.config.clone()) {
                         Err(e) => {
                             self.refuse(vec![e], reply);
@@ -656,7 +661,8 @@ pub(super) enum Plan {
 
 /// Compares two parsed versions section by section.
 pub(super) fn plan(old: &PipelineConfig, new: &PipelineConfig) -> Plan {
-    let same = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
+    let same =
+        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
     if format!("{old:?}") == format!("{new:?}") {
         return Plan::Unchanged;
     }
@@ -760,7 +766,10 @@ mod tests {
         let a = parse("");
         let b = parse_with(11, "");
         assert_eq!(plan(&a, &b), Plan::Restart);
-        assert_eq!(plan(&a, &parse("[limits]\nmax_depth = 10\n")), Plan::Restart);
+        assert_eq!(
+            plan(&a, &parse("[limits]\nmax_depth = 10\n")),
+            Plan::Restart
+        );
     }
 
     #[test]
