@@ -1,6 +1,6 @@
-//! Lineage: who reads a topic, who uses a plugin version, what a topic derives from, and a
-//! server-side check of a pipeline's whole schema chain (the pipelines themselves are in
-//! `pipelines.rs`).
+//! Lineage: who reads a topic, who uses a plugin version, what a topic derives from, and the
+//! check of a pipeline's whole schema chain (`pipelines.rs`, which serves the pipelines and
+//! `POST /v1/pipelines/validate`, depends on it, never the other way).
 
 use std::collections::BTreeSet;
 
@@ -13,14 +13,12 @@ use utoipa_axum::routes;
 use weft_schema::{check_can_read, check_level};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
 use crate::names;
 use crate::state::AppState;
 use crate::store::{Pipeline, Store, parse_schema};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(validate))
         .routes(routes!(topic_lineage))
         .routes(routes!(plugin_lineage))
         .routes(routes!(plugin_version_lineage))
@@ -186,22 +184,6 @@ fn link(
         .into(),
         problems,
     })
-}
-
-/// Check a pipeline's schema chain without registering it.
-#[utoipa::path(post, path = "/v1/pipelines/validate", tag = "lineage", request_body = Pipeline,
-    responses((status = 200, body = ValidationReport)))]
-async fn validate(
-    State(state): State<AppState>,
-    ApiJson(p): ApiJson<Pipeline>,
-) -> ApiResult<Json<ValidationReport>> {
-    let report = state
-        .store
-        .read(move |store| {
-            check_pipeline(store, &super::pipelines::with_definition_lineage(store, p)?)
-        })
-        .await?;
-    Ok(Json(report))
 }
 
 /// Who reads and writes a topic, and what it derives from.

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::lineage::check_pipeline;
+use super::lineage::{ValidationReport, check_pipeline};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::names;
@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_pipelines))
         .routes(routes!(get_pipeline, put_pipeline, delete_pipeline))
         .routes(routes!(cluster_pipelines))
+        .routes(routes!(validate))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -171,6 +172,22 @@ async fn delete_pipeline(
         .write(move |store| store.delete_pipeline(&name))
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Check a pipeline's schema chain without registering it.
+#[utoipa::path(post, path = "/v1/pipelines/validate", tag = "lineage", request_body = Pipeline,
+    responses((status = 200, body = ValidationReport)))]
+async fn validate(
+    State(state): State<AppState>,
+    ApiJson(p): ApiJson<Pipeline>,
+) -> ApiResult<Json<ValidationReport>> {
+    let report = state
+        .store
+        .read(move |store| {
+            check_pipeline(store, &with_definition_lineage(store, p)?)
+        })
+        .await?;
+    Ok(Json(report))
 }
 
 /// Checks that a definition is a pipeline file in shape (TOML with `[[source]]` and `[sink]`;
