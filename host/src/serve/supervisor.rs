@@ -83,7 +83,13 @@ impl Supervisor {
             watcher: Mutex::new(None),
         });
         // Watch first, so a file written while the others load is not missed.
-        let watch = super::watch::FolderWatch::start(&folder, Arc::downgrade(&supervisor))?;
+        let weak = Arc::downgrade(&supervisor);
+        let watch = super::watch::FolderWatch::start(&folder, move |file| {
+            // The supervisor gone (the daemon shut down), the watch ends.
+            weak.upgrade()
+                .map(|supervisor| supervisor.file_changed(file))
+                .is_some()
+        })?;
         *guard(&supervisor.watcher) = Some(watch);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
             .with_context(|| format!("reading {}", folder.display()))?

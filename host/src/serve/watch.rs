@@ -1,19 +1,16 @@
 //! The pipelines folder, watched (the `notify` crate): created, changed and removed `*.toml`
 //! files become start, replace and stop. Events are debounced — an editor's save is several
-//! events, a copy of a large file many — and each settled file is handed to the supervisor,
-//! which compares the parsed config with what runs, so a file `Daemon::put` just wrote (equal
-//! to what runs) changes nothing.
+//! events, a copy of a large file many — and each settled file is handed to a callback (the
+//! supervisor's, which compares the parsed config with what runs, so a file `Daemon::put` just
+//! wrote, equal to what runs, changes nothing). The watch knows nothing of the supervisor.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Weak;
 use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::time::Duration;
 
 use anyhow::Context;
 use notify::{EventKind, RecursiveMode, Watcher};
-
-use super::supervisor::{Supervisor, pipeline_name};
 
 /// Quiet time after the last event of a file before it is read.
 const DEBOUNCE: Duration = Duration::from_millis(200);
@@ -24,7 +21,12 @@ pub(super) struct FolderWatch {
 }
 
 impl FolderWatch {
-    pub fn start(folder: &Path, supervisor: Weak<Supervisor>) -> anyhow::Result<Self> {
+    /// Calls `settled` with each `*.toml` file of `folder` that was created, changed or
+    /// removed, once its events have settled; the watch ends when `settled` returns false.
+    pub fn start(
+        folder: &Path,
+        settled: impl Fn(&Path) -> bool + Send + 'static,
+    ) -> anyhow::Result<Self> {
         let (tx, rx) = channel::<notify::Result<notify::Event>>();
         let mut watcher = notify::recommended_watcher(tx).context("starting the folder watch")?;
         watcher
@@ -48,15 +50,14 @@ impl FolderWatch {
                             event
                                 .paths
                                 .into_iter()
-                                .filter(|p| pipeline_name(p).is_some()),
+                                .filter(|p| p.extension().is_some_and(|e| e == "toml")),
                         ),
                         Ok(Err(e)) => tracing::warn!("folder watch: {e}"),
                         Err(RecvTimeoutError::Timeout) => {
-                            let Some(supervisor) = supervisor.upgrade() else {
-                                return;
-                            };
                             for file in std::mem::take(&mut pending) {
-                                supervisor.file_changed(&file);
+                                if !settled(&file) {
+                                    return;
+                                }
                             }
                         }
                         Err(RecvTimeoutError::Disconnected) => return,
