@@ -260,12 +260,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { config, grace } => serve::serve(&config, grace, runtime_options),
         Command::Dashboard { pipeline, out } => {
             let (json, rules) = dashboard::write(&pipeline, &out)?;
-            println!("{}\n{}", json.display(), rules.display());
+            println!("wrote {}", json.display());
+            println!("wrote {}", rules.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { config, grace } => serve::serve(&config, grace, runtime_options),
         Command::Plugin(command) => {
             let client = registry_client(&process)?;
             match command {

@@ -183,9 +183,7 @@ async fn validate(
 ) -> ApiResult<Json<ValidationReport>> {
     let report = state
         .store
-        .read(move |store| {
-            check_pipeline(store, &with_definition_lineage(store, p)?)
-        })
+        .read(move |store| check_pipeline(store, &with_definition_lineage(store, p)?))
         .await?;
     Ok(Json(report))
 }
