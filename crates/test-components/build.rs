@@ -31,7 +31,12 @@ const PLUGINS: &[&str] = &[
 const OWN_ALLOCATOR: &str = "weft-test-own-alloc";
 
 fn main() {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Read when the script runs, not baked in when it was compiled: a build script compiled
+    // in another checkout sharing this target dir must still build this checkout's plugins.
+    let manifest_dir = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
+    let workspace = manifest_dir
         .ancestors()
         .nth(2)
         .expect("crates/test-components lives two levels below the workspace root")
