@@ -10,7 +10,9 @@ use apache_avro::Schema;
 use weft_runtime::{Chain, ChainLimits, DeadLetter, Plugin, Runtime, StageSpec, StageStats};
 
 use crate::config::{PipelineConfig, ProcessorConfig};
-use crate::io::{Batch, DeadLetterSink, Sink, Source, open_dead_letter, open_sink, open_sources};
+use crate::io::{
+    Batch, DeadLetterSink, Sink, Source, Stall, open_dead_letter, open_sink, open_sources,
+};
 pub use crate::resolve::{LocalOnly, PluginResolver};
 use crate::{Error, Result};
 
@@ -102,8 +104,14 @@ impl Pipeline {
         let started = Instant::now();
         let limits = self.config.limits;
         let output_schema = self.output_schema();
-        let sink = open_sink(&self.config.sink, output_schema.clone(), limits.max_depth)?;
-        let dead_sink = open_dead_letter(&self.config.dead_letter, limits.max_depth)?;
+        let stall = Stall::default();
+        let sink = open_sink(
+            &self.config.sink,
+            output_schema.clone(),
+            limits.max_depth,
+            &stall,
+        )?;
+        let dead_sink = open_dead_letter(&self.config.dead_letter, limits.max_depth, &stall)?;
         let summary = RunSummary {
             source: self.source.name(),
             sink: sink.name(),
@@ -125,6 +133,7 @@ impl Pipeline {
             summary,
             started,
             exhausted: false,
+            stall,
         })
     }
 }
@@ -149,6 +158,8 @@ pub struct RunningPipeline {
     summary: RunSummary,
     started: Instant,
     exhausted: bool,
+    /// Why a sink's flush is waiting (a broker that is down), shared with every sink opened.
+    stall: Stall,
 }
 
 /// What one [`RunningPipeline::step`] did: the counts of its batch.

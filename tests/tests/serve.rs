@@ -587,7 +587,8 @@ fn a_daemon_runs_changes_pauses_and_deletes_pipelines_without_losing_an_event() 
 
 /// A processor that loops on every event (each call ends at its deadline, a trap) and a
 /// pipeline whose sink broker is down (its sink holds the batch and retries: it neither
-/// commits nor moves on) leave the other pipelines running. The rates are
+/// commits nor moves on, but its status says what it waits for and `/ready` names it) leave
+/// the other pipelines running. The rates are
 /// printed, not asserted: a shared machine makes them noisy.
 #[test]
 fn a_trapping_plugin_and_a_dead_sink_leave_the_other_pipelines_running() {
@@ -659,6 +660,30 @@ fn a_trapping_plugin_and_a_dead_sink_leave_the_other_pipelines_running() {
         stuck,
         "the dead sink never reported a failed delivery\nlog:\n{}",
         serve.log()
+    );
+    // Its thread is blocked inside the sink's retries, yet the status and /ready say why.
+    let named = wait_until(Duration::from_secs(30), || {
+        serve.status("deadsink")["last_error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("waiting: sink kafka nowhere: "))
+    });
+    assert!(
+        named,
+        "the dead sink's stall is not in its status: {}\nlog:\n{}",
+        serve.status("deadsink"),
+        serve.log()
+    );
+    let (code, ready) = serve.get("/ready");
+    assert_eq!(code, 503, "{ready}");
+    assert_eq!(
+        ready["not_ready"],
+        serde_json::json!(["deadsink"]),
+        "{ready}"
+    );
+    let table = serve.cli_ok(&["status"]);
+    assert!(
+        table.contains("waiting: sink kafka nowhere") && table.contains("not ready: deadsink"),
+        "{table}"
     );
 
     let with_faults = rate("steady");

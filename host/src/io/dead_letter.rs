@@ -16,6 +16,7 @@ use serde_json::{Value as Json, json};
 use weft_runtime::DeadLetter;
 use weft_schema::datum::DatumCheck;
 
+use super::Stall;
 use super::json::avro_to_json;
 use super::kafka::KafkaDeadLetters;
 use super::stream::{create, decode};
@@ -78,8 +79,12 @@ impl std::fmt::Debug for DeadLetterSink {
 }
 
 /// Opens the configured dead-letter sink; values nested deeper than `max_depth` are
-/// written as base64.
-pub fn open_dead_letter(config: &DeadLetterConfig, max_depth: usize) -> Result<DeadLetterSink> {
+/// written as base64. A Kafka topic's flush that waits for the broker says so in `stall`.
+pub fn open_dead_letter(
+    config: &DeadLetterConfig,
+    max_depth: usize,
+    stall: &Stall,
+) -> Result<DeadLetterSink> {
     let checks = Checks::new(max_depth);
     Ok(match config {
         DeadLetterConfig::Jsonl { path } => DeadLetterSink {
@@ -95,7 +100,7 @@ pub fn open_dead_letter(config: &DeadLetterConfig, max_depth: usize) -> Result<D
             checks,
         },
         DeadLetterConfig::Kafka(kafka) => {
-            let sink = KafkaDeadLetters::open(kafka)?;
+            let sink = KafkaDeadLetters::open(kafka, stall)?;
             DeadLetterSink {
                 name: sink.name().to_string(),
                 out: Output::Kafka(sink),

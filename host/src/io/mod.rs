@@ -15,9 +15,11 @@ pub mod json;
 pub mod kafka;
 pub mod sink;
 pub mod source;
+pub mod stall;
 pub mod stream;
 
 pub use dead_letter::{DeadLetterSink, open_dead_letter};
 pub use sink::open_sink;
 pub use source::open_sources;
+pub use stall::Stall;
 pub use stream::{Batch, PartitionLag, Refused, Sink, Source, read_schema};

@@ -13,17 +13,19 @@ use apache_avro::{Schema, Writer};
 use weft_runtime::Event;
 use weft_schema::datum::DatumCheck;
 
+use super::Stall;
 use super::json::avro_to_json;
 use super::stream::{Refused, Sink, create, decode, not_a_datum};
 use crate::config::SinkConfig;
 use crate::{Error, Result};
 
 /// Opens the configured sink for events written with `schema`, nested at most `max_depth`
-/// levels deep.
+/// levels deep. A sink that waits while it retries (Kafka) says why in `stall`.
 pub fn open_sink(
     config: &SinkConfig,
     schema: Arc<Schema>,
     max_depth: usize,
+    stall: &Stall,
 ) -> Result<Box<dyn Sink>> {
     let check = DatumCheck::new(&schema, max_depth).map_err(|reason| Error::Sink {
         sink: config.describe(),
@@ -46,7 +48,9 @@ pub fn open_sink(
             path: None,
         }),
         SinkConfig::Null => Box::new(NullSink { check }),
-        SinkConfig::Kafka(kafka) => Box::new(super::kafka::KafkaSink::open(kafka, schema, check)?),
+        SinkConfig::Kafka(kafka) => {
+            Box::new(super::kafka::KafkaSink::open(kafka, schema, check, stall)?)
+        }
     })
 }
 
@@ -259,7 +263,7 @@ mod tests {
             SinkConfig::Null,
         ];
         for config in &configs {
-            let mut sink = open_sink(config, schema.clone(), 64).expect("opens");
+            let mut sink = open_sink(config, schema.clone(), 64, &Stall::default()).expect("opens");
             let refused = sink.write(&events()).expect("no sink failure");
             let indices: Vec<_> = refused.iter().map(|r| r.index).collect();
             assert_eq!(indices, [1, 2], "{}", config.describe());

@@ -12,7 +12,7 @@ use weft_runtime::Chain;
 use super::RunningPipeline;
 use crate::Result;
 use crate::config::{DeadLetterConfig, Limits, SinkConfig};
-use crate::io::{PartitionLag, open_dead_letter, open_sink};
+use crate::io::{PartitionLag, Stall, open_dead_letter, open_sink};
 
 /// What to replace. Each part is opened before anything is closed, so a swap that fails
 /// leaves the pipeline as it was.
@@ -54,6 +54,12 @@ impl RunningPipeline {
         self.source.lag()
     }
 
+    /// Why a sink is waiting while it retries (a broker that is down), read by `weft serve`'s
+    /// status while the pipeline's thread is blocked in that sink; sinks a swap opens share it.
+    pub fn stall(&self) -> Stall {
+        self.stall.clone()
+    }
+
     /// Partition assignments the source received (Kafka rebalances), for `weft serve`: a
     /// swap keeps the source, so it adds none.
     pub fn source_assignments(&self) -> u64 {
@@ -72,11 +78,16 @@ impl RunningPipeline {
         };
         let max_depth = swap.limits.map_or(self.max_depth, |l| l.max_depth);
         let sink = match &swap.sink {
-            Some(config) => Some(open_sink(config, output_schema.clone(), max_depth)?),
+            Some(config) => Some(open_sink(
+                config,
+                output_schema.clone(),
+                max_depth,
+                &self.stall,
+            )?),
             None => None,
         };
         let dead_sink = match &swap.dead_letter {
-            Some(config) => Some(open_dead_letter(config, max_depth)?),
+            Some(config) => Some(open_dead_letter(config, max_depth, &self.stall)?),
             None => None,
         };
         if let Some(mut sink) = sink {

@@ -425,7 +425,9 @@ impl Supervisor {
             .iter()
             .filter(|(_, e)| {
                 let s = lock(&e.shared);
+                // RUNNING but blocked in a sink that retries (a broker down) is not ready.
                 !matches!(s.state, State::Running | State::Paused | State::Stopped)
+                    || (s.state == State::Running && s.stall.get().is_some())
             })
             .map(|(name, _)| name.clone())
             .collect();
@@ -489,7 +491,11 @@ fn status(name: &str, shared: &Mutex<Shared>) -> PipelineStatus {
                 )
             })
             .collect(),
-        last_error: s.last_error.clone(),
+        // A sink waiting while it retries is the news while it lasts; it clears itself.
+        last_error: match s.stall.get() {
+            Some(why) if s.state == State::Running => Some(format!("waiting: {why}")),
+            _ => s.last_error.clone(),
+        },
         restarts: s.restarts,
         events_in: s.events_in,
         events_out: s.events_out,

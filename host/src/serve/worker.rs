@@ -14,6 +14,7 @@ use super::config::DaemonConfig;
 use super::metrics::{LagLabels, Metrics, StageLabels};
 use super::{ChangeHook, PartitionLag, State};
 use crate::config::{PipelineConfig, SinkConfig, is_local_plugin};
+use crate::io::Stall;
 use crate::pipeline::{
     LocalOnly, Pipeline, PluginResolver, RunningPipeline, Step, Swap, build_chain,
 };
@@ -69,6 +70,9 @@ pub(super) struct Shared {
     pub lag: Vec<PartitionLag>,
     /// The version running (or to run): compared with what a file or `put` brings.
     pub version: Option<Version>,
+    /// The running pipeline's sinks say here why a flush is waiting: the worker is blocked
+    /// inside it then, so only the sink can tell the status.
+    pub stall: Stall,
 }
 
 impl Shared {
@@ -87,6 +91,7 @@ impl Shared {
             last_commit: None,
             lag: Vec::new(),
             version,
+            stall: Stall::default(),
         }
     }
 }
@@ -248,6 +253,7 @@ impl Worker {
             Err(e) => return Outcome::Failed(e.to_string()),
         };
         self.chain_changed(&running);
+        lock(&self.shared).stall = running.stall();
         self.assignments = 0;
         self.set_state(State::Running);
         self.changed(&config);

@@ -21,6 +21,7 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 
 use super::{Diagnostics, client_config, show_key};
 use crate::config::ParamValue;
+use crate::io::Stall;
 use crate::{Error, Result};
 
 /// Producer settings weft relies on; `properties` go over them.
@@ -154,6 +155,8 @@ pub struct TopicProducer {
     producer: ThreadedProducer<DeliveryContext>,
     /// Everything sent since the last successful flush.
     unacked: Vec<Record>,
+    /// Says why a flush is still waiting, for `weft serve`'s status; cleared when it returns.
+    stall: Stall,
 }
 
 impl TopicProducer {
@@ -162,6 +165,7 @@ impl TopicProducer {
         topic: &str,
         brokers: Option<&str>,
         properties: &BTreeMap<String, ParamValue>,
+        stall: &Stall,
     ) -> Result<Self> {
         let fail = |reason: String| Error::Sink {
             sink: name.clone(),
@@ -181,6 +185,7 @@ impl TopicProducer {
             topic: topic.to_string(),
             producer,
             unacked: Vec::new(),
+            stall: stall.clone(),
         })
     }
 
@@ -255,8 +260,20 @@ impl TopicProducer {
     }
 
     /// Waits until every message sent since the last flush is acknowledged, sending failed
-    /// ones again while their errors are transient.
+    /// ones again while their errors are transient. While it waits, the stall says why.
     pub fn flush(&mut self) -> Result<()> {
+        let flushed = self.deliver();
+        // An uncontended lock per batch; the sinks of a pipeline flush one after the other,
+        // so this clears only what this flush set.
+        self.stall.clear();
+        flushed
+    }
+
+    fn stall(&self, why: String) {
+        self.stall.set(format!("sink {}: {why}", self.name));
+    }
+
+    fn deliver(&mut self) -> Result<()> {
         let started = Instant::now();
         let mut backoff = RESEND_BACKOFF;
         loop {
@@ -299,6 +316,13 @@ impl TopicProducer {
                 describe(&failures[0]),
                 backoff
             );
+            let why = format!(
+                "{} message(s) not acknowledged for {:.0}s, sending them again (last error: {})",
+                failures.len(),
+                started.elapsed().as_secs_f64(),
+                describe(&failures[0])
+            );
+            self.stall(why);
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(RESEND_BACKOFF_MAX);
             // In their original order, so a partition keeps the order it was written in.
@@ -335,13 +359,13 @@ impl TopicProducer {
             }
             if reported.elapsed() >= FLUSH_REPORT_EVERY {
                 reported = Instant::now();
-                tracing::warn!(
-                    sink = %self.name,
-                    "still waiting for {} message(s) to be acknowledged by {} after {:.0}s",
+                let why = format!(
+                    "{} message(s) without an acknowledgement for {:.0}s, librdkafka retrying",
                     deliveries.outstanding,
-                    self.topic,
                     started.elapsed().as_secs_f64()
                 );
+                tracing::warn!(sink = %self.name, "still waiting: {why} (topic {})", self.topic);
+                self.stall(why);
             }
         }
         Ok(())

@@ -11,6 +11,7 @@ use super::producer::{Record, TopicProducer};
 use super::wire::{Fetch, frame, with_retries};
 use super::{HEADER_PROCESSOR, HEADER_REASON, HEADER_STAGE, SOURCE_HEADER_PREFIX, registry};
 use crate::config::{KafkaDeadLetterConfig, KafkaSinkConfig, WireFormat};
+use crate::io::Stall;
 use crate::io::stream::{Refused, Sink, not_a_datum};
 use crate::{Error, Result};
 
@@ -25,8 +26,14 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    /// Connects, and registers or looks up the output schema under the sink's subject.
-    pub fn open(config: &KafkaSinkConfig, schema: Arc<Schema>, check: DatumCheck) -> Result<Self> {
+    /// Connects, and registers or looks up the output schema under the sink's subject. A
+    /// flush that waits for the broker says so in `stall`.
+    pub fn open(
+        config: &KafkaSinkConfig,
+        schema: Arc<Schema>,
+        check: DatumCheck,
+        stall: &Stall,
+    ) -> Result<Self> {
         let name = format!("kafka {}", config.topic);
         let fail = |reason: String| Error::Sink {
             sink: name.clone(),
@@ -69,6 +76,7 @@ impl KafkaSink {
             &config.topic,
             config.brokers.as_deref(),
             &config.properties,
+            stall,
         )?;
         if let Some(id) = schema_id {
             tracing::info!(sink = %producer.name, subject = %config.subject(), id, "output schema id");
@@ -139,13 +147,14 @@ pub struct KafkaDeadLetters {
 }
 
 impl KafkaDeadLetters {
-    pub fn open(config: &KafkaDeadLetterConfig) -> Result<Self> {
+    pub fn open(config: &KafkaDeadLetterConfig, stall: &Stall) -> Result<Self> {
         Ok(Self {
             producer: TopicProducer::new(
                 format!("kafka {}", config.topic),
                 &config.topic,
                 config.brokers.as_deref(),
                 &config.properties,
+                stall,
             )?,
         })
     }
