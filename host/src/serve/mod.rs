@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod config;
+mod diff;
 pub mod metrics;
 pub mod registry_sync;
 mod supervisor;
