@@ -5,6 +5,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use serde::de::DeserializeOwned;
+
 /// One problem in a pipeline file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigIssue {
@@ -49,4 +51,43 @@ impl fmt::Display for ConfigErrors {
         }
         Ok(())
     }
+}
+
+/// Deserializes one top-level section of a TOML file, recording its error (with the full
+/// key) instead of stopping, so the other sections are still checked. Pipeline files and
+/// weftd.toml are read with it.
+pub fn section<T: DeserializeOwned>(
+    table: &toml::Table,
+    name: &str,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<T> {
+    let value = table.get(name)?.clone();
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(err) => {
+            let path = err.path().to_string();
+            let key = if path == "." {
+                name.to_string()
+            } else if path.starts_with('[') {
+                format!("{name}{path}")
+            } else {
+                format!("{name}.{path}")
+            };
+            issues.push(ConfigIssue::new(
+                key,
+                one_line(&err.into_inner().to_string()),
+            ));
+            None
+        }
+    }
+}
+
+/// serde's messages for tagged enums span lines (`...\nin `kind``); a key's message is one line.
+pub(crate) fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

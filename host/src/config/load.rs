@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use super::issue::{ConfigErrors, ConfigIssue};
+use super::issue::{ConfigErrors, ConfigIssue, one_line, section};
 use super::settings::{Layers, Settings};
 use super::types::*;
 
@@ -136,31 +136,6 @@ fn issue(key: impl Into<String>, message: String) -> ConfigIssue {
     ConfigIssue::new(key, message)
 }
 
-/// Deserializes one top-level section, recording its error (with the full key) instead of
-/// stopping, so the other sections are still checked.
-fn section<T: DeserializeOwned>(
-    table: &toml::Table,
-    name: &str,
-    issues: &mut Vec<ConfigIssue>,
-) -> Option<T> {
-    let value = table.get(name)?.clone();
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(v) => Some(v),
-        Err(err) => {
-            let path = err.path().to_string();
-            let key = if path == "." {
-                name.to_string()
-            } else if path.starts_with('[') {
-                format!("{name}{path}")
-            } else {
-                format!("{name}.{path}")
-            };
-            issues.push(issue(key, one_line(&err.into_inner().to_string())));
-            None
-        }
-    }
-}
-
 /// Deserializes an array of tables (`[[source]]`) element by element, so one bad element
 /// does not hide the problems of the others.
 fn list_section<T: DeserializeOwned>(
@@ -194,16 +169,6 @@ fn list_section<T: DeserializeOwned>(
         }
     }
     parsed
-}
-
-/// serde's messages for tagged enums span lines (`...\nin `kind``); a key's message is one line.
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Settles every Kafka table between `layers`: brokers per table, and the pipeline's

@@ -31,7 +31,7 @@ mod settings;
 mod types;
 mod value;
 
-pub use issue::{ConfigErrors, ConfigIssue};
+pub use issue::{ConfigErrors, ConfigIssue, section};
 pub use kafka::{
     KafkaDeadLetterConfig, KafkaSinkConfig, KafkaSourceConfig, StartPosition, WireFormat,
 };

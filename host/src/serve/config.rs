@@ -28,9 +28,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
-use crate::config::{ConfigErrors, ConfigIssue};
+use crate::config::{ConfigErrors, ConfigIssue, section};
 
 /// A whole `weftd.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -164,7 +163,7 @@ impl DaemonConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
             file: path.to_path_buf(),
-            issues: vec![issue("", format!("cannot read: {e}"))],
+            issues: vec![ConfigIssue::new("", format!("cannot read: {e}"))],
         })?;
         Self::parse(&text, path, path.parent().unwrap_or(Path::new(".")))
     }
@@ -176,7 +175,7 @@ impl DaemonConfig {
             issues,
         };
         let table: toml::Table = toml::from_str(text).map_err(|e| {
-            fail(vec![issue(
+            fail(vec![ConfigIssue::new(
                 "",
                 format!("not valid TOML: {}", e.to_string().trim_end()),
             )])
@@ -184,7 +183,7 @@ impl DaemonConfig {
         let mut issues = Vec::new();
         for key in table.keys() {
             if !KEYS.contains(&key.as_str()) {
-                issues.push(issue(
+                issues.push(ConfigIssue::new(
                     key,
                     format!("unknown key; expected one of {}", KEYS.join(", ")),
                 ));
@@ -192,15 +191,15 @@ impl DaemonConfig {
         }
         let defaults = DaemonConfig::default();
         let mut config = DaemonConfig {
-            listen: key(&table, "listen", &mut issues).unwrap_or(defaults.listen),
-            pipelines: key(&table, "pipelines", &mut issues).unwrap_or(defaults.pipelines),
-            data_dir: key(&table, "data_dir", &mut issues).unwrap_or(defaults.data_dir),
-            admin_tokens: key(&table, "admin_tokens", &mut issues).unwrap_or_default(),
-            admin_token_env: key(&table, "admin_token_env", &mut issues),
-            registry: key(&table, "registry", &mut issues),
-            kafka: key(&table, "kafka", &mut issues).unwrap_or_default(),
-            restart: key(&table, "restart", &mut issues).unwrap_or_default(),
-            cluster: key(&table, "cluster", &mut issues),
+            listen: section(&table, "listen", &mut issues).unwrap_or(defaults.listen),
+            pipelines: section(&table, "pipelines", &mut issues).unwrap_or(defaults.pipelines),
+            data_dir: section(&table, "data_dir", &mut issues).unwrap_or(defaults.data_dir),
+            admin_tokens: section(&table, "admin_tokens", &mut issues).unwrap_or_default(),
+            admin_token_env: section(&table, "admin_token_env", &mut issues),
+            registry: section(&table, "registry", &mut issues),
+            kafka: section(&table, "kafka", &mut issues).unwrap_or_default(),
+            restart: section(&table, "restart", &mut issues).unwrap_or_default(),
+            cluster: section(&table, "cluster", &mut issues),
             base: base.to_path_buf(),
         };
         config.check(&mut issues);
@@ -215,13 +214,13 @@ impl DaemonConfig {
 
     fn check(&self, issues: &mut Vec<ConfigIssue>) {
         if self.restart.initial_ms == 0 {
-            issues.push(issue(
+            issues.push(ConfigIssue::new(
                 "restart.initial_ms",
-                "must be at least 1 (a failing pipeline retried in a busy loop would starve the others)".into(),
+                "must be at least 1 (a failing pipeline retried in a busy loop would starve the others)",
             ));
         }
         if self.restart.max_ms < self.restart.initial_ms {
-            issues.push(issue(
+            issues.push(ConfigIssue::new(
                 "restart.max_ms",
                 format!(
                     "must be at least restart.initial_ms ({})",
@@ -231,24 +230,24 @@ impl DaemonConfig {
         }
         for (i, token) in self.admin_tokens.iter().enumerate() {
             if token.trim().len() < 8 {
-                issues.push(issue(
+                issues.push(ConfigIssue::new(
                     format!("admin_tokens[{i}]"),
-                    "a token must have at least 8 characters".into(),
+                    "a token must have at least 8 characters",
                 ));
             }
         }
         if let Some(env) = &self.admin_token_env
             && env.trim().is_empty()
         {
-            issues.push(issue(
+            issues.push(ConfigIssue::new(
                 "admin_token_env",
-                "must name an environment variable".into(),
+                "must name an environment variable",
             ));
         }
         if let Some(r) = &self.registry
             && !(r.url.starts_with("http://") || r.url.starts_with("https://"))
         {
-            issues.push(issue(
+            issues.push(ConfigIssue::new(
                 "registry.url",
                 format!("{:?} is not an http:// or https:// URL", r.url),
             ));
@@ -256,12 +255,12 @@ impl DaemonConfig {
         if let Some(b) = &self.kafka.brokers
             && b.trim().is_empty()
         {
-            issues.push(issue("kafka.brokers", "must not be empty".into()));
+            issues.push(ConfigIssue::new("kafka.brokers", "must not be empty"));
         }
         if let Some(c) = &self.cluster
             && c.name.trim().is_empty()
         {
-            issues.push(issue("cluster.name", "must not be empty".into()));
+            issues.push(ConfigIssue::new("cluster.name", "must not be empty"));
         }
     }
 
@@ -303,38 +302,6 @@ impl Default for DaemonConfig {
             restart: RestartConfig::default(),
             cluster: None,
             base: PathBuf::from("."),
-        }
-    }
-}
-
-fn issue(key: impl Into<String>, message: String) -> ConfigIssue {
-    ConfigIssue {
-        key: key.into(),
-        message,
-    }
-}
-
-/// Deserializes one top-level key, recording its error (with the full key) instead of
-/// stopping, so the other keys are still checked.
-fn key<T: DeserializeOwned>(
-    table: &toml::Table,
-    name: &str,
-    issues: &mut Vec<ConfigIssue>,
-) -> Option<T> {
-    let value = table.get(name)?.clone();
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(v) => Some(v),
-        Err(err) => {
-            let path = err.path().to_string();
-            let key = if path == "." {
-                name.to_string()
-            } else {
-                format!("{name}.{path}")
-            };
-            let message = err.into_inner().to_string();
-            let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
-            issues.push(issue(key, message));
-            None
         }
     }
 }
