@@ -24,6 +24,9 @@ const PLUGINS: &[&str] = &[
     "weft-test-hostile",
     "weft-test-raw",
     "weft-test-bloated",
+    "weft-test-stamp-1-0",
+    "weft-test-stamp-1-1",
+    "weft-test-stamp-1-2",
 ];
 
 /// Built on its own: it uses the SDK without its allocator, and built together with the

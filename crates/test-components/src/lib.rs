@@ -1,5 +1,6 @@
 //! The plugin components the tests load, found by name: the build script builds them (the
-//! shipped processors, the test-only `hostile`, `raw`, `bloated` and `own_alloc`) for
+//! shipped processors, the test-only `hostile`, `raw`, `bloated`, `own_alloc` and the
+//! versions of `stamp`: `stamp_1_0`, `stamp_1_1`, `stamp_1_2`) for
 //! wasm32-wasip2, so `cargo test` needs no `scripts/build-plugins.sh` first.
 //!
 //! Test crates dev-depend on this one instead of each guessing where the plugins are.
@@ -41,6 +42,9 @@ mod tests {
             "raw",
             "bloated",
             "own_alloc",
+            "stamp_1_0",
+            "stamp_1_1",
+            "stamp_1_2",
         ] {
             let bytes = std::fs::read(plugin(name)).expect("read the component");
             // A component's preamble: the wasm magic, then version 0x0d and layer 1 (a core
