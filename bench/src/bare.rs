@@ -15,7 +15,7 @@ mod bindings {
     wasmtime::component::bindgen!({
         // The one world every weft processor exports.
         world: "processor",
-        path: "../wit",
+        path: "../crates/runtime/wit-0.1",
     });
 }
 

@@ -2,7 +2,7 @@
 
 wit_bindgen::generate!({
     world: "processor",
-    path: "../wit",
+    path: "../crates/runtime/wit-0.1",
     // Plugins invoke the export macro through `weft_guest::export_typed!` and
     // `weft_guest::export_record!`, so it has to be reachable from other crates.
     pub_export_macro: true,

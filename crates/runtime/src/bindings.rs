@@ -1,10 +1,28 @@
-//! Host bindings for the `processor` world of `wit/processor.wit`.
+//! Host bindings for both versions of the `weft:processor` package: 0.2.0 (`wit/processor.wit`)
+//! and 0.1.0 (the kept copy in `crates/runtime/wit-0.1/`), so components built against either
+//! load. The 0.1.0 bindings reuse the 0.2.0 types (`with:`): an event or an outcome is the
+//! same Rust value whichever version a stage speaks, and a batch crosses no conversion.
 
-wasmtime::component::bindgen!({
-    // The one world every weft processor exports.
-    world: "processor",
-    path: "../../wit",
-});
+/// The current contract, `weft:processor@0.2.0`.
+pub mod v02 {
+    wasmtime::component::bindgen!({
+        world: "processor",
+        path: "../../wit",
+    });
+}
 
-pub use weft::processor::log::Level;
-pub use weft::processor::types::Header;
+/// The first contract, `weft:processor@0.1.0`: the three functions exported by the world
+/// itself, `configure` returning only the output schema.
+pub mod v01 {
+    wasmtime::component::bindgen!({
+        world: "processor",
+        path: "wit-0.1",
+        with: {
+            "weft:processor/types@0.1.0": super::v02::weft::processor::types,
+        },
+    });
+}
+
+pub use v01::*;
+pub use v01::weft::processor::log::Level;
+pub use v02::weft::processor::types::Header;

@@ -6,7 +6,7 @@
 wit_bindgen::generate!({
     // The one world every weft processor exports.
     world: "processor",
-    path: "../../../wit",
+    path: "../../../crates/runtime/wit-0.1",
 });
 
 use weft::processor::types::ParamSpec;

@@ -36,7 +36,7 @@ use std::cell::RefCell;
 wit_bindgen::generate!({
     // The one world every weft processor exports.
     world: "processor",
-    path: "../../../wit",
+    path: "../../../crates/runtime/wit-0.1",
 });
 
 use weft::processor::log::{Level, log};
