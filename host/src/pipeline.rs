@@ -486,7 +486,7 @@ impl std::fmt::Display for RunSummary {
 }
 
 mod swap;
-pub use swap::Swap;
+pub use swap::{Replaced, Swap};
 
 #[cfg(test)]
 mod deep_nesting_tests;

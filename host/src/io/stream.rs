@@ -59,6 +59,21 @@ pub trait Source: Send {
     fn assignments(&self) -> u64 {
         0
     }
+    /// The registry id of the reader schema, when the source follows a subject's latest
+    /// schema (a Confluent Kafka source without a pinned `schema`); `None` otherwise.
+    fn reader_schema_id(&self) -> Option<u32> {
+        None
+    }
+    /// Reads every later event as `schema` (registry id `id`), e.g. the subject's new latest
+    /// version: `weft serve` calls it between two steps, with a chain built against it. On an
+    /// error nothing changed. Sources whose schema is fixed refuse.
+    fn set_reader(&mut self, id: u32, schema: Arc<Schema>) -> Result<()> {
+        let _ = schema;
+        Err(Error::Source {
+            source_name: self.name(),
+            reason: format!("reads with a fixed schema; cannot switch to schema id {id}"),
+        })
+    }
 }
 
 /// How far a consumer is behind one partition's end: messages between its committed

@@ -26,6 +26,18 @@ pub struct Swap {
     pub dead_letter: Option<DeadLetterConfig>,
     /// Batch size and linger for the next steps (the chain's own limits are built into it).
     pub limits: Option<Limits>,
+    /// A new reader schema for the source, with its registry id (a subject's new latest
+    /// version); `chain` must then be built against it.
+    pub reader: Option<(u32, Arc<Schema>)>,
+}
+
+/// What a swap replaced, so a canary can swap it back.
+#[derive(Default)]
+pub struct Replaced {
+    /// The chain that ran before, with the sha256 of each stage.
+    pub chain: Option<(Chain, Vec<String>)>,
+    /// The source's reader schema before, with its id.
+    pub reader: Option<(u32, Arc<Schema>)>,
 }
 
 impl RunningPipeline {
@@ -66,14 +78,33 @@ impl RunningPipeline {
         self.source.assignments()
     }
 
-    /// Applies `swap` between two steps. New sinks are opened first; only then are the old
-    /// ones closed (flushed and finished), so on an error nothing has changed. The counters
-    /// of the run go on; the stage stats start again with the new chain.
-    pub fn swap(&mut self, swap: Swap) -> Result<()> {
+    /// The registry id of the source's reader schema when it follows a subject's latest.
+    pub fn reader_schema_id(&self) -> Option<u32> {
+        self.source.reader_schema_id()
+    }
+
+    /// Events per batch from the next step on (a canary window takes small batches, so a
+    /// version that traps on everything fails few events before it is rolled back).
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    pub fn set_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size.max(1);
+    }
+
+    /// Applies `swap` between two steps. New sinks are opened first, then the source's new
+    /// reader schema is set; only then are the old sinks closed (flushed and finished), so on
+    /// an error nothing has changed. The counters of the run go on; the stage stats start
+    /// again with the new chain. Returns what it replaced.
+    pub fn swap(&mut self, swap: Swap) -> Result<Replaced> {
+        let input = match &swap.reader {
+            Some((_, schema)) => schema.clone(),
+            None => self.source.schema(),
+        };
         let output_schema = match &swap.chain {
-            Some((chain, _)) => chain
-                .output_schema()
-                .unwrap_or_else(|| self.source.schema()),
+            Some((chain, _)) => chain.output_schema().unwrap_or(input),
+            None if swap.reader.is_some() && self.chain.output_schema().is_none() => input,
             None => self.output_schema.clone(),
         };
         let max_depth = swap.limits.map_or(self.max_depth, |l| l.max_depth);
@@ -90,6 +121,15 @@ impl RunningPipeline {
             Some(config) => Some(open_dead_letter(config, max_depth, &self.stall)?),
             None => None,
         };
+        let mut replaced = Replaced::default();
+        if let Some((id, schema)) = swap.reader {
+            let before = (self.source.reader_schema_id(), self.source.schema());
+            // The last fallible part: the new sinks opened above are dropped unused on an error.
+            self.source.set_reader(id, schema)?;
+            if let (Some(id), schema) = before {
+                replaced.reader = Some((id, schema));
+            }
+        }
         if let Some(mut sink) = sink {
             std::mem::swap(&mut self.sink, &mut sink);
             self.summary.sink = self.sink.name();
@@ -103,8 +143,9 @@ impl RunningPipeline {
         }
         if let Some((chain, digests)) = swap.chain {
             self.summary.processors = chain.stage_ids();
-            self.chain = chain;
-            self.digests = digests;
+            let chain = std::mem::replace(&mut self.chain, chain);
+            let digests = std::mem::replace(&mut self.digests, digests);
+            replaced.chain = Some((chain, digests));
         }
         self.output_schema = output_schema;
         if let Some(limits) = swap.limits {
@@ -112,6 +153,6 @@ impl RunningPipeline {
             self.linger = Duration::from_millis(limits.linger_ms);
             self.max_depth = limits.max_depth;
         }
-        Ok(())
+        Ok(replaced)
     }
 }

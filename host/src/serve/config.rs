@@ -21,6 +21,12 @@
 //!
 //! [cluster]
 //! name = "prod-eu"                   # also follow the pipelines deployed to this cluster
+//!
+//! [upgrades]
+//! enabled = true                     # follow new plugin versions and source schemas
+//! interval_ms = 1000                 # how often each running pipeline asks the registry
+//! canary_events = 200                # a new plugin version's first M events are watched...
+//! canary_max_traps = 5               # ...and more than N traps in them roll it back
 //! ```
 
 use std::net::SocketAddr;
@@ -65,6 +71,10 @@ pub struct DaemonConfig {
     /// `[cluster]`: also run the pipelines the registry deploys to this cluster.
     #[serde(default)]
     pub cluster: Option<ClusterConfig>,
+    /// `[upgrades]`: automatic upgrades of running pipelines to new plugin versions within
+    /// their semver requirement and to new schema versions of their source subject.
+    #[serde(default)]
+    pub upgrades: UpgradesConfig,
     /// The folder of `weftd.toml`, which relative paths were anchored to (not a key).
     #[serde(skip)]
     pub base: PathBuf,
@@ -130,6 +140,59 @@ pub struct ClusterConfig {
     pub name: String,
 }
 
+/// `[upgrades]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradesConfig {
+    /// `enabled = true`: check every running pipeline against the registry. A pipeline whose
+    /// plugins are local files and whose source schema is pinned has nothing to follow.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// `interval_ms = 1000`: how often each running pipeline's registry references
+    /// (`mask@^1`) and source subject (latest schema) are resolved again. An upgrade is
+    /// applied at the first batch boundary after the check that found it.
+    #[serde(default = "default_interval_ms")]
+    pub interval_ms: u64,
+    /// `canary_events = 200`: after an upgrade that changed a plugin version, that stage's
+    /// first `canary_events` events are its canary window (0: no canary).
+    #[serde(default = "default_canary_events")]
+    pub canary_events: u64,
+    /// `canary_max_traps = 5`: more traps than this in the canary window swap the previous
+    /// chain back, exclude the version for this pipeline and annotate it in the registry.
+    #[serde(default = "default_canary_max_traps")]
+    pub canary_max_traps: u64,
+}
+
+impl Default for UpgradesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_ms: default_interval_ms(),
+            canary_events: default_canary_events(),
+            canary_max_traps: default_canary_max_traps(),
+        }
+    }
+}
+
+impl UpgradesConfig {
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_interval_ms() -> u64 {
+    1000
+}
+fn default_canary_events() -> u64 {
+    200
+}
+fn default_canary_max_traps() -> u64 {
+    5
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7070))
 }
@@ -146,6 +209,9 @@ fn default_max_ms() -> u64 {
     60_000
 }
 
+/// The shortest `[upgrades] interval_ms`.
+const MIN_UPGRADE_INTERVAL_MS: u64 = 100;
+
 const KEYS: &[&str] = &[
     "listen",
     "pipelines",
@@ -156,6 +222,7 @@ const KEYS: &[&str] = &[
     "kafka",
     "restart",
     "cluster",
+    "upgrades",
 ];
 
 impl DaemonConfig {
@@ -200,6 +267,7 @@ impl DaemonConfig {
             kafka: section(&table, "kafka", &mut issues).unwrap_or_default(),
             restart: section(&table, "restart", &mut issues).unwrap_or_default(),
             cluster: section(&table, "cluster", &mut issues),
+            upgrades: section(&table, "upgrades", &mut issues).unwrap_or_default(),
             base: base.to_path_buf(),
         };
         config.check(&mut issues);
@@ -262,6 +330,25 @@ impl DaemonConfig {
         {
             issues.push(ConfigIssue::new("cluster.name", "must not be empty"));
         }
+        if self.upgrades.interval_ms < MIN_UPGRADE_INTERVAL_MS {
+            issues.push(ConfigIssue::new(
+                "upgrades.interval_ms",
+                format!(
+                    "must be at least {MIN_UPGRADE_INTERVAL_MS} (each check asks the registry once per plugin and source of every pipeline)"
+                ),
+            ));
+        }
+        if self.upgrades.canary_events > 0
+            && self.upgrades.canary_max_traps >= self.upgrades.canary_events
+        {
+            issues.push(ConfigIssue::new(
+                "upgrades.canary_max_traps",
+                format!(
+                    "must be below upgrades.canary_events ({}): a version may trap that often only if it can fail the canary at all",
+                    self.upgrades.canary_events
+                ),
+            ));
+        }
     }
 
     /// The defaults this file gives every pipeline (below the pipeline's own values): Kafka
@@ -301,6 +388,7 @@ impl Default for DaemonConfig {
             kafka: KafkaDefaults::default(),
             restart: RestartConfig::default(),
             cluster: None,
+            upgrades: UpgradesConfig::default(),
             base: PathBuf::from("."),
         }
     }
@@ -321,6 +409,23 @@ mod tests {
         assert_eq!(c.pipelines, Path::new("/etc/weft/pipelines"));
         assert_eq!(c.data_dir, Path::new("/etc/weft/data"));
         assert_eq!(c.restart, RestartConfig::default());
+        assert_eq!(c.upgrades, UpgradesConfig::default());
+        assert!(c.upgrades.enabled);
+        assert_eq!(c.upgrades.interval_ms, 1000);
+    }
+
+    #[test]
+    fn upgrade_settings_that_cannot_work_are_refused() {
+        let err = parse("[upgrades]\ninterval_ms = 0\ncanary_events = 10\ncanary_max_traps = 10\n")
+            .expect_err("invalid");
+        let keys: Vec<_> = err.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["upgrades.interval_ms", "upgrades.canary_max_traps"],
+            "{err}"
+        );
+        let err = parse("[upgrades]\nenable = false\n").expect_err("typo");
+        assert!(err.to_string().contains("upgrades.enable"), "{err}");
     }
 
     #[test]
@@ -341,9 +446,22 @@ mod tests {
             max_ms = 1000
             [cluster]
             name = "prod-eu"
+            [upgrades]
+            interval_ms = 250
+            canary_events = 50
+            canary_max_traps = 2
             "#,
         )
         .expect("valid");
+        assert_eq!(
+            c.upgrades,
+            UpgradesConfig {
+                enabled: true,
+                interval_ms: 250,
+                canary_events: 50,
+                canary_max_traps: 2,
+            }
+        );
         assert_eq!(c.listen.port(), 7171);
         assert_eq!(c.pipelines, Path::new("/srv/pipelines"));
         assert_eq!(c.data_dir, Path::new("/etc/weft/state"));

@@ -39,6 +39,13 @@ pub struct LagLabels {
     pub partition: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpgradeLabels {
+    pub pipeline: String,
+    /// `plugin` (a stage's version changed) or `schema` (the source's reader schema).
+    pub kind: String,
+}
+
 type HistogramFamily = Family<PipelineLabels, Histogram, fn() -> Histogram>;
 
 /// Every family the daemon exports. Names are the contract's (`_total` is added to counters
@@ -61,6 +68,9 @@ pub struct Metrics {
     pub stage_traps: Family<StageLabels, Counter>,
     pub stage_busy: Family<StageLabels, Counter<f64, AtomicU64>>,
     pub lag: Family<LagLabels, Gauge>,
+    pub upgrade_blocked: Family<PipelineLabels, Gauge>,
+    pub upgrades: Family<UpgradeLabels, Counter>,
+    pub rollbacks: Family<PipelineLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -100,6 +110,9 @@ impl Metrics {
             stage_traps: Family::default(),
             stage_busy: Family::default(),
             lag: Family::default(),
+            upgrade_blocked: Family::default(),
+            upgrades: Family::default(),
+            rollbacks: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -183,6 +196,23 @@ impl Metrics {
             "weft_kafka_consumer_lag",
             "Messages between a partition's committed position and its end",
             m.lag.clone(),
+        );
+        r.register(
+            "weft_pipeline_upgrade_blocked",
+            "1 while a pipeline's automatic upgrade is blocked (it runs on as it was; the \
+             status's `upgrade` says why), else 0",
+            m.upgrade_blocked.clone(),
+        );
+        r.register(
+            "weft_pipeline_upgrades",
+            "Automatic upgrades applied, by what changed: kind=plugin (a stage's version), \
+             kind=schema (the source's reader schema); an upgrade of both counts in both",
+            m.upgrades.clone(),
+        );
+        r.register(
+            "weft_pipeline_rollbacks",
+            "Plugin versions rolled back after trapping in their canary window",
+            m.rollbacks.clone(),
         );
         Metrics { registry, ..m }
     }

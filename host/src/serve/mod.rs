@@ -3,16 +3,24 @@
 //! batch boundary when its file changes. The admin API (`serve::api`), the registry sync and
 //! the CLI are thin layers over the [`Daemon`] handle.
 //!
-//! Modules: `config` (weftd.toml) ← `metrics` (the Prometheus families) ← `worker` (one
-//! pipeline's thread: build, step, swap, back off) ← `supervisor` (the set of workers, the
-//! folder, put/delete) ← `watch` (folder events into the supervisor).
+//! Modules: `config` (weftd.toml) ← `metrics` (the Prometheus families), `history` (each
+//! pipeline's upgrade history on disk), `build` (building with the registry resolver) ←
+//! `worker` (one pipeline's thread: build, step, swap, back off) with `apply` (swapping in
+//! an upgrade, its canary) ← `upgrade` (the check that finds and builds upgrades) ←
+//! `supervisor` (the set of workers, the folder, put/delete) ← `watch` (folder events into
+//! the supervisor).
 
 pub mod api;
+mod apply;
+mod build;
 pub mod config;
 mod diff;
+pub mod history;
 pub mod metrics;
 pub mod registry_sync;
+mod shared;
 mod supervisor;
+mod upgrade;
 mod watch;
 mod worker;
 
@@ -25,7 +33,8 @@ use weft_runtime::Runtime;
 
 use crate::config::PipelineConfig;
 pub use crate::io::PartitionLag;
-pub use config::{DaemonConfig, RestartConfig};
+pub use config::{DaemonConfig, RestartConfig, UpgradesConfig};
+pub use history::{History, HistoryEntry, HistoryKind};
 pub use supervisor::valid_name;
 
 /// A running daemon. Cheap to clone: every clone drives the same pipelines.
@@ -61,6 +70,12 @@ impl Daemon {
         self.inner.get(name)
     }
 
+    /// The upgrade history (upgrades, blocked upgrades, rollbacks, reloads) of a pipeline
+    /// that runs or ran here; `None` for one never seen.
+    pub fn history(&self, name: &str) -> Option<History> {
+        self.inner.history(name)
+    }
+
     /// Validates exactly as `weft validate` does (every error at once) without touching the
     /// running version; on success writes `<pipelines>/<name>.toml` (temp file + rename) and
     /// swaps or starts it. The folder watcher then sees a file equal to what runs and leaves
@@ -79,16 +94,16 @@ impl Daemon {
     /// the pipeline has applied them at its batch boundary (at most a minute): the status
     /// they return shows the new state.
     pub fn pause(&self, name: &str) -> Result<PipelineStatus, ControlError> {
-        self.inner.control(name, worker::Control::Pause)
+        self.inner.control(name, shared::Control::Pause)
     }
 
     pub fn resume(&self, name: &str) -> Result<PipelineStatus, ControlError> {
-        self.inner.control(name, worker::Control::Resume)
+        self.inner.control(name, shared::Control::Resume)
     }
 
     /// Closes and builds the pipeline again (resolving registry references again).
     pub fn restart(&self, name: &str) -> Result<PipelineStatus, ControlError> {
-        self.inner.control(name, worker::Control::Restart)
+        self.inner.control(name, shared::Control::Restart)
     }
 
     /// The Prometheus text exposition of every pipeline's metrics.
@@ -170,6 +185,17 @@ pub struct PipelineStatus {
     pub uptime_s: f64,
     /// `name@version@sha256` of every stage, in order.
     pub stages: Vec<String>,
+    /// The same pins (`name@version@sha256`), which an automatic upgrade changes.
+    #[serde(default)]
+    pub pins: Vec<String>,
+    /// Registry id of the source's reader schema, when the source follows its subject's
+    /// latest schema (a Confluent Kafka source without a pinned `schema`).
+    #[serde(default)]
+    pub reader_schema_id: Option<u32>,
+    /// `upgrade blocked: <what changed>: <link, field, rule>` while an automatic upgrade is
+    /// blocked (the pipeline runs on as it was); `null` otherwise.
+    #[serde(default)]
+    pub upgrade: Option<String>,
     pub last_error: Option<String>,
     /// Builds after the first: retries after a failure and restarts on request.
     pub restarts: u64,

@@ -14,8 +14,11 @@ use anyhow::Context as _;
 use weft_runtime::Runtime;
 
 use super::config::DaemonConfig;
+use super::history::{History, Ledger};
 use super::metrics::Metrics;
-use super::worker::{self, Context, Control, Shared, Version, Worker, lock};
+use super::shared::{self, Context, Control, Shared, Version, lock};
+use super::upgrade::Upgrader;
+use super::worker::{self, Worker};
 use super::{
     ChangeHook, ControlError, PipelineDetail, PipelineStatus, PutError, PutOutcome, StageCounters,
     State,
@@ -43,6 +46,8 @@ pub(super) struct Supervisor {
     stopping: Mutex<Vec<JoinHandle<()>>>,
     shutting_down: AtomicBool,
     watcher: Mutex<Option<super::watch::FolderWatch>>,
+    /// The upgrade check's thread (`[upgrades]`); dropped on shutdown.
+    upgrader: Mutex<Option<Upgrader>>,
 }
 
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,6 +86,7 @@ impl Supervisor {
             stopping: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             watcher: Mutex::new(None),
+            upgrader: Mutex::new(None),
         });
         // Watch first, so a file written while the others load is not missed.
         let weak = Arc::downgrade(&supervisor);
@@ -100,6 +106,9 @@ impl Supervisor {
         for file in files {
             supervisor.file_changed(&file);
         }
+        let upgrader = Upgrader::start(Arc::downgrade(&supervisor), supervisor.ctx.clone())
+            .context("starting the upgrade check")?;
+        *guard(&supervisor.upgrader) = upgrader;
         Ok(supervisor)
     }
 
@@ -199,7 +208,7 @@ impl Supervisor {
     /// A pipeline whose file does not load: FAILED with the problems, no worker, until the
     /// file changes.
     fn broken(&self, file: &Path, problems: Vec<String>) -> Entry {
-        let mut shared = Shared::new(None);
+        let mut shared = Shared::new(None, self.ledger(file));
         shared.state = State::Failed;
         shared.last_error = Some(problems.join("; "));
         Entry {
@@ -216,7 +225,7 @@ impl Supervisor {
         version: Version,
         prebuilt: Option<Pipeline>,
     ) -> Entry {
-        let shared = Arc::new(Mutex::new(Shared::new(Some(version))));
+        let shared = Arc::new(Mutex::new(Shared::new(Some(version), self.ledger(file))));
         self.ctx.metrics.set_state(name, State::Starting);
         let (tx, rx) = channel();
         let worker = Worker::new(
@@ -242,6 +251,42 @@ impl Supervisor {
                 self.broken(file, vec![problem])
             }
         }
+    }
+
+    /// The upgrade history and rolled-back versions of the pipeline in `file`.
+    fn ledger(&self, file: &Path) -> Ledger {
+        let name = pipeline_name(file).unwrap_or_default();
+        Ledger::load(&self.ctx.daemon.data_dir, &name)
+    }
+
+    /// Every pipeline with a worker, for the upgrade check.
+    pub(super) fn workers(&self) -> Vec<(String, Arc<Mutex<Shared>>, Sender<Control>)> {
+        guard(&self.pipelines)
+            .iter()
+            .filter_map(|(name, e)| {
+                let (control, _) = e.worker.as_ref()?;
+                Some((name.clone(), e.shared.clone(), control.clone()))
+            })
+            .collect()
+    }
+
+    /// The upgrade history of a pipeline that runs, or ran here before.
+    pub fn history(&self, name: &str) -> Option<History> {
+        let entries = match guard(&self.pipelines).get(name) {
+            Some(entry) => lock(&entry.shared).ledger.entries(),
+            None if valid_name(name) => {
+                let entries = Ledger::load(&self.ctx.daemon.data_dir, name).entries();
+                if entries.is_empty() {
+                    return None;
+                }
+                entries
+            }
+            None => return None,
+        };
+        Some(History {
+            pipeline: name.to_string(),
+            entries,
+        })
     }
 
     /// Tells a worker to stop after its batch; `shutdown` joins it.
@@ -303,7 +348,10 @@ impl Supervisor {
                 // thread with a run's stack, as deep schemas need (the API's threads are small).
                 let ctx = self.ctx.clone();
                 let config = version.config.clone();
-                let built = on_run_thread(move || worker::build(&ctx, config))
+                let excluded = Ledger::load(&self.ctx.daemon.data_dir, name)
+                    .excluded()
+                    .clone();
+                let built = on_run_thread(move || super::build::build(&ctx, config, &excluded))
                     .map_err(|e| PutError::Invalid(vec![e.to_string()]))?
                     .map_err(|e| PutError::Invalid(vec![e]))?;
                 write_atomically(&file, text)?;
@@ -392,7 +440,7 @@ impl Supervisor {
             .enumerate()
             .map(|(i, (id, s))| StageCounters {
                 stage: i + 1,
-                processor: worker::processor_name(id),
+                processor: shared::processor_name(id),
                 sha256: shared.digests.get(i).cloned().unwrap_or_default(),
                 events_in: s.events_in,
                 events_out: s.events_out,
@@ -443,6 +491,7 @@ impl Supervisor {
         self.shutting_down.store(true, Ordering::Relaxed);
         // No more file events: a file removed while stopping must not count as a delete.
         guard(&self.watcher).take();
+        guard(&self.upgrader).take();
         let _writes = guard(&self.writes);
         let mut handles = std::mem::take(&mut *guard(&self.stopping));
         for (name, entry) in guard(&self.pipelines).iter_mut() {
@@ -475,22 +524,26 @@ impl Supervisor {
 
 fn status(name: &str, shared: &Mutex<Shared>) -> PipelineStatus {
     let s = lock(shared);
+    let pins: Vec<String> = s
+        .stage_ids
+        .iter()
+        .zip(s.digests.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(id, digest)| {
+            format!(
+                "{}@{}",
+                shared::processor_name(id),
+                digest.map_or("", String::as_str)
+            )
+        })
+        .collect();
     PipelineStatus {
         name: name.to_string(),
         state: s.state,
         uptime_s: s.since.elapsed().as_secs_f64(),
-        stages: s
-            .stage_ids
-            .iter()
-            .zip(s.digests.iter().map(Some).chain(std::iter::repeat(None)))
-            .map(|(id, digest)| {
-                format!(
-                    "{}@{}",
-                    worker::processor_name(id),
-                    digest.map_or("", String::as_str)
-                )
-            })
-            .collect(),
+        stages: pins.clone(),
+        pins,
+        reader_schema_id: s.reader_schema_id,
+        upgrade: s.upgrade.clone(),
         // A sink waiting while it retries is the news while it lasts; it clears itself.
         last_error: match s.stall.get() {
             Some(why) if s.state == State::Running => Some(format!("waiting: {why}")),

@@ -4,117 +4,25 @@
 //! backoff; it never leaves this thread.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use weft_runtime::{Runtime, StageStats};
+use weft_runtime::StageStats;
 
-use super::config::DaemonConfig;
+use super::State;
+use super::apply::Canary;
+use super::build::{build, panicked, problems, resolver};
 use super::diff::{Plan, plan};
+use super::history::HistoryKind;
 use super::metrics::{LagLabels, Metrics, StageLabels};
-use super::{ChangeHook, PartitionLag, State};
-use crate::config::{PipelineConfig, SinkConfig, is_local_plugin};
-use crate::io::Stall;
-use crate::pipeline::{
-    LocalOnly, Pipeline, PluginResolver, RunningPipeline, Step, Swap, build_chain,
-};
-use crate::registry::RegistryResolver;
-use crate::registry::client::Client;
-
-/// A pipeline version as read from its file: the config, what the API shows of it, and the
-/// key versions are compared by (its parsed form, so formatting and comments do not count).
-#[derive(Debug, Clone)]
-pub(super) struct Version {
-    pub config: PipelineConfig,
-    pub json: serde_json::Value,
-    pub key: String,
-}
-
-impl Version {
-    pub fn new(config: PipelineConfig, json: serde_json::Value) -> Self {
-        let key = format!("{config:?}");
-        Self { config, json, key }
-    }
-}
-
-/// The answer to a new version: `Err` lists why it was refused.
-pub(super) type Reply = Sender<Result<(), Vec<String>>>;
-
-/// What the supervisor asks of a worker; read between two steps.
-pub(super) enum Control {
-    Pause,
-    Resume,
-    Restart,
-    /// Swap to this version at the next batch boundary, or restart with it when its source
-    /// differs. An invalid version is refused and the old one keeps running.
-    Replace(Box<Version>, Option<Reply>),
-    Delete,
-    Shutdown,
-}
-
-/// What the status API and `ready` read; the worker writes it.
-#[derive(Debug)]
-pub(super) struct Shared {
-    pub state: State,
-    pub since: Instant,
-    pub last_error: Option<String>,
-    pub restarts: u64,
-    /// `name@version (#n)` and sha256 of each stage of the current chain.
-    pub stage_ids: Vec<String>,
-    pub digests: Vec<String>,
-    pub stage_stats: Vec<StageStats>,
-    pub events_in: u64,
-    pub events_out: u64,
-    pub dead_letters: u64,
-    pub last_commit: Option<SystemTime>,
-    pub lag: Vec<PartitionLag>,
-    /// The version running (or to run): compared with what a file or `put` brings.
-    pub version: Option<Version>,
-    /// The running pipeline's sinks say here why a flush is waiting: the worker is blocked
-    /// inside it then, so only the sink can tell the status.
-    pub stall: Stall,
-}
-
-impl Shared {
-    pub fn new(version: Option<Version>) -> Self {
-        Self {
-            state: State::Starting,
-            since: Instant::now(),
-            last_error: None,
-            restarts: 0,
-            stage_ids: Vec::new(),
-            digests: Vec::new(),
-            stage_stats: Vec::new(),
-            events_in: 0,
-            events_out: 0,
-            dead_letters: 0,
-            last_commit: None,
-            lag: Vec::new(),
-            version,
-            stall: Stall::default(),
-        }
-    }
-}
-
-/// What every worker shares: the runtime, the daemon's config, the metrics, the hooks.
-pub(super) struct Context {
-    pub runtime: Runtime,
-    pub daemon: DaemonConfig,
-    pub metrics: Metrics,
-    pub hooks: RwLock<Vec<ChangeHook>>,
-}
-
-pub(super) fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    // A panic while holding the lock cannot leave the status half-written in a way that
-    // matters more than losing the status of a pipeline entirely.
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use super::shared::{Context, Control, Reply, Shared, Version, lock, processor_name};
+use super::upgrade::{Pins, unblock};
+use crate::config::{PipelineConfig, SinkConfig};
+use crate::pipeline::{Pipeline, RunningPipeline, Step, Swap, build_chain};
 
 /// How a run of [`Worker::run_once`] ended.
-enum Outcome {
+pub(super) enum Outcome {
     /// Deleted or shut down: the thread ends.
     Stop,
     /// The finite source is exhausted: STOPPED until restarted or given a new source.
@@ -144,6 +52,8 @@ pub(super) struct Worker {
     seen: Vec<StageStats>,
     /// Source assignments already counted (the source's count is cumulative while it is open).
     assignments: u64,
+    /// The canary window of the last upgrade that changed a plugin version.
+    pub canary: Option<Canary>,
 }
 
 impl Worker {
@@ -163,10 +73,16 @@ impl Worker {
             failures: 0,
             seen: Vec::new(),
             assignments: 0,
+            canary: None,
         }
     }
 
-    fn config(&self) -> Option<PipelineConfig> {
+    /// Plugin versions rolled back for this pipeline: never resolved for it again.
+    pub(super) fn excluded(&self) -> std::collections::BTreeSet<String> {
+        lock(&self.shared).ledger.excluded().clone()
+    }
+
+    pub(super) fn config(&self) -> Option<PipelineConfig> {
         lock(&self.shared)
             .version
             .as_ref()
@@ -242,7 +158,7 @@ impl Worker {
                 let Some(config) = self.config() else {
                     return Outcome::Failed("no valid pipeline file".into());
                 };
-                match build(&self.ctx, config) {
+                match build(&self.ctx, config, &self.excluded()) {
                     Ok(built) => built,
                     Err(e) => return Outcome::Failed(e),
                 }
@@ -253,6 +169,7 @@ impl Worker {
             Ok(running) => running,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
+        self.canary = None;
         self.chain_changed(&running);
         lock(&self.shared).stall = running.stall();
         self.assignments = 0;
@@ -278,6 +195,11 @@ impl Worker {
                             return close(running, outcome);
                         }
                     }
+                    Control::Upgrade(prepared) => {
+                        if let Some(outcome) = self.upgrade(&mut running, *prepared) {
+                            return close(running, outcome);
+                        }
+                    }
                 }
             }
             let started = Instant::now();
@@ -285,6 +207,9 @@ impl Worker {
                 Ok(step) => {
                     self.failures = 0;
                     self.record(&step, &running, started.elapsed());
+                    if let Some(outcome) = self.watch_canary(&mut running) {
+                        return close(running, outcome);
+                    }
                     if step.exhausted {
                         return close(running, Outcome::Exhausted);
                     }
@@ -328,7 +253,7 @@ impl Worker {
                 };
                 let mut output = running.output_schema();
                 if chain {
-                    let resolver = match resolver(&self.ctx, new) {
+                    let resolver = match resolver(&self.ctx, new, &self.excluded()) {
                         Ok(r) => r,
                         Err(e) => return self.refuse(vec![e], reply),
                     };
@@ -361,9 +286,13 @@ impl Worker {
                 if dead_letter {
                     swap.dead_letter = Some(new.dead_letter.clone());
                 }
+                let before = lock(&self.shared).pins();
                 if let Err(e) = running.swap(swap) {
                     return self.refuse(problems(&e), reply);
                 }
+                // The chain a canary would swap back belongs to the old version; the swap set
+                // the new version's batch size.
+                self.canary = None;
                 let pause = paused.elapsed();
                 tracing::info!(pipeline = %self.name, pause_ms = pause.as_secs_f64() * 1e3, "swapped");
                 let labels = Metrics::pipeline(&self.name);
@@ -374,6 +303,12 @@ impl Worker {
                     .get_or_create(&labels)
                     .observe(pause.as_secs_f64());
                 self.chain_changed(running);
+                let after = lock(&self.shared).pins();
+                self.reloaded(
+                    &before,
+                    &after,
+                    "a new version of the pipeline file, swapped at a batch boundary",
+                );
                 let config = version.config.clone();
                 self.accept(version, reply);
                 self.changed(&config);
@@ -382,11 +317,38 @@ impl Worker {
         }
     }
 
+    /// Records a reload in the history; a blocked upgrade is checked again from scratch.
+    fn reloaded(&self, before: &Pins, after: &Pins, reason: &str) {
+        let mut shared = lock(&self.shared);
+        shared.ledger.record(
+            HistoryKind::Reload,
+            &before.to_string(),
+            &after.to_string(),
+            reason,
+        );
+        unblock(&self.ctx, &self.name, &mut shared);
+    }
+
     /// A version whose source differs: validated by a full build, then run in place of the
     /// current one.
     fn restart_with(&mut self, version: Version, reply: Option<Reply>) -> Option<Outcome> {
-        match build(&self.ctx, version.config.clone()) {
+        match build(&self.ctx, version.config.clone(), &self.excluded()) {
             Ok(built) => {
+                let before = lock(&self.shared).pins();
+                let after = Pins {
+                    stages: built
+                        .chain()
+                        .stage_ids()
+                        .iter()
+                        .map(|id| processor_name(id))
+                        .collect(),
+                    reader: None,
+                };
+                self.reloaded(
+                    &before,
+                    &after,
+                    "a new version of the pipeline file with another source: restarted",
+                );
                 self.prebuilt = Some(built);
                 self.accept(version, reply);
                 Some(Outcome::Rebuild)
@@ -453,11 +415,15 @@ impl Worker {
                     self.set_state(State::Paused);
                     deadline = None;
                 }
+                Control::Upgrade(_) => {
+                    // Built for a run that ended: the next check looks again.
+                    lock(&self.shared).pending = false;
+                }
                 Control::Replace(version, reply) => {
                     let source_changed = self
                         .config()
                         .is_none_or(|old| matches!(plan(&old, &version.config), Plan::Restart));
-                    match build(&self.ctx, version.config.clone()) {
+                    match build(&self.ctx, version.config.clone(), &self.excluded()) {
                         Err(e) => {
                             self.refuse(vec![e], reply);
                         }
@@ -552,16 +518,19 @@ impl Worker {
     }
 
     /// A new chain runs: its stages, and stats that start again from zero.
-    fn chain_changed(&mut self, running: &RunningPipeline) {
+    pub(super) fn chain_changed(&mut self, running: &RunningPipeline) {
         let summary = running.summary();
         let mut shared = lock(&self.shared);
         shared.stage_ids = summary.processors;
         shared.digests = running.stage_digests().to_vec();
         shared.stage_stats = summary.stages.clone();
+        shared.source_schema = Some(running.source_schema());
+        shared.output_schema = Some(running.output_schema());
+        shared.reader_schema_id = running.reader_schema_id();
         self.seen = summary.stages;
     }
 
-    fn changed(&self, config: &PipelineConfig) {
+    pub(super) fn changed(&self, config: &PipelineConfig) {
         let hooks = self
             .ctx
             .hooks
@@ -591,73 +560,6 @@ fn close(running: RunningPipeline, outcome: Outcome) -> Outcome {
     }
 }
 
-/// `filter@0.1.0 (#1)` → `filter@0.1.0`.
-pub(super) fn processor_name(stage_id: &str) -> String {
-    stage_id
-        .rsplit_once(" (#")
-        .map_or(stage_id, |(name, _)| name)
-        .to_string()
-}
-
-fn is_file(sink: &SinkConfig) -> bool {
+pub(super) fn is_file(sink: &SinkConfig) -> bool {
     matches!(sink, SinkConfig::Jsonl { .. } | SinkConfig::AvroFile { .. })
-}
-
-/// The message of a panic payload.
-fn panicked(panic: &(dyn std::any::Any + Send)) -> String {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into());
-    format!("panicked: {message}")
-}
-
-/// Every problem an error lists (a chain build lists one per processor).
-fn problems(e: &crate::Error) -> Vec<String> {
-    match e {
-        crate::Error::Processors { problems } => problems.clone(),
-        other => vec![other.to_string()],
-    }
-}
-
-/// Builds a pipeline as `weft validate` does: sources opened, plugins loaded, every link
-/// checked. A panic inside is an error like any other.
-pub(super) fn build(ctx: &Context, config: PipelineConfig) -> Result<Pipeline, String> {
-    let resolver = resolver(ctx, &config)?;
-    catch_unwind(AssertUnwindSafe(|| {
-        Pipeline::build(config, &ctx.runtime, resolver.as_ref())
-    }))
-    .map_err(|panic| panicked(&*panic))?
-    .map_err(|e| problems(&e).join("; "))
-}
-
-/// Local paths need nothing; registry references the registry the pipeline's settings name
-/// (environment, else its `[registry]`, else the daemon's).
-fn resolver(ctx: &Context, config: &PipelineConfig) -> Result<Box<dyn PluginResolver>, String> {
-    if config.processors.iter().all(|p| is_local_plugin(&p.plugin)) {
-        return Ok(Box::new(LocalOnly));
-    }
-    let access = config.settings.registry().ok_or(
-        "registry references need a registry: add [registry] url to the pipeline or to weftd.toml",
-    )?;
-    let client = Client::new(&access.url, access.token).map_err(|e| e.to_string())?;
-    let cache = config
-        .settings
-        .cache_dir
-        .clone()
-        .or_else(weft_runtime::default_cache_dir)
-        .unwrap_or_else(|| ctx.daemon.data_dir.join("cache"));
-    Ok(Box::new(RegistryResolver::new(client, &cache)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stage_ids_lose_their_position() {
-        assert_eq!(processor_name("filter@0.1.0 (#2)"), "filter@0.1.0");
-        assert_eq!(processor_name("odd"), "odd");
-    }
 }

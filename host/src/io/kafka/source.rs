@@ -37,6 +37,8 @@ pub struct KafkaSource {
     name: String,
     consumer: BaseConsumer<SourceContext>,
     schema: Arc<Schema>,
+    /// Registry id of `schema` when it is the subject's latest (no pinned `schema`).
+    schema_id: Option<u32>,
     decoder: Decoder,
     /// Topics, or `^pattern`; subscribed at the first poll, so building a pipeline (or
     /// `weft validate`) never joins the group and rebalances the hosts running it.
@@ -219,7 +221,7 @@ impl KafkaSource {
             source_name: name.clone(),
             reason,
         };
-        let (schema, decoder) =
+        let (schema, schema_id, decoder) =
             match config.format {
                 WireFormat::Avro => {
                     let path = config.schema.as_ref().ok_or_else(|| {
@@ -227,23 +229,24 @@ impl KafkaSource {
                     })?;
                     let schema = read_schema(path)?;
                     let decoder = Decoder::raw(schema.clone(), max_depth).map_err(fail)?;
-                    (schema, decoder)
+                    (schema, None, decoder)
                 }
                 WireFormat::Confluent => {
                     let client = registry(config.registry.as_ref()).map_err(fail)?;
-                    let schema = match (&config.schema, config.reader_subject()) {
-                        (Some(path), _) => read_schema(path)?,
+                    let (schema, id) = match (&config.schema, config.reader_subject()) {
+                        (Some(path), _) => (read_schema(path)?, None),
                         (None, Some(subject)) => {
                             let what = format!("reading the latest schema of subject {subject:?}");
-                            let (_, text) = with_retries(&what, || client.latest(&subject))
+                            let (id, text) = with_retries(&what, || client.latest(&subject))
                                 .map_err(|e| match e {
                                     Fetch::Unavailable(r) => fail(format!("{what}: {r}")),
                                     Fetch::Rejected(e) => fail(format!("{what}: {e}")),
                                 })?;
-                            Arc::new(parse_schema(&text).map_err(|e| Error::Schema {
+                            let schema = parse_schema(&text).map_err(|e| Error::Schema {
                                 origin: format!("subject {subject}"),
                                 reason: e.to_string(),
-                            })?)
+                            })?;
+                            (Arc::new(schema), Some(id))
                         }
                         (None, None) => {
                             return Err(fail(
@@ -253,7 +256,7 @@ impl KafkaSource {
                     };
                     let decoder =
                         Decoder::confluent(schema.clone(), client, max_depth).map_err(fail)?;
-                    (schema, decoder)
+                    (schema, id, decoder)
                 }
             };
         let mut client = client_config(
@@ -288,6 +291,7 @@ impl KafkaSource {
             name,
             consumer,
             schema,
+            schema_id,
             decoder,
             subscription: Some(subscription),
         })
@@ -327,6 +331,30 @@ impl Source for KafkaSource {
 
     fn schema(&self) -> Arc<Schema> {
         self.schema.clone()
+    }
+
+    fn reader_schema_id(&self) -> Option<u32> {
+        self.schema_id
+    }
+
+    /// Only a source that follows its subject's latest schema switches: a pinned `schema`
+    /// file stays what the pipeline reads with.
+    fn set_reader(&mut self, id: u32, schema: Arc<Schema>) -> Result<()> {
+        if self.schema_id.is_none() {
+            return Err(self.fatal(format!(
+                "reads with a pinned schema; cannot switch to schema id {id}"
+            )));
+        }
+        // Built before anything changes, so a refusal leaves the source as it was.
+        let decoder = self
+            .decoder
+            .with_reader(schema.clone())
+            .map_err(|e| self.fatal(format!("reading with schema id {id}: {e}")))?;
+        tracing::info!(source = %self.name, from = ?self.schema_id, to = id, "reader schema switched");
+        self.decoder = decoder;
+        self.schema = schema;
+        self.schema_id = Some(id);
+        Ok(())
     }
 
     /// Never exhausted: runs until the pipeline is stopped. Transient consumer errors (a

@@ -103,6 +103,19 @@ impl Decoder {
         })
     }
 
+    /// The same decoder reading as `reader` from now on. Writer schemas already fetched are
+    /// fetched again on first use: how a writer relates to the reader depends on the reader.
+    pub fn with_reader(&self, reader: Arc<Schema>) -> Result<Self, String> {
+        Ok(Self {
+            check: DatumCheck::new(&reader, self.check.max_depth())?,
+            reader,
+            confluent: self.confluent.as_ref().map(|c| Confluent {
+                registry: c.registry.clone(),
+                writers: HashMap::new(),
+            }),
+        })
+    }
+
     /// The datum of `value`, written with the reader schema.
     pub fn decode(&mut self, value: &[u8]) -> Result<Vec<u8>, DecodeError> {
         let Some(confluent) = &mut self.confluent else {

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::body::pipeline_text;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::serve::{
-    ControlError, Daemon, PipelineDetail, PipelineStatus, PutError, PutOutcome,
+    ControlError, Daemon, History, PipelineDetail, PipelineStatus, PutError, PutOutcome,
     State as PipelineState, valid_name,
 };
 
@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<Daemon> {
         .routes(routes!(pause))
         .routes(routes!(resume))
         .routes(routes!(restart))
+        .routes(routes!(history))
 }
 
 /// What a PUT did.
@@ -64,6 +65,24 @@ async fn get_pipeline(
 ) -> ApiResult<Json<PipelineDetail>> {
     daemon
         .get(&name)
+        .map(Json)
+        .ok_or(ApiError::PipelineNotFound(name))
+}
+
+/// A pipeline's history of automatic upgrades, blocked upgrades, rollbacks and reloads,
+/// oldest first (the last 200), kept in the daemon's data_dir across restarts.
+#[utoipa::path(get, path = "/v1/pipelines/{name}/history", tag = "pipelines",
+    params(("name" = String, Path, description = "the pipeline; also one deleted since, while its history is kept")),
+    responses((status = 200, body = History),
+        (status = 404, body = ErrorBody, description = "pipeline_not_found: neither running nor any history")))]
+async fn history(
+    State(daemon): State<Daemon>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<History>> {
+    let key = name.clone();
+    // The history of a pipeline not running is read from disk.
+    blocking(move || daemon.history(&key))
+        .await?
         .map(Json)
         .ok_or(ApiError::PipelineNotFound(name))
 }
