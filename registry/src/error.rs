@@ -91,6 +91,12 @@ pub enum ApiError {
     InvalidVersionReq(String),
     #[error("invalid pipeline: {0}")]
     InvalidPipeline(String),
+    #[error("invalid annotation: {0}")]
+    InvalidAnnotation(String),
+    #[error(
+        "invalid field path `{0}`: expected Avro field names joined by dots, e.g. `owner.email`"
+    )]
+    InvalidField(String),
 
     // ---- internal ----
     #[error("Error in the backend data store")]
@@ -134,6 +140,8 @@ impl ApiError {
             InvalidName(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42211),
             InvalidVersionReq(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42212),
             InvalidPipeline(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42213),
+            InvalidAnnotation(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42214),
+            InvalidField(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42215),
             Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, 50001),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 50000),
         }

@@ -9,9 +9,14 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod pipelines;
 mod plugins;
 mod schemas;
 
 pub use error::ErrorBody;
-pub use plugins::{ParamInfo, PluginManifest, PluginSummary, PluginVersion};
+pub use pipelines::{
+    ClusterPipelines, DeployedPipeline, Endpoint, FieldLineage, FieldReader, Lineage, Pipeline,
+    PluginRef,
+};
+pub use plugins::{Annotation, ParamInfo, PluginManifest, PluginSummary, PluginVersion};
 pub use schemas::{IdResponse, SchemaResponse, VersionResponse};

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use weft_registry_api::{ErrorBody, IdResponse, SchemaResponse, VersionResponse};
 
 /// What the registry answers about plugins: its own types.
-pub use weft_registry_api::{ParamInfo, PluginManifest, PluginSummary, PluginVersion};
+pub use weft_registry_api::{Annotation, ParamInfo, PluginManifest, PluginSummary, PluginVersion};
 
 /// What `push` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +163,22 @@ impl Client {
             });
         }
         Ok(bytes)
+    }
+
+    /// Adds a note to a version (a canary's `rolled-back`); needs the write token. Returns
+    /// the version's metadata with its annotations.
+    pub fn annotate(&self, name: &str, version: &str, note: &Annotation) -> Result<PluginVersion> {
+        let path = format!(
+            "/v1/plugins/{}/versions/{}/annotations",
+            seg(name),
+            seg(version)
+        );
+        let body = serde_json::to_string(note).map_err(|e| self.transport(&path, e))?;
+        let req = self
+            .request(reqwest::Method::POST, &path)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        Ok(self.send_json(req, &path)?.1)
     }
 
     /// Confluent: registers a schema under a subject; returns its global id.

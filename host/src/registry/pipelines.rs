@@ -2,76 +2,14 @@
 //! with an ETag, so an unchanged list costs a 304), deploying one, and reporting what a
 //! daemon runs so the registry's lineage reflects it.
 //!
-//! The types mirror the registry's `store::pipelines` by hand, with only the fields the host
-//! reads or writes (unknown fields in answers are ignored, so the registry may add some).
+//! The types are weft-registry-api's, the same the registry serialises.
 
-use serde::{Deserialize, Serialize};
+pub use weft_registry_api::{
+    ClusterPipelines, DeployedPipeline, Endpoint, FieldLineage, FieldReader, Lineage, Pipeline,
+    PluginRef,
+};
 
 use super::client::{Client, ClientError, Result, seg};
-
-/// A topic a pipeline reads or writes, and the subject of its value schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Endpoint {
-    pub topic: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-}
-
-/// A processor pinned to an exact version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PluginRef {
-    pub name: String,
-    pub version: String,
-}
-
-/// What a daemon reports about a pipeline it runs: `PUT /v1/pipelines/{name}` without a
-/// definition, which the registry takes as lineage and never as a (un)deployment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lineage {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    pub sources: Vec<Endpoint>,
-    pub processors: Vec<PluginRef>,
-    pub sinks: Vec<Endpoint>,
-}
-
-/// A pipeline as the registry stores it (lineage, and the deployment if any).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct RegisteredPipeline {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub sources: Vec<Endpoint>,
-    #[serde(default)]
-    pub processors: Vec<PluginRef>,
-    #[serde(default)]
-    pub sinks: Vec<Endpoint>,
-    #[serde(default)]
-    pub cluster: Option<String>,
-    #[serde(default)]
-    pub definition: Option<String>,
-    #[serde(default)]
-    pub revision: u64,
-}
-
-/// One pipeline a daemon of the cluster must run.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct DeployedPipeline {
-    pub name: String,
-    pub revision: u64,
-    /// The pipeline file (TOML).
-    pub definition: String,
-}
-
-/// `GET /v1/clusters/{cluster}/pipelines`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ClusterPipelines {
-    pub cluster: String,
-    pub digest: String,
-    pub pipelines: Vec<DeployedPipeline>,
-}
 
 impl Client {
     /// The pipelines deployed to `cluster`, unless they still match `etag` (then `None`).
@@ -104,18 +42,13 @@ impl Client {
     }
 
     /// Deploys a pipeline file to a cluster (creates or replaces it); returns what is stored.
-    pub fn deploy_pipeline(
-        &self,
-        name: &str,
-        cluster: &str,
-        definition: &str,
-    ) -> Result<RegisteredPipeline> {
+    pub fn deploy_pipeline(&self, name: &str, cluster: &str, definition: &str) -> Result<Pipeline> {
         let body = serde_json::json!({"name": name, "cluster": cluster, "definition": definition});
         self.put_pipeline(name, &body)
     }
 
     /// Reports what runs under `lineage.name` (keeps any deployment of that name).
-    pub fn report_pipeline(&self, lineage: &Lineage) -> Result<RegisteredPipeline> {
+    pub fn report_pipeline(&self, lineage: &Lineage) -> Result<Pipeline> {
         let body = serde_json::to_value(lineage).map_err(|e| ClientError::Transport {
             url: self.base_url().to_string(),
             reason: format!("encoding the lineage of {}: {e}", lineage.name),
@@ -123,8 +56,16 @@ impl Client {
         self.put_pipeline(&lineage.name, &body)
     }
 
+    /// Who reads one field of a subject's schema, directly and downstream.
+    pub fn field_lineage(&self, subject: &str, field: &str) -> Result<FieldLineage> {
+        let path = format!("/v1/lineage/fields/{}/{}", seg(subject), seg(field));
+        Ok(self
+            .send_json(self.request(reqwest::Method::GET, &path), &path)?
+            .1)
+    }
+
     /// A registered pipeline.
-    pub fn pipeline(&self, name: &str) -> Result<RegisteredPipeline> {
+    pub fn pipeline(&self, name: &str) -> Result<Pipeline> {
         let path = format!("/v1/pipelines/{}", seg(name));
         Ok(self
             .send_json(self.request(reqwest::Method::GET, &path), &path)?
@@ -141,7 +82,7 @@ impl Client {
         }
     }
 
-    fn put_pipeline(&self, name: &str, body: &serde_json::Value) -> Result<RegisteredPipeline> {
+    fn put_pipeline(&self, name: &str, body: &serde_json::Value) -> Result<Pipeline> {
         let path = format!("/v1/pipelines/{}", seg(name));
         let req = self
             .request(reqwest::Method::PUT, &path)

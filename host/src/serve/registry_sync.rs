@@ -306,6 +306,7 @@ pub fn lineage(name: &str, config: &PipelineConfig, stage_ids: &[String]) -> Lin
             Some(PluginRef {
                 name: name.to_string(),
                 version: version.to_string(),
+                reads: None,
             })
         })
         .collect();
@@ -315,6 +316,7 @@ pub fn lineage(name: &str, config: &PipelineConfig, stage_ids: &[String]) -> Lin
         sources,
         processors,
         sinks,
+        ..Lineage::default()
     }
 }
 
@@ -555,7 +557,8 @@ topic = "clean"
             l.processors,
             vec![PluginRef {
                 name: "mask".into(),
-                version: "1.2.3".into()
+                version: "1.2.3".into(),
+                reads: None,
             }]
         );
         assert_eq!(l.sinks[0].topic, "clean");

@@ -107,9 +107,10 @@ async fn get_pipeline(
 async fn put_pipeline(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    ApiJson(p): ApiJson<Pipeline>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<(StatusCode, Json<Pipeline>)> {
     names::pipeline_name(&name)?;
+    let p = strict_pipeline(body)?;
     if p.name != name {
         return Err(ApiError::InvalidPipeline(format!(
             "the body names pipeline `{}` but the URL `{name}`",
@@ -179,8 +180,9 @@ async fn delete_pipeline(
     responses((status = 200, body = ValidationReport)))]
 async fn validate(
     State(state): State<AppState>,
-    ApiJson(p): ApiJson<Pipeline>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<ValidationReport>> {
+    let p = strict_pipeline(body)?;
     let report = state
         .store
         .read(move |store| check_pipeline(store, &with_definition_lineage(store, p)?))
@@ -285,5 +287,50 @@ fn pin(store: &Store, reference: &str) -> ApiResult<PluginRef> {
     Ok(PluginRef {
         name: name.to_string(),
         version: version.to_string(),
+        reads: None,
     })
+}
+
+/// A pipeline body with no key the registry does not know: the shared type ignores unknown
+/// keys (daemons and registries of other versions talk to each other), but a person's typo
+/// (`sorces`) must not register a pipeline that silently reads nothing.
+fn strict_pipeline(body: serde_json::Value) -> ApiResult<Pipeline> {
+    const TOP: &[&str] = &[
+        "name",
+        "description",
+        "sources",
+        "processors",
+        "sinks",
+        "passes",
+        "cluster",
+        "definition",
+        "revision",
+    ];
+    const ENDPOINT: &[&str] = &["topic", "subject"];
+    const PLUGIN: &[&str] = &["name", "version", "reads"];
+    let unknown = |at: &str, value: &serde_json::Value, known: &[&str]| -> ApiResult<()> {
+        if let Some(key) = value
+            .as_object()
+            .and_then(|o| o.keys().find(|k| !known.contains(&k.as_str())))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "invalid JSON body: unknown field `{key}`{at}, expected one of {}",
+                known.join(", ")
+            )));
+        }
+        Ok(())
+    };
+    unknown("", &body, TOP)?;
+    for (list, known) in [
+        ("sources", ENDPOINT),
+        ("sinks", ENDPOINT),
+        ("processors", PLUGIN),
+    ] {
+        let items = body.get(list).and_then(serde_json::Value::as_array);
+        for (i, item) in items.into_iter().flatten().enumerate() {
+            unknown(&format!(" in {list}[{i}]"), item, known)?;
+        }
+    }
+    serde_json::from_value(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }

@@ -1,4 +1,5 @@
-//! Plugins: upload (validated through `describe()`), list, metadata, download, resolve, yank.
+//! Plugins: upload (validated through `describe()`), list, metadata, download, resolve, yank,
+//! annotate.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,7 +11,7 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use weft_registry_api::{PluginManifest, PluginSummary, PluginVersion};
+use weft_registry_api::{Annotation, PluginManifest, PluginSummary, PluginVersion};
 use weft_schema::CompatibilityLevel;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -33,6 +34,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(resolve))
         .routes(routes!(yank))
         .routes(routes!(unyank))
+        .routes(routes!(annotate))
+        // The path the upgrade contract first named; same handler, not in the OpenAPI.
+        .route(
+            "/v1/plugins/{name}/{version}/annotations",
+            axum::routing::post(annotate),
+        )
         .routes(routes!(get_config, put_config))
 }
 
@@ -98,6 +105,7 @@ async fn upload(State(state): State<AppState>, body: Bytes) -> ApiResult<Respons
         size: body.len() as u64,
         uploaded_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         yanked: false,
+        annotations: Vec::new(),
     };
     let outcome = state
         .store
@@ -292,6 +300,58 @@ async fn unyank(
         .write(move |store| store.set_yanked(&meta.manifest.name, &meta.manifest.version, false))
         .await?;
     Ok(Json(unyanked))
+}
+
+/// Longest `reason` kept: an annotation is a note, not a log.
+const MAX_REASON_CHARS: usize = 4096;
+
+/// Checks what a client sends: a short lower-case kind, a pipeline name if any, a bounded
+/// reason. `at` is the registry's to set.
+fn checked_annotation(note: Annotation) -> ApiResult<Annotation> {
+    let kind_ok = !note.kind.is_empty()
+        && note.kind.len() <= 32
+        && note
+            .kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !kind_ok {
+        return Err(ApiError::InvalidAnnotation(format!(
+            "kind `{}`: expected 1 to 32 of a-z, 0-9 and `-`, e.g. `{}`",
+            note.kind,
+            Annotation::ROLLED_BACK
+        )));
+    }
+    if let Some(p) = &note.pipeline {
+        names::pipeline_name(p)?;
+    }
+    if note.reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::InvalidAnnotation(format!(
+            "reason longer than {MAX_REASON_CHARS} characters"
+        )));
+    }
+    Ok(Annotation { at: None, ..note })
+}
+
+/// Annotate a version (e.g. `{"kind": "rolled-back", "pipeline": "orders", "reason": "..."}`,
+/// which a daemon's canary sends). Stored with the time; the newest 100 are kept.
+#[utoipa::path(post, path = "/v1/plugins/{name}/versions/{version}/annotations", tag = "plugins",
+    params(("name" = String, Path), ("version" = String, Path)),
+    request_body = Annotation,
+    responses((status = 200, body = PluginVersion), (status = 404, body = ErrorBody, description = "40410, 40411"),
+        (status = 422, body = ErrorBody, description = "42214 invalid annotation")))]
+async fn annotate(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    ApiJson(note): ApiJson<Annotation>,
+) -> ApiResult<Json<PluginVersion>> {
+    let note = checked_annotation(note)?;
+    let meta = checked_version(&state, &name, &version).await?;
+    let annotated = state
+        .store
+        .write(move |store| store.annotate(&meta.manifest.name, &meta.manifest.version, note))
+        .await?;
+    tracing::info!(plugin = %name, version = %version, "plugin version annotated");
+    Ok(Json(annotated))
 }
 
 /// How this plugin's schemas may evolve between versions of one semver series (same

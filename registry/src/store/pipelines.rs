@@ -1,95 +1,13 @@
 //! Registered pipelines: what each reads, runs and writes (the raw material of lineage) and,
 //! for pipelines deployed through the registry, their whole definition and target cluster
-//! (the desired state the `weft serve` daemons of that cluster follow).
+//! (the desired state the `weft serve` daemons of that cluster follow). The types are
+//! weft-registry-api's, shared with the daemon that reports and follows them.
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
+pub use weft_registry_api::{ClusterPipelines, DeployedPipeline, Endpoint, Pipeline, PluginRef};
 
 use super::{Store, decode, encode};
 use crate::error::{ApiError, ApiResult};
-
-/// A topic a pipeline reads or writes, and the subject holding its value schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Endpoint {
-    pub topic: String,
-    /// Subject of the topic's value schema; defaults to `<topic>-value` (Confluent's
-    /// topic name strategy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-}
-
-impl Endpoint {
-    /// The subject, explicit or by the topic name strategy.
-    pub fn subject(&self) -> String {
-        self.subject
-            .clone()
-            .unwrap_or_else(|| format!("{}-value", self.topic))
-    }
-}
-
-/// One processor of a pipeline: an exact plugin version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PluginRef {
-    pub name: String,
-    pub version: String,
-}
-
-/// A pipeline as registered: its lineage (topics and exact plugin versions) and, when it is
-/// deployed through the registry, its definition and the cluster that runs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Pipeline {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    /// Kafka topics read (file and generated sources are not topics and are not listed).
-    #[serde(default)]
-    pub sources: Vec<Endpoint>,
-    /// Processors in chain order.
-    #[serde(default)]
-    pub processors: Vec<PluginRef>,
-    /// Kafka topics written.
-    #[serde(default)]
-    pub sinks: Vec<Endpoint>,
-    /// The cluster whose daemons run this pipeline (`[cluster] name` in their weftd.toml).
-    /// Only with a `definition`; absent: registered for lineage, deployed nowhere.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
-    /// The pipeline file (TOML) exactly as `weft run` reads it, stored verbatim. A PUT without
-    /// one is a lineage report (what a daemon runs): it keeps the stored definition and cluster.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub definition: Option<String>,
-    /// Set by the registry, ignored in a request: changes whenever the definition or the
-    /// cluster change (never for a lineage report), so a daemon knows what to re-apply.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub revision: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-/// What a daemon of a cluster must run: one deployed pipeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct DeployedPipeline {
-    pub name: String,
-    pub revision: u64,
-    /// The pipeline file (TOML), as deployed.
-    pub definition: String,
-}
-
-/// Every pipeline deployed to one cluster, with a digest of the whole list (the ETag).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ClusterPipelines {
-    pub cluster: String,
-    /// Hex digest of the list: equal digests, equal lists. Also the response's ETag.
-    pub digest: String,
-    /// By name.
-    pub pipelines: Vec<DeployedPipeline>,
-}
 
 impl Store {
     /// Stores a pipeline. With a definition it sets the desired state (definition and

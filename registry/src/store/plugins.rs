@@ -1,7 +1,7 @@
 //! Plugin versions: immutable metadata plus content-addressed bytes, yanking, and the
 //! evolution rule between versions.
 
-use weft_registry_api::PluginVersion;
+use weft_registry_api::{Annotation, PluginVersion};
 use weft_schema::{CompatibilityLevel, Direction, check_can_read};
 
 use super::schema::parse_schema;
@@ -22,6 +22,10 @@ pub enum PutOutcome {
     /// The same bytes were already stored under this version: nothing changed.
     Existing(PluginVersion),
 }
+
+/// Annotations kept per version: the newest, so a daemon that rolls back in a loop cannot
+/// grow a record without bound.
+pub const MAX_ANNOTATIONS: usize = 100;
 
 /// The default evolution level of a plugin.
 pub const DEFAULT_PLUGIN_LEVEL: CompatibilityLevel = CompatibilityLevel::Backward;
@@ -234,6 +238,24 @@ impl Store {
         let _guard = self.lock();
         let mut meta = self.plugin_version(name, version)?;
         meta.yanked = yanked;
+        self.plugins
+            .insert(plugin_key(name, version), encode(&meta)?)?;
+        Ok(meta)
+    }
+
+    /// Adds an annotation (stamped `at` now) to a version; returns its updated metadata.
+    pub fn annotate(
+        &self,
+        name: &str,
+        version: &str,
+        mut note: Annotation,
+    ) -> ApiResult<PluginVersion> {
+        let _guard = self.lock();
+        let mut meta = self.plugin_version(name, version)?;
+        note.at = Some(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string());
+        meta.annotations.push(note);
+        let excess = meta.annotations.len().saturating_sub(MAX_ANNOTATIONS);
+        meta.annotations.drain(..excess);
         self.plugins
             .insert(plugin_key(name, version), encode(&meta)?)?;
         Ok(meta)
