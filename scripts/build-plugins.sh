@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 cargo build --profile plugin --target wasm32-wasip2 \
     -p weft-plugin-filter -p weft-plugin-project -p weft-plugin-mask -p weft-plugin-enrich \
     -p weft-test-hostile -p weft-test-raw -p weft-test-bloated \
-    -p weft-test-stamp-1-0 -p weft-test-stamp-1-1 -p weft-test-stamp-1-2
+    -p weft-test-stamp-1-0 -p weft-test-stamp-1-1 -p weft-test-stamp-1-2 -p weft-test-wit01
 # Alone: it uses the SDK without its allocator (default-features = false), which feature
 # unification with the plugins above would turn back on.
 cargo build --profile plugin --target wasm32-wasip2 -p weft-test-own-alloc

@@ -45,6 +45,7 @@ fn component_call(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(n), &batch, |b, batch| {
             b.iter(|| {
                 let outcomes = processor
+                    .weft_processor_stage()
                     .call_process(&mut store, black_box(batch))
                     .expect("no trap")
                     .expect("no fatal error");

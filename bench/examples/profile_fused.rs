@@ -48,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         });
         for (store, processor) in &mut stages {
             let outcomes = processor
+                .weft_processor_stage()
                 .call_process(&mut *store, &current)
                 .map_err(wasm)?
                 .map_err(anyhow::Error::msg)?;

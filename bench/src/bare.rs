@@ -15,7 +15,7 @@ mod bindings {
     wasmtime::component::bindgen!({
         // The one world every weft processor exports.
         world: "processor",
-        path: "../crates/runtime/wit-0.1",
+        path: "../wit",
     });
 }
 
@@ -114,9 +114,10 @@ impl Bare {
     ) -> anyhow::Result<(Processor, String)> {
         let processor = self.instantiate(store)?;
         let output = processor
+            .weft_processor_stage()
             .call_configure(&mut *store, params, input_schema)
             .map_err(wasm)?
             .map_err(|e| anyhow::anyhow!("configure failed: {}", e.message))?;
-        Ok((processor, output))
+        Ok((processor, output.output_schema))
     }
 }

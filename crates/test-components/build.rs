@@ -27,6 +27,7 @@ const PLUGINS: &[&str] = &[
     "weft-test-stamp-1-0",
     "weft-test-stamp-1-1",
     "weft-test-stamp-1-2",
+    "weft-test-wit01",
 ];
 
 /// Built on its own: it uses the SDK without its allocator, and built together with the

@@ -1,8 +1,9 @@
-//! Bindings generated from `wit/processor.wit`; only the SDK looks in here.
+//! Bindings generated from `wit/processor.wit` (`weft:processor@0.2.0`); only the SDK looks in
+//! here.
 
 wit_bindgen::generate!({
     world: "processor",
-    path: "../crates/runtime/wit-0.1",
+    path: "../wit",
     // Plugins invoke the export macro through `weft_guest::export_typed!` and
     // `weft_guest::export_record!`, so it has to be reachable from other crates.
     pub_export_macro: true,

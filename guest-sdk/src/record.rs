@@ -27,11 +27,12 @@ pub trait RecordProcessor: Sized + 'static {
     fn process(&mut self, record: Record, meta: &EventMeta<'_>) -> RecordOutcome;
 }
 
-/// A configured record processor and the schema it emits.
+/// A configured record processor, the schema it emits and the input fields it reads.
 #[derive(Debug)]
 pub struct Configured<P> {
     processor: P,
     output_schema: Option<Schema>,
+    reads: Option<Vec<String>>,
 }
 
 impl<P> Configured<P> {
@@ -40,6 +41,7 @@ impl<P> Configured<P> {
         Self {
             processor,
             output_schema: None,
+            reads: None,
         }
     }
 
@@ -48,7 +50,27 @@ impl<P> Configured<P> {
         Self {
             processor,
             output_schema: Some(output_schema),
+            reads: None,
         }
+    }
+
+    /// Says which fields of the input the processor reads: top-level field names or dotted
+    /// paths (a [`FieldPath::as_str`]). Without it the host takes the processor to read every
+    /// field. The host uses it for field-level lineage: a schema change that drops a field
+    /// no stage reads blocks no pipeline's upgrade, so list every field whose presence or
+    /// value changes what the processor emits (fields merely passed through are not reads).
+    ///
+    /// ```
+    /// # use weft_guest::Configured;
+    /// let configured = Configured::same_schema(()).reading(["year", "address.city"]);
+    /// ```
+    pub fn reading<I, S>(mut self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.reads = Some(fields.into_iter().map(Into::into).collect());
+        self
     }
 }
 
@@ -353,7 +375,7 @@ impl<P: RecordProcessor> RecordStage<P> {
     pub(crate) fn configure(
         params: Vec<(String, String)>,
         input_schema: &str,
-    ) -> Result<(Self, String), ConfigError> {
+    ) -> Result<(Self, wit::Configured), ConfigError> {
         let params = Params::new(P::MANIFEST.params, params)?;
         let input = codec::parse_input(input_schema)?;
         if !matches!(input, Schema::Record(_)) {
@@ -366,6 +388,7 @@ impl<P: RecordProcessor> RecordStage<P> {
         let Configured {
             processor,
             output_schema,
+            reads,
         } = P::configure(&params, &input)?;
         let output_json = match &output_schema {
             None => input_schema.to_owned(),
@@ -383,7 +406,11 @@ impl<P: RecordProcessor> RecordStage<P> {
             output: output_schema,
             names,
         };
-        Ok((stage, output_json))
+        let answer = wit::Configured {
+            output_schema: output_json,
+            reads,
+        };
+        Ok((stage, answer))
     }
 
     fn process_one(&mut self, event: wit::Event) -> wit::Outcome {

@@ -4,12 +4,12 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::Once;
 
-use crate::bindings::Guest;
+use crate::bindings::exports::weft::processor::stage::Guest;
 use crate::bindings::weft::processor::types as wit;
 use crate::log::{self, Level};
 use crate::manifest::{ConfigError, Manifest};
 use crate::record::{RecordProcessor, RecordStage};
-use crate::stage::Stage;
+use crate::stage::{Ready, Stage};
 use crate::typed::{Processor, TypedStage};
 
 thread_local! {
@@ -38,14 +38,12 @@ fn describe(manifest: &Manifest, input: Option<&str>, output: Option<&str>) -> w
     }
 }
 
-fn install(
-    configured: Result<(Box<dyn Stage>, String), ConfigError>,
-) -> Result<String, wit::ConfigError> {
+fn install(configured: Result<Ready, ConfigError>) -> Result<wit::Configured, wit::ConfigError> {
     install_panic_hook();
     match configured {
-        Ok((stage, output_schema)) => {
+        Ok((stage, answer)) => {
             STAGE.with_borrow_mut(|slot| *slot = Some(stage));
-            Ok(output_schema)
+            Ok(answer)
         }
         Err(e) => Err(wit::ConfigError {
             param: e.param,
@@ -94,7 +92,7 @@ impl<P: Processor> Guest for TypedAdapter<P> {
     fn configure(
         params: Vec<(String, String)>,
         input_schema: String,
-    ) -> Result<String, wit::ConfigError> {
+    ) -> Result<wit::Configured, wit::ConfigError> {
         install(configure_typed::<P>(params, &input_schema))
     }
 
@@ -115,7 +113,7 @@ impl<P: RecordProcessor> Guest for RecordAdapter<P> {
     fn configure(
         params: Vec<(String, String)>,
         input_schema: String,
-    ) -> Result<String, wit::ConfigError> {
+    ) -> Result<wit::Configured, wit::ConfigError> {
         install(configure_record::<P>(params, &input_schema))
     }
 
@@ -127,15 +125,15 @@ impl<P: RecordProcessor> Guest for RecordAdapter<P> {
 pub(crate) fn configure_typed<P: Processor>(
     params: Vec<(String, String)>,
     input_schema: &str,
-) -> Result<(Box<dyn Stage>, String), ConfigError> {
+) -> Result<Ready, ConfigError> {
     TypedStage::<P>::configure(params, input_schema)
-        .map(|(stage, out)| (Box::new(stage) as Box<dyn Stage>, out))
+        .map(|(stage, answer)| (Box::new(stage) as Box<dyn Stage>, answer))
 }
 
 pub(crate) fn configure_record<P: RecordProcessor>(
     params: Vec<(String, String)>,
     input_schema: &str,
-) -> Result<(Box<dyn Stage>, String), ConfigError> {
+) -> Result<Ready, ConfigError> {
     RecordStage::<P>::configure(params, input_schema)
-        .map(|(stage, out)| (Box::new(stage) as Box<dyn Stage>, out))
+        .map(|(stage, answer)| (Box::new(stage) as Box<dyn Stage>, answer))
 }

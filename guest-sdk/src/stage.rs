@@ -8,3 +8,7 @@ use crate::bindings::weft::processor::types as wit;
 pub(crate) trait Stage {
     fn process_batch(&mut self, batch: Vec<wit::Event>) -> Result<Vec<wit::Outcome>, String>;
 }
+
+/// A configured processor and what `configure` answers the host: the output schema and the
+/// input fields it reads.
+pub(crate) type Ready = (Box<dyn Stage>, wit::Configured);

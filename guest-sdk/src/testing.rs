@@ -10,7 +10,7 @@ use crate::encode::Names;
 use crate::manifest::ConfigError;
 use crate::record::RecordProcessor;
 use crate::runtime;
-use crate::stage::Stage;
+use crate::stage::{Ready, Stage};
 use crate::typed::Processor;
 
 /// The WIT event and outcome, for tests that check keys, headers and timestamps.
@@ -23,6 +23,7 @@ pub struct TestStage {
     output: Schema,
     output_names: Names,
     output_json: String,
+    reads: Option<Vec<String>>,
 }
 
 /// What the processor made of one input value, outputs decoded with the output schema.
@@ -63,10 +64,8 @@ fn owned(params: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 impl TestStage {
-    fn new(
-        (stage, output_json): (Box<dyn Stage>, String),
-        input_schema: &str,
-    ) -> Result<Self, ConfigError> {
+    fn new((stage, answer): Ready, input_schema: &str) -> Result<Self, ConfigError> {
+        let output_json = answer.output_schema;
         let input = codec::parse_input(input_schema)?;
         let output = Schema::parse_str(&output_json).map_err(|e| {
             ConfigError::new(format!(
@@ -79,7 +78,13 @@ impl TestStage {
             output_names: Names::of(&output),
             output,
             output_json,
+            reads: answer.reads,
         })
+    }
+
+    /// The input fields `configure` said the processor reads (`None`: every field).
+    pub fn reads(&self) -> Option<&[String]> {
+        self.reads.as_deref()
     }
 
     /// The output schema (JSON) `configure` returned.

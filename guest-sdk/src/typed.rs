@@ -59,7 +59,7 @@ impl<P: Processor> TypedStage<P> {
     pub(crate) fn configure(
         params: Vec<(String, String)>,
         input_schema: &str,
-    ) -> Result<(Self, String), ConfigError> {
+    ) -> Result<(Self, wit::Configured), ConfigError> {
         let params = Params::new(P::MANIFEST.params, params)?;
         let declared_input = codec::parse_declared("input", P::INPUT_SCHEMA)?;
         let output = codec::parse_declared("output", P::OUTPUT_SCHEMA)?;
@@ -76,6 +76,7 @@ impl<P: Processor> TypedStage<P> {
         })?;
         check_serde_input::<P>(&declared_input)?;
         let processor = P::configure(&params)?;
+        let reads = reads(&writer, &declared_input);
         let reader =
             (writer.canonical_form() != declared_input.canonical_form()).then_some(declared_input);
         let encode_via_value = codec::has_refs(&output);
@@ -87,7 +88,11 @@ impl<P: Processor> TypedStage<P> {
             output,
             encode_via_value,
         };
-        Ok((stage, P::OUTPUT_SCHEMA.to_owned()))
+        let answer = wit::Configured {
+            output_schema: P::OUTPUT_SCHEMA.to_owned(),
+            reads,
+        };
+        Ok((stage, answer))
     }
 
     fn process_one(&mut self, event: wit::Event) -> wit::Outcome {
@@ -124,6 +129,28 @@ impl<P: Processor> Stage for TypedStage<P> {
             .map(|event| self.process_one(event))
             .collect())
     }
+}
+
+/// The fields of the stream (`writer`) a typed processor reads: those its declared record
+/// takes, by name or by one of its aliases, as Avro resolution matches them. The others are
+/// skipped by the decoder, so dropping them changes nothing for the processor. `None` (every
+/// field) when either schema is not a record.
+fn reads(writer: &Schema, declared: &Schema) -> Option<Vec<String>> {
+    let (Schema::Record(writer), Schema::Record(declared)) = (writer, declared) else {
+        return None;
+    };
+    Some(
+        writer
+            .fields
+            .iter()
+            .filter(|w| {
+                declared.fields.iter().any(|d| {
+                    d.name == w.name || d.aliases.iter().flatten().any(|alias| *alias == w.name)
+                })
+            })
+            .map(|w| w.name.clone())
+            .collect(),
+    )
 }
 
 fn input_mismatch<P: Processor>(e: impl std::fmt::Display) -> String {

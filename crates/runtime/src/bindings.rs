@@ -23,6 +23,5 @@ pub mod v01 {
     });
 }
 
-pub use v01::*;
-pub use v01::weft::processor::log::Level;
-pub use v02::weft::processor::types::Header;
+pub use v02::weft::processor::log::Level;
+pub use v02::weft::processor::types::{ConfigError, Event, Header, Manifest, Outcome};

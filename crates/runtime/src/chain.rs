@@ -10,7 +10,8 @@ use weft_schema::check_can_read;
 use weft_schema::datum::DatumCheck;
 use weft_schema::parse_schema;
 
-use super::bindings::{Event, Outcome, Processor};
+use super::bindings::{Event, Outcome};
+use super::contract::{Configured, Instance, normalize_reads};
 use super::manifest::{SCHEMA_MAX, cap};
 use super::state::{Export, begin_call};
 use super::{HostState, Plugin, Runtime};
@@ -100,6 +101,8 @@ struct Stage {
     output_check: DatumCheck,
     /// `keep` is only meaningful when the processor does not change the schema.
     keep_allowed: bool,
+    /// The fields of `input` the configured instance reads; `None`: every field.
+    reads: Option<Vec<String>>,
 }
 
 /// Why a call did not return outcomes.
@@ -116,7 +119,7 @@ pub struct Chain {
     limits: ChainLimits,
     stages: Vec<Stage>,
     store: Store<HostState>,
-    instances: Vec<Processor>,
+    instances: Vec<Instance>,
     stats: Vec<StageStats>,
     /// Bytes the current stage has emitted for the current batch (see
     /// `ChainLimits::max_batch_output_bytes`).
@@ -191,7 +194,7 @@ impl Chain {
                         processor: id.clone(),
                         reason: format!("instantiation failed: {e:#}"),
                     })?;
-            let output_json = configure(
+            let configured = configure(
                 &mut store,
                 &instance,
                 index,
@@ -200,7 +203,7 @@ impl Chain {
                 &input_json,
                 limits,
             )?;
-            let output = parse_schema(&output_json).map_err(|e| Error::Schema {
+            let output = parse_schema(&configured.output_schema).map_err(|e| Error::Schema {
                 origin: format!("{id} output (returned by configure)"),
                 reason: e.to_string(),
             })?;
@@ -219,6 +222,7 @@ impl Chain {
                 output: output.clone(),
                 output_check,
                 keep_allowed,
+                reads: normalize_reads(configured.reads),
             });
             instances.push(instance);
             upstream_schema = output;
@@ -252,6 +256,20 @@ impl Chain {
             .iter()
             .map(|s| (s.input.clone(), s.output.clone()))
             .collect()
+    }
+
+    /// The schema each processor receives, in order: the chain's input for the first, the
+    /// previous processor's output for the others.
+    pub fn stage_input_schemas(&self) -> Vec<Arc<Schema>> {
+        self.stages.iter().map(|s| s.input.clone()).collect()
+    }
+
+    /// Per processor, in order, the fields of ITS input (see [`Chain::stage_input_schemas`])
+    /// it reads, as its `configure` reported them (`weft:processor@0.2.0`): top-level field
+    /// names, or dotted paths into nested records. `None` means every field: what a 0.1.0
+    /// component, or one that did not say, is taken to read.
+    pub fn stage_reads(&self) -> Vec<Option<Vec<String>>> {
+        self.stages.iter().map(|s| s.reads.clone()).collect()
     }
 
     pub fn stats(&self) -> &[StageStats] {
@@ -424,7 +442,7 @@ impl Chain {
         if self.store.data().interrupted() {
             return Err(CallError::Trap("interrupted: weft is shutting down".into()));
         }
-        let result = self.instances[index].call_process(&mut self.store, batch);
+        let result = self.instances[index].process(&mut self.store, batch);
         // A flood that ended with the call is counted now, not at the next log line.
         self.store.data_mut().report_suppressed(false);
         match result {
@@ -500,13 +518,13 @@ fn new_store(runtime: &Runtime, limits: ChainLimits) -> Store<HostState> {
 /// `Error::Interrupted` once the runtime is interrupted, without entering the guest.
 fn configure(
     store: &mut Store<HostState>,
-    instance: &Processor,
+    instance: &Instance,
     stage: usize,
     spec: &StageSpec,
     id: &str,
     input_json: &str,
     limits: ChainLimits,
-) -> Result<String> {
+) -> Result<Configured> {
     let plugin = &spec.plugin;
     begin_call(store, stage, &plugin.id(), plugin.sha256(), limits.deadline);
     if store.data().interrupted() {
@@ -516,10 +534,15 @@ fn configure(
         processor: id.to_string(),
         reason,
     };
-    match instance.call_configure(&mut *store, &spec.params, input_json) {
-        Ok(Ok(output)) => {
-            cap("the output schema it returned", &output, SCHEMA_MAX).map_err(failed)?;
-            Ok(output)
+    match instance.configure(&mut *store, &spec.params, input_json) {
+        Ok(Ok(configured)) => {
+            cap(
+                "the output schema it returned",
+                &configured.output_schema,
+                SCHEMA_MAX,
+            )
+            .map_err(failed)?;
+            Ok(configured)
         }
         Ok(Err(err)) => Err(failed(super::plugin_log::sanitize(&match err.param {
             Some(param) => format!("parameter `{param}`: {}", err.message),

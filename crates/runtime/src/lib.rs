@@ -8,6 +8,7 @@
 
 mod bindings;
 mod chain;
+mod contract;
 mod error;
 pub mod manifest;
 mod plugin;
@@ -21,11 +22,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
 pub use bindings::{ConfigError, Event, Header, Level, Outcome};
 pub use chain::{Chain, ChainLimits, ChainOutput, DeadLetter, StageSpec, StageStats};
+pub use contract::{ContractVersion, READ_PATH_MAX, READS_MAX};
 pub use plugin::Plugin;
 pub use plugin_log::{LOG_BURST, LOG_MESSAGE_MAX, LOG_RATE_PER_SEC};
 pub(crate) use state::HostState;
@@ -123,7 +125,7 @@ impl Runtime {
             .map_err(|e| Error::Runtime(format!("linking WASI: {e:#}")))?;
         wasi::shadow_blocking_clocks(&mut linker)
             .map_err(|e| Error::Runtime(format!("linking WASI clocks: {e:#}")))?;
-        bindings::Processor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        contract::add_to_linker(&mut linker)
             .map_err(|e| Error::Runtime(format!("linking weft imports: {e:#}")))?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));

@@ -6,10 +6,10 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use weft_registry_api::PluginManifest;
 
-use super::bindings::ProcessorPre;
+use super::Runtime;
+use super::contract::{ContractVersion, Pre};
 use super::manifest::{from_wit, validate_manifest};
 use super::state::{Export, begin_call, new_store};
-use super::{HostState, Runtime};
 use crate::{Error, Result};
 
 /// Memory of the sandbox in which `describe()` runs at load time. A manifest within every
@@ -22,7 +22,7 @@ pub const DESCRIBE_DEADLINE: Duration = Duration::from_secs(2);
 /// A processor component, compiled once and instantiated per chain.
 #[derive(Clone)]
 pub struct Plugin {
-    pre: ProcessorPre<HostState>,
+    pre: Pre,
     manifest: PluginManifest,
     sha256: String,
     size: usize,
@@ -35,6 +35,7 @@ impl std::fmt::Debug for Plugin {
             .field("name", &self.manifest.name)
             .field("version", &self.manifest.version)
             .field("sha256", &self.sha256)
+            .field("contract", &self.pre.version())
             .finish_non_exhaustive()
     }
 }
@@ -56,18 +57,14 @@ impl Plugin {
             .linker()
             .instantiate_pre(&component)
             .map_err(|e| invalid(format!("{e:#}")))?;
-        let pre = ProcessorPre::new(instance_pre).map_err(|e| {
-            invalid(format!(
-                "does not export the weft:processor/processor world: {e:#}"
-            ))
-        })?;
+        let pre = Pre::new(instance_pre).map_err(invalid)?;
 
         let sha256 = hex::encode(Sha256::digest(bytes));
         let mut store = new_store(runtime, DESCRIBE_MEMORY, DESCRIBE_DEADLINE);
         begin_call(&mut store, 0, origin, &sha256, DESCRIBE_DEADLINE);
         let describe = pre
             .instantiate(&mut store)
-            .and_then(|instance| instance.call_describe(&mut store));
+            .and_then(|instance| instance.describe(&mut store));
         let manifest = describe.map(from_wit).map_err(|e| {
             if runtime.interrupted() {
                 return Error::Interrupted;
@@ -116,7 +113,12 @@ impl Plugin {
         &self.origin
     }
 
-    pub(crate) fn pre(&self) -> &ProcessorPre<HostState> {
+    /// The `weft:processor` package version the component exports.
+    pub fn contract(&self) -> ContractVersion {
+        self.pre.version()
+    }
+
+    pub(crate) fn pre(&self) -> &Pre {
         &self.pre
     }
 }

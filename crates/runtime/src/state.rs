@@ -11,7 +11,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{Level, weft::processor::log};
+use super::bindings::{Level, v01, v02};
 use super::plugin_log::{LogGate, sanitize};
 use super::wasi::{Output, RandomStreams};
 use super::{EPOCH_TICK, Runtime};
@@ -298,7 +298,7 @@ impl WasiView for HostState {
     }
 }
 
-impl log::Host for HostState {
+impl v02::weft::processor::log::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
         if level == Level::Error {
             // Kept whether or not it is printed: the SDK logs a panic's message here.
@@ -341,8 +341,23 @@ impl log::Host for HostState {
     }
 }
 
+/// A 0.1.0 component logs through the same gate, in the same words.
+impl v01::weft::processor::log::Host for HostState {
+    fn log(&mut self, level: v01::weft::processor::log::Level, message: String) {
+        use v01::weft::processor::log::Level as Old;
+        let level = match level {
+            Old::Trace => Level::Trace,
+            Old::Debug => Level::Debug,
+            Old::Info => Level::Info,
+            Old::Warn => Level::Warn,
+            Old::Error => Level::Error,
+        };
+        v02::weft::processor::log::Host::log(self, level, message);
+    }
+}
+
 /// The `types` interface defines no functions; the trait only marks it as linked.
-impl super::bindings::weft::processor::types::Host for HostState {}
+impl v02::weft::processor::types::Host for HostState {}
 
 #[cfg(test)]
 mod tests {

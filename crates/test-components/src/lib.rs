@@ -1,6 +1,7 @@
 //! The plugin components the tests load, found by name: the build script builds them (the
 //! shipped processors, the test-only `hostile`, `raw`, `bloated`, `own_alloc` and the
-//! versions of `stamp`: `stamp_1_0`, `stamp_1_1`, `stamp_1_2`) for
+//! versions of `stamp`: `stamp_1_0`, `stamp_1_1`, `stamp_1_2`, and `wit01`, built against the
+//! 0.1.0 contract) for
 //! wasm32-wasip2, so `cargo test` needs no `scripts/build-plugins.sh` first.
 //!
 //! Test crates dev-depend on this one instead of each guessing where the plugins are.
@@ -45,6 +46,7 @@ mod tests {
             "stamp_1_0",
             "stamp_1_1",
             "stamp_1_2",
+            "wit01",
         ] {
             let bytes = std::fs::read(plugin(name)).expect("read the component");
             // A component's preamble: the wasm magic, then version 0x0d and layer 1 (a core

@@ -314,7 +314,13 @@ const GUARDED: &[(&str, &str)] = &[
 
 /// Checks the `properties` of table `table` (`sink`, `source[0]`).
 fn properties(props: &BTreeMap<String, ParamValue>, table: &str, issues: &mut Vec<ConfigIssue>) {
-    for name in props.keys() {
+    for (name, value) in props {
+        if !value.is_scalar() {
+            issues.push(ConfigIssue::new(
+                format!("{table}.properties.{name}"),
+                "must be a string, a number or a boolean".to_owned(),
+            ));
+        }
         if let Some((_, why)) = GUARDED.iter().find(|(guarded, _)| guarded == name) {
             issues.push(ConfigIssue::new(
                 format!("{table}.properties.{name}"),

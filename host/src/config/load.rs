@@ -98,7 +98,8 @@ fn parse(
         ));
     }
     let sources = list_section::<SourceConfig>(&table, "source", &mut issues);
-    let processors = list_section::<ProcessorConfig>(&table, "processor", &mut issues);
+    let mut processors = list_section::<ProcessorConfig>(&table, "processor", &mut issues);
+    super::value::keep_float_text(text, &mut processors);
     if !table.contains_key("sink") {
         issues.push(issue("sink", "missing: a pipeline needs a [sink]".into()));
     }

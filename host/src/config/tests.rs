@@ -233,3 +233,66 @@ fn kafka_tables_are_settled_flag_over_env_over_file_over_defaults() {
     assert_eq!(url, "http://flag-registry");
     assert_eq!(token, some("flag-token"));
 }
+
+#[test]
+fn parameters_reach_processors_as_the_file_wrote_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for file in ["s.avsc", "p.wasm", "q.wasm"] {
+        std::fs::write(dir.path().join(file), "").expect("write");
+    }
+    let config = parse_str(
+        r#"
+        [[source]]
+        kind = "generate"
+        schema = "s.avsc"
+        count = 1
+        [[processor]]
+        plugin = "p.wasm"
+        params = { ratio = 5.0, big = 1e3, small = -0.50, n = 7, on = true, name = "a\"b", tags = ["x", 2, 1.5], map = { k = 1, nested = { deep = [true] } } }
+        [[processor]]
+        plugin = "q.wasm"
+        params = { inf = +inf, plain = 2.25 }
+        [sink]
+        kind = "null"
+        "#,
+        Path::new("p.toml"),
+        dir.path(),
+    )
+    .expect("valid");
+    let text = |i: usize, name: &str| config.processors[i].params[name].to_string();
+    assert_eq!(text(0, "ratio"), "5.0");
+    assert_eq!(text(0, "big"), "1e3");
+    assert_eq!(text(0, "small"), "-0.50");
+    assert_eq!(text(0, "n"), "7");
+    assert_eq!(text(0, "on"), "true");
+    assert_eq!(text(0, "name"), "a\"b");
+    assert_eq!(text(0, "tags"), r#"["x",2,1.5]"#);
+    assert_eq!(text(0, "map"), r#"{"k":1,"nested":{"deep":[true]}}"#);
+    assert_eq!(text(1, "inf"), "+inf");
+    assert_eq!(text(1, "plain"), "2.25");
+}
+
+#[test]
+fn a_kafka_property_must_be_a_scalar() {
+    let found = issues(
+        r#"
+        [registry]
+        url = "http://127.0.0.1:1"
+        [[source]]
+        kind = "kafka"
+        topics = ["t"]
+        group = "g"
+        [source.properties]
+        "client.id" = ["a"]
+        [sink]
+        kind = "null"
+        "#,
+    );
+    assert!(
+        found.contains(&(
+            "source[0].properties.client.id".to_owned(),
+            "must be a string, a number or a boolean".to_owned()
+        )),
+        "{found:?}"
+    );
+}

@@ -229,3 +229,29 @@ fn bad_params_are_config_errors() {
         "parameter 'year': unknown parameter; expected one of: reference_year, min_year"
     );
 }
+
+#[test]
+fn enrich_reads_the_stream_fields_its_declared_schema_takes() {
+    let stage = configure_typed::<Enrich>(&[], Enrich::INPUT_SCHEMA).expect("configure");
+    assert_eq!(
+        stage.reads().expect("a typed processor says what it reads"),
+        ["id", "title", "kind", "year", "rating", "genres", "owner"]
+    );
+    // A field the stream adds is skipped by the decoder (not read); one the declared
+    // schema fills with its default is not in the stream to be read.
+    let writer = r#"{"type": "record", "name": "Title", "namespace": "weft.demo", "fields": [
+        {"name": "studio", "type": "string"},
+        {"name": "year", "type": "int"},
+        {"name": "id", "type": "long"},
+        {"name": "title", "type": "string"},
+        {"name": "kind", "type": "string"},
+        {"name": "rating", "type": ["null", "double"], "default": null},
+        {"name": "owner", "type": {"type": "record", "name": "Owner", "fields": [
+            {"name": "name", "type": "string"}, {"name": "email", "type": "string"}]}}
+    ]}"#;
+    let stage = configure_typed::<Enrich>(&[], writer).expect("configure");
+    assert_eq!(
+        stage.reads().expect("reads"),
+        ["year", "id", "title", "kind", "rating", "owner"]
+    );
+}

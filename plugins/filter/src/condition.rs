@@ -153,6 +153,47 @@ impl Condition {
     }
 
     /// Whether `record` satisfies the condition.
+    /// The fields the condition tests, as written (dotted paths), each once, in order of
+    /// first appearance.
+    pub fn fields(&self) -> Vec<String> {
+        let mut fields = Vec::new();
+        self.collect_fields(&mut fields);
+        fields
+    }
+
+    fn collect_fields(&self, out: &mut Vec<String>) {
+        let mut add = |path: &FieldPath| {
+            if !out.iter().any(|f| f == path.as_str()) {
+                out.push(path.as_str().to_owned());
+            }
+        };
+        match self {
+            Condition::Or(l, r) | Condition::And(l, r) => {
+                l.collect_fields(out);
+                r.collect_fields(out);
+            }
+            Condition::Not(inner) => inner.collect_fields(out),
+            Condition::Cmp { left, right, .. } | Condition::Str { left, right, .. } => {
+                for term in [left, right] {
+                    if let Term::Field(path) = term {
+                        add(path);
+                    }
+                }
+            }
+            Condition::Element { list, item } => {
+                add(list);
+                if let Term::Field(path) = item {
+                    add(path);
+                }
+            }
+            Condition::IsNull { term, .. } | Condition::Truth(term) => {
+                if let Term::Field(path) = term {
+                    add(path);
+                }
+            }
+        }
+    }
+
     pub fn matches(&self, record: &Record) -> bool {
         match self {
             Condition::Or(l, r) => l.matches(record) || r.matches(record),

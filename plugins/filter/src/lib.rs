@@ -41,6 +41,11 @@ impl Filter {
     pub fn matches(&self, record: &Record) -> bool {
         self.condition.matches(record)
     }
+
+    /// The fields the condition tests: all the filter reads.
+    pub fn reads(&self) -> Vec<String> {
+        self.condition.fields()
+    }
 }
 
 impl RecordProcessor for Filter {
@@ -57,7 +62,9 @@ impl RecordProcessor for Filter {
 
     fn configure(params: &Params, input_schema: &Schema) -> Result<Configured<Self>, ConfigError> {
         let source = params.require("condition")?;
-        Ok(Configured::same_schema(Self::new(source, input_schema)?))
+        let filter = Self::new(source, input_schema)?;
+        let reads = filter.reads();
+        Ok(Configured::same_schema(filter).reading(reads))
     }
 
     fn process(&mut self, record: Record, _meta: &EventMeta<'_>) -> RecordOutcome {

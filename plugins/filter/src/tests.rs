@@ -322,3 +322,26 @@ fn matches_works_on_records_directly() {
     assert!(!filter.matches(&record(0)));
     assert_eq!(Filter::MANIFEST.name, "filter");
 }
+
+#[test]
+fn the_filter_reads_the_fields_its_condition_tests_and_nothing_else() {
+    let stage = configure_record::<Filter>(
+        &[(
+            "condition",
+            "year >= 2000 and (rating > 7.5 or rating is null) and owner.email ends_with '@x' \
+             and genres contains 'crime' and not available",
+        )],
+        SCHEMA,
+    )
+    .expect("configure");
+    let reads: Vec<&str> = stage
+        .reads()
+        .expect("filter says what it reads")
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        reads,
+        ["year", "rating", "owner.email", "genres", "available"]
+    );
+}

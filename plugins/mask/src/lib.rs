@@ -64,6 +64,11 @@ impl Mask {
         Ok(Self { fields, mode })
     }
 
+    /// The fields it masks: all the mask reads.
+    pub fn reads(&self) -> Vec<String> {
+        self.fields.iter().map(|f| f.as_str().to_owned()).collect()
+    }
+
     /// Masks the configured fields of `record` in place.
     pub fn apply(&self, record: &mut Record) {
         for path in &self.fields {
@@ -169,7 +174,8 @@ impl RecordProcessor for Mask {
             }
         };
         let mask = Self::new(&params.list("fields"), mode, input_schema)?;
-        Ok(Configured::same_schema(mask))
+        let reads = mask.reads();
+        Ok(Configured::same_schema(mask).reading(reads))
     }
 
     fn process(&mut self, mut record: Record, _meta: &EventMeta<'_>) -> RecordOutcome {

@@ -153,3 +153,13 @@ fn mask_new_checks_fields_directly() {
     assert!(Mask::new(&["email"], Mode::Redact, &schema).is_ok());
     assert!(Mask::new(&["id"], Mode::Redact, &schema).is_err());
 }
+
+#[test]
+fn mask_reads_the_fields_it_masks() {
+    let stage = configure_record::<Mask>(&[("fields", "email, owner.name, email")], SCHEMA)
+        .expect("configure");
+    assert_eq!(
+        stage.reads().expect("mask says what it reads"),
+        ["email", "owner.name", "email"]
+    );
+}

@@ -79,6 +79,27 @@ impl Project {
     }
 }
 
+/// The fields project reads: those its parameters name (kept, dropped, renamed), each of
+/// which must exist for `configure` to succeed. The fields a `drop` list lets through are
+/// passed on unread: their absence only shrinks the output.
+pub fn reads(keep: &[&str], drop: &[&str], rename: &[&str]) -> Vec<String> {
+    let renamed = rename
+        .iter()
+        .map(|pair| pair.split_once(':').map_or(*pair, |(old, _)| old).trim());
+    let mut reads: Vec<String> = Vec::new();
+    for path in keep
+        .iter()
+        .copied()
+        .chain(drop.iter().copied())
+        .chain(renamed)
+    {
+        if !reads.iter().any(|r| r == path) {
+            reads.push(path.to_owned());
+        }
+    }
+    reads
+}
+
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
@@ -121,7 +142,8 @@ impl RecordProcessor for Project {
             ));
         }
         let (project, output) = Self::new(&keep, &drop, &rename, input_schema)?;
-        Ok(Configured::with_output_schema(project, output))
+        let reads = reads(&keep, &drop, &rename);
+        Ok(Configured::with_output_schema(project, output).reading(reads))
     }
 
     fn process(&mut self, mut record: Record, _meta: &EventMeta<'_>) -> RecordOutcome {

@@ -257,3 +257,22 @@ fn shared_named_types_are_not_reshaped() {
         )])
     );
 }
+
+#[test]
+fn project_reads_the_fields_its_parameters_name() {
+    let reads = |params: &[(&str, &str)]| {
+        configure_record::<Project>(params, TITLE)
+            .expect("configure")
+            .reads()
+            .expect("project says what it reads")
+            .to_vec()
+    };
+    assert_eq!(reads(&[("keep", "id, owner.email")]), ["id", "owner.email"]);
+    assert_eq!(
+        reads(&[
+            ("drop", "genres"),
+            ("rename", "title:name, owner.email:contact")
+        ]),
+        ["genres", "title", "owner.email"]
+    );
+}
