@@ -260,6 +260,21 @@ fn dashboard(name: &str, stages: &[Stage], kafka: bool) -> Value {
             ),
         ],
     );
+    l.panel(
+        "Automatic upgrades",
+        "short",
+        &[
+            (
+                format!("sum by (kind) (increase(weft_pipeline_upgrades_total{p}{WINDOW}))"),
+                "upgrades ({{kind}})",
+            ),
+            (
+                format!("sum(increase(weft_pipeline_rollbacks_total{p}{WINDOW}))"),
+                "rollbacks",
+            ),
+            (format!("max(weft_pipeline_upgrade_blocked{p})"), "blocked"),
+        ],
+    );
     if kafka {
         l.panel(
             "Kafka consumer lag",
@@ -385,6 +400,15 @@ fn alerts(name: &str, kafka: bool, t: &Thresholds) -> RuleFile {
                 "a processor of pipeline {name} keeps trapping (stage {{{{ $labels.stage }}}}, {{{{ $labels.processor }}}})"
             ),
         ),
+        rule(
+            "WeftUpgradeBlocked",
+            format!("max(weft_pipeline_upgrade_blocked{p}) == 1"),
+            "1m",
+            "warning",
+            format!(
+                "an automatic upgrade of pipeline {name} is blocked (it runs on as it was); `upgrade` in its status names the link, field and rule"
+            ),
+        ),
     ];
     if kafka {
         rules.push(rule(
@@ -487,6 +511,7 @@ kind = "null"
                 "WeftPipelineFailed",
                 "WeftDeadLettersHigh",
                 "WeftStageTraps",
+                "WeftUpgradeBlocked",
                 "WeftKafkaLagGrowing"
             ]
         );

@@ -26,6 +26,11 @@ impl Fixture {
             generator_pipeline("steady", 5.0),
         )
         .expect("pipeline file");
+        Self::start_in(dir)
+    }
+
+    /// A daemon over a folder prepared already (or left by an earlier daemon).
+    fn start_in(dir: tempfile::TempDir) -> Self {
         let file = dir.path().join("weftd.toml");
         let config = DaemonConfig::parse(
             "listen = \"127.0.0.1:0\"\npipelines = \"pipelines\"\n",
@@ -435,4 +440,57 @@ async fn health_readiness_metrics_and_the_openapi_description() {
     assert!(paths["/v1/pipelines/{name}"]["put"]["security"].is_array());
     assert!(spec["components"]["securitySchemes"]["admin_token"].is_object());
     assert!(spec["components"]["schemas"]["PipelineDetail"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_is_in_the_history_which_survives_a_restart_of_the_daemon() {
+    let f = Fixture::start();
+    let r = f.get("/v1/pipelines/steady/history").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["pipeline"], "steady");
+    assert_eq!(r.json()["entries"].as_array().map(Vec::len), Some(0));
+    // Another batch size: swapped at a batch boundary, recorded as a reload.
+    let changed = format!(
+        "{}\n[limits]\nbatch_size = 7\n",
+        generator_pipeline("steady", 5.0)
+    );
+    let put = f.put_toml("steady", &changed, Some(TOKEN)).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let r = f.get("/v1/pipelines/steady/history").await;
+    let entries = r.json()["entries"].clone();
+    assert_eq!(entries.as_array().map(Vec::len), Some(1), "{}", r.text);
+    assert_eq!(entries[0]["kind"], "reload", "{}", r.text);
+    let at = entries[0]["at"].as_str().expect("at");
+    humantime::parse_rfc3339(at).unwrap_or_else(|e| panic!("{at}: {e}"));
+    assert!(
+        entries[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("swapped at a batch boundary")),
+        "{}",
+        r.text
+    );
+    // No such pipeline, no history: 404 as for the pipeline itself.
+    let nope = f.get("/v1/pipelines/nope/history").await;
+    assert_eq!(
+        (nope.status, nope.error_code()),
+        (StatusCode::NOT_FOUND, "pipeline_not_found".into())
+    );
+    // A status carries the upgrade fields, null when nothing is blocked.
+    let status = f.get("/v1/pipelines/steady").await.json()["status"].clone();
+    assert_eq!(status["upgrade"], Value::Null, "{status}");
+    assert!(status["pins"].is_array(), "{status}");
+    let spec = f.get("/openapi.json").await.json();
+    assert!(
+        spec["paths"]["/v1/pipelines/{name}/history"]["get"].is_object(),
+        "the history route is described"
+    );
+
+    // The next daemon over the same folder reads the history back from its data_dir.
+    let mut f = f;
+    f.daemon.shutdown(std::time::Duration::from_secs(10));
+    let dir = std::mem::replace(&mut f.dir, tempfile::tempdir().expect("temp dir"));
+    drop(f);
+    let again = Fixture::start_in(dir);
+    let r = again.get("/v1/pipelines/steady/history").await;
+    assert_eq!(r.json()["entries"], entries, "{}", r.text);
 }
