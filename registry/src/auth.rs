@@ -53,7 +53,7 @@ pub fn is_write(method: &Method, path: &str) -> bool {
 }
 
 /// `Bearer TOKEN`, or `Basic base64(user:TOKEN)` as Confluent clients send basic auth.
-fn presented_token(value: &str) -> Option<String> {
+pub(crate) fn presented_token(value: &str) -> Option<String> {
     let (scheme, rest) = value.trim().split_once(' ')?;
     if scheme.eq_ignore_ascii_case("bearer") {
         return Some(rest.trim().to_string());
@@ -69,7 +69,7 @@ fn presented_token(value: &str) -> Option<String> {
     None
 }
 
-fn token_matches(candidate: &str, tokens: &[Token]) -> bool {
+pub(crate) fn token_matches(candidate: &str, tokens: &[Token]) -> bool {
     let candidate = Sha256::digest(candidate.as_bytes());
     let mut matched = subtle::Choice::from(0u8);
     for token in tokens {

@@ -10,11 +10,13 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod fields;
 pub mod inspect;
 pub mod names;
 pub mod routes;
 pub mod state;
 pub mod store;
+mod ui;
 
 pub use config::Settings;
 pub use error::{ApiError, ErrorBody};

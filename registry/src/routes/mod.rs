@@ -92,6 +92,8 @@ pub fn app(state: AppState) -> Router {
             crate::auth::require_token,
         ))
         .layer(middleware::from_fn(crate::extract::json_errors))
+        // The catalog answers errors as pages and checks read tokens itself (crate::ui).
+        .merge(crate::ui::router(state.clone()))
         // The default span records method and path only: never headers, so never tokens.
         .layer(TraceLayer::new_for_http())
         .with_state(state)
