@@ -46,7 +46,7 @@ pub enum ApiError {
     )]
     InvalidVersion(String),
     #[error(
-        "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive"
+        "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive (and weft's pipelines)"
     )]
     InvalidCompatibilityLevel,
     #[error("The specified subject is not valid: {0}")]

@@ -1,4 +1,7 @@
 //! Confluent compatibility tests: would this schema be accepted under the subject's level?
+//! With `?pipelines=true` (implied by the level PIPELINES) also: would it block the upgrade
+//! of a registered pipeline reading the subject? Answered in Confluent's shape, so its
+//! clients read the verdict unchanged.
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -25,6 +28,12 @@ pub struct VerboseQuery {
     /// Explain incompatibilities in `messages`.
     #[serde(default)]
     pub verbose: bool,
+    /// weft: also check the registered pipelines that read the subject, directly or
+    /// downstream; each stage reading a field the schema removes or retypes (against the
+    /// latest version) is a message and makes the answer incompatible. Messages are then
+    /// always listed. Implied when the subject's level is PIPELINES.
+    #[serde(default)]
+    pub pipelines: bool,
 }
 
 /// `{"is_compatible": bool, "messages": [...]}` (messages only when verbose).
@@ -50,11 +59,11 @@ async fn test(
     subject: String,
     against: Against,
     req: SchemaRequest,
-    verbose: bool,
+    q: VerboseQuery,
 ) -> ApiResult<SrJson<CompatibilityResponse>> {
     let response = state
         .store
-        .read(move |store| test_blocking(store, &subject, against, &req, verbose))
+        .read(move |store| test_blocking(store, &subject, against, &req, &q))
         .await?;
     Ok(SrJson(response))
 }
@@ -64,7 +73,7 @@ fn test_blocking(
     subject: &str,
     against: Against,
     req: &SchemaRequest,
-    verbose: bool,
+    q: &VerboseQuery,
 ) -> ApiResult<CompatibilityResponse> {
     let (schema, _) = req.parsed()?;
     let versions = match (store.live_versions(subject, false), &against) {
@@ -84,8 +93,8 @@ fn test_blocking(
         .iter()
         .map(|v| parse_schema(&v.schema))
         .collect::<ApiResult<Vec<_>>>()?;
-    let result = check_level(level, &schema, &previous);
-    let messages = match &result {
+    let result = check_level(level.avro(), &schema, &previous);
+    let mut messages = match &result {
         Ok(()) => Vec::new(),
         Err(problems) => {
             // "Could not check" is not "incompatible": say so as an error a client shows.
@@ -98,9 +107,17 @@ fn test_blocking(
             describe_problems(problems, &against, level)
         }
     };
+    let guard = q.pipelines || level.guards_pipelines();
+    let blocked = if guard {
+        store.pipelines_guard(subject, &schema)?
+    } else {
+        Vec::new()
+    };
+    let is_compatible = result.is_ok() && blocked.is_empty();
+    messages.extend(blocked);
     Ok(CompatibilityResponse {
-        is_compatible: result.is_ok(),
-        messages: verbose.then_some(messages),
+        is_compatible,
+        messages: (q.verbose || (q.pipelines && !is_compatible)).then_some(messages),
     })
 }
 
@@ -119,7 +136,7 @@ async fn test_version(
 ) -> ApiResult<SrJson<CompatibilityResponse>> {
     names::subject(&subject)?;
     let sel = VersionSel::parse(&version)?;
-    test(&state, subject, Against::One(sel), req, q.verbose).await
+    test(&state, subject, Against::One(sel), req, q).await
 }
 
 /// Test a schema against every live version the subject's level looks at.
@@ -134,5 +151,5 @@ async fn test_all(
     ApiJson(req): ApiJson<SchemaRequest>,
 ) -> ApiResult<SrJson<CompatibilityResponse>> {
     names::subject(&subject)?;
-    test(&state, subject, Against::All, req, q.verbose).await
+    test(&state, subject, Against::All, req, q).await
 }

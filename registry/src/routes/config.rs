@@ -5,12 +5,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use weft_schema::CompatibilityLevel;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, SrJson};
 use crate::names;
 use crate::state::AppState;
+use crate::store::SubjectLevel;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -22,7 +22,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// `{"compatibility": "FULL"}`, as sent with PUT and answered to it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ConfigUpdate {
-    /// One of NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE.
+    /// One of NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL,
+    /// FULL_TRANSITIVE, or weft's PIPELINES: BACKWARD, and a schema that would block the
+    /// upgrade of a registered pipeline reading the subject (a field one of its stages reads
+    /// removed or retyped, directly or downstream) is refused with 409.
     pub compatibility: String,
 }
 
@@ -41,14 +44,14 @@ pub struct ConfigQuery {
     pub default_to_global: bool,
 }
 
-fn level_of(update: &ConfigUpdate) -> ApiResult<CompatibilityLevel> {
+fn level_of(update: &ConfigUpdate) -> ApiResult<SubjectLevel> {
     update
         .compatibility
         .parse()
         .map_err(|_| ApiError::InvalidCompatibilityLevel)
 }
 
-fn answer(level: CompatibilityLevel) -> SrJson<ConfigResponse> {
+fn answer(level: SubjectLevel) -> SrJson<ConfigResponse> {
     SrJson(ConfigResponse {
         compatibility_level: level.to_string(),
     })

@@ -1,5 +1,6 @@
-//! Lineage: who reads a topic, who uses a plugin version, what a topic derives from, and the
-//! check of a pipeline's whole schema chain (`pipelines.rs`, which serves the pipelines and
+//! Lineage: who reads a topic, who reads a field (through which stage, directly or
+//! downstream), who uses a plugin version, what a topic derives from, and the check of a
+//! pipeline's whole schema chain (`pipelines.rs`, which serves the pipelines and
 //! `POST /v1/pipelines/validate`, depends on it, never the other way).
 
 use std::collections::BTreeSet;
@@ -10,9 +11,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use weft_registry_api::{FieldLineage, FieldReader};
 use weft_schema::{check_can_read, check_level};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::fields;
 use crate::names;
 use crate::state::AppState;
 use crate::store::{Pipeline, Store, parse_schema};
@@ -20,6 +23,7 @@ use crate::store::{Pipeline, Store, parse_schema};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(topic_lineage))
+        .routes(routes!(field_lineage))
         .routes(routes!(plugin_lineage))
         .routes(routes!(plugin_version_lineage))
 }
@@ -75,6 +79,7 @@ pub(super) fn check_pipeline(store: &Store, p: &Pipeline) -> ApiResult<Validatio
         }
     };
     check_name(names::pipeline_name(&p.name));
+    check_name(field_lists(p));
     for e in p.sources.iter().chain(&p.sinks) {
         check_name(names::topic_name(&e.topic));
         check_name(names::subject(&e.subject()));
@@ -136,14 +141,14 @@ pub(super) fn check_pipeline(store: &Store, p: &Pipeline) -> ApiResult<Validatio
             }
             let level = store.effective_level(&subject)?;
             // Only the versions the level compares with: the latest, unless transitive.
-            let versions = store.compared_versions(&subject, level)?;
+            let versions = store.compared_versions(&subject, level.avro())?;
             links.push(link(current.as_ref(), &from_label, &to, |writer| {
                 let w = parse_schema(writer)?;
                 let previous = versions
                     .iter()
                     .map(|v| parse_schema(&v.schema))
                     .collect::<ApiResult<Vec<_>>>()?;
-                Ok(check_level(level, &w, &previous)
+                Ok(check_level(level.avro(), &w, &previous)
                     .err()
                     .map(|problems| problems.iter().map(|p| format!("{level}: {p}")).collect()))
             })?);
@@ -155,6 +160,33 @@ pub(super) fn check_pipeline(store: &Store, p: &Pipeline) -> ApiResult<Validatio
         links,
         errors,
     })
+}
+
+/// Fields listed in a stage's `reads` or in `passes` per list at most.
+const MAX_FIELDS: usize = 10_000;
+
+/// `reads` and `passes` list field paths (`owner.email`), a bounded number of them.
+fn field_lists(p: &Pipeline) -> ApiResult<()> {
+    let lists = p
+        .processors
+        .iter()
+        .filter_map(|r| r.reads.as_ref().map(|l| (format!("{}: reads", r.id()), l)))
+        .chain(p.passes.as_ref().map(|l| ("passes".to_string(), l)));
+    for (what, list) in lists {
+        if list.len() > MAX_FIELDS {
+            return Err(ApiError::InvalidPipeline(format!(
+                "{what} lists {} fields, more than {MAX_FIELDS}",
+                list.len()
+            )));
+        }
+        if let Some(bad) = list.iter().find(|f| !fields::valid_path(f)) {
+            return Err(ApiError::InvalidPipeline(format!(
+                "{what}: {}",
+                ApiError::InvalidField(bad.chars().take(100).collect())
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One link: unchecked when the upstream schema is unknown, else the check's verdict.
@@ -233,6 +265,58 @@ async fn topic_lineage(
         downstream: walk(false),
         topic: topic.clone(),
     }))
+}
+
+/// Who reads one field of a subject's schema: each stage of a registered pipeline whose
+/// `reads` include it (or that lists no fields, `all_fields`), then, through pipelines that
+/// pass the field to a sink topic under its name (`passes`), the readers of that topic's
+/// subject, with the topics in `via`. Cycles end; a huge graph ends at a bound (`truncated`).
+#[utoipa::path(get, path = "/v1/lineage/fields/{subject}/{field}", tag = "lineage",
+    params(("subject" = String, Path), ("field" = String, Path, description = "dotted path, e.g. `owner.email`")),
+    responses((status = 200, body = FieldLineage),
+        (status = 404, body = ErrorBody, description = "40401 no such subject and no pipeline reads it"),
+        (status = 422, body = ErrorBody, description = "42215 not a field path")))]
+async fn field_lineage(
+    State(state): State<AppState>,
+    Path((subject, field)): Path<(String, String)>,
+) -> ApiResult<Json<FieldLineage>> {
+    names::subject(&subject)?;
+    if !fields::valid_path(&field) {
+        return Err(ApiError::InvalidField(field.chars().take(100).collect()));
+    }
+    let answer = state
+        .store
+        .read(move |store| {
+            let pipelines = store.all_pipelines()?;
+            let read = pipelines
+                .iter()
+                .any(|p| p.sources.iter().any(|e| e.subject() == subject));
+            if !read {
+                // Unknown to lineage: a subject that exists simply has no reader.
+                store.version_numbers(&subject, true)?;
+            }
+            let walk = fields::walk(&pipelines, &subject, std::slice::from_ref(&field));
+            let readers = walk
+                .hits
+                .iter()
+                .map(|hit| FieldReader {
+                    pipeline: hit.pipeline.name.clone(),
+                    stage: hit.stage.id(),
+                    position: hit.position,
+                    topic: hit.topic.clone(),
+                    via: hit.via.clone(),
+                    all_fields: hit.all_fields,
+                })
+                .collect();
+            Ok(FieldLineage {
+                subject,
+                field,
+                readers,
+                truncated: walk.truncated,
+            })
+        })
+        .await?;
+    Ok(Json(answer))
 }
 
 /// Pipelines using any version of a plugin.

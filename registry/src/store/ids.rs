@@ -95,7 +95,7 @@ mod tests {
         for round in 0..3 {
             let store = Store::open(dir.path()).expect("open");
             store
-                .set_level(None, Some(weft_schema::CompatibilityLevel::None))
+                .set_level(None, Some(weft_schema::CompatibilityLevel::None.into()))
                 .expect("level");
             for n in 0..5 {
                 seen.push(register(&store, "s", &schema(round * 10 + n)).0);

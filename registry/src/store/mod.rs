@@ -11,6 +11,7 @@
 
 pub mod canonical;
 mod ids;
+mod level;
 mod pipelines;
 mod plugins;
 mod schema;
@@ -20,6 +21,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use ids::ID_BLOCK;
+pub use level::SubjectLevel;
 pub use pipelines::{ClusterPipelines, DeployedPipeline, Endpoint, Pipeline, PluginRef};
 pub use plugins::{PutOutcome, semver_of};
 pub use schema::{SchemaText, canonical_schema, parse_schema};
@@ -40,7 +42,7 @@ pub struct Store {
     /// schema id (u32 BE) subject \0 version (u32 BE) → (): which versions use an id, and
     /// (scanned by id and subject) which versions of a subject hold a schema.
     id_refs: sled::Tree,
-    /// subject, or [`subjects::GLOBAL`] → compatibility level
+    /// subject, or [`subjects::GLOBAL`] → [`SubjectLevel`]
     configs: sled::Tree,
     /// counters: the next schema id and the durable ceiling below which ids may be handed out
     meta: sled::Tree,

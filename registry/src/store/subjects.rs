@@ -7,6 +7,8 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use weft_schema::{CompatibilityLevel, Incompatibility, check_level};
 
+use super::level::SubjectLevel;
+
 use super::ids::take_next_id;
 use super::schema::{SchemaText, StoredSchema, digest, parse_schema};
 use super::{Store, decode, encode, key2, split_key2};
@@ -54,7 +56,7 @@ fn ref_key(id: u32, subject: &str, version: u32) -> Vec<u8> {
 pub fn describe_problems(
     problems: &[Incompatibility],
     versions: &[SubjectVersion],
-    level: CompatibilityLevel,
+    level: SubjectLevel,
 ) -> Vec<String> {
     let mut messages: Vec<String> = problems
         .iter()
@@ -320,24 +322,24 @@ impl Store {
     }
 
     /// The level set for a subject, if any.
-    pub fn subject_level(&self, subject: &str) -> ApiResult<Option<CompatibilityLevel>> {
+    pub fn subject_level(&self, subject: &str) -> ApiResult<Option<SubjectLevel>> {
         self.level_at(subject.as_bytes())
     }
 
     /// The global level.
-    pub fn global_level(&self) -> ApiResult<CompatibilityLevel> {
-        Ok(self.level_at(GLOBAL)?.unwrap_or(DEFAULT_LEVEL))
+    pub fn global_level(&self) -> ApiResult<SubjectLevel> {
+        Ok(self.level_at(GLOBAL)?.unwrap_or(DEFAULT_LEVEL.into()))
     }
 
     /// The subject's level, else the global one.
-    pub fn effective_level(&self, subject: &str) -> ApiResult<CompatibilityLevel> {
+    pub fn effective_level(&self, subject: &str) -> ApiResult<SubjectLevel> {
         match self.subject_level(subject)? {
             Some(level) => Ok(level),
             None => self.global_level(),
         }
     }
 
-    fn level_at(&self, key: &[u8]) -> ApiResult<Option<CompatibilityLevel>> {
+    fn level_at(&self, key: &[u8]) -> ApiResult<Option<SubjectLevel>> {
         match self.configs.get(key)? {
             Some(bytes) => Ok(Some(decode(&bytes)?)),
             None => Ok(None),
@@ -349,8 +351,8 @@ impl Store {
     pub fn set_level(
         &self,
         subject: Option<&str>,
-        level: Option<CompatibilityLevel>,
-    ) -> ApiResult<Option<CompatibilityLevel>> {
+        level: Option<SubjectLevel>,
+    ) -> ApiResult<Option<SubjectLevel>> {
         let key = subject.map(str::as_bytes).unwrap_or(GLOBAL);
         let previous = match level {
             Some(level) => self.configs.insert(key, encode(&level)?)?,
@@ -406,16 +408,25 @@ impl Store {
         }
 
         let level = self.effective_level(subject)?;
-        let compared = self.compared_versions(subject, level)?;
+        let compared = self.compared_versions(subject, level.avro())?;
         let previous = compared
             .iter()
             .map(|v| parse_schema(&v.schema))
             .collect::<ApiResult<Vec<Schema>>>()?;
-        if let Err(problems) = check_level(level, schema, &previous) {
+        if let Err(problems) = check_level(level.avro(), schema, &previous) {
             return Err(ApiError::IncompatibleSchema(format!(
                 "Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]",
                 describe_problems(&problems, &compared, level).join(", ")
             )));
+        }
+        if level.guards_pipelines() {
+            let blocked = self.pipelines_guard(subject, schema)?;
+            if !blocked.is_empty() {
+                return Err(ApiError::IncompatibleSchema(format!(
+                    "Schema being registered would block the upgrade of pipelines reading subject \"{subject}\" (compatibility PIPELINES), details: [{}]",
+                    blocked.join(", ")
+                )));
+            }
         }
 
         let version = match self.records(subject).next_back().transpose()? {
@@ -457,6 +468,24 @@ impl Store {
                 Ok(id)
             })?;
         Ok((id, version))
+    }
+
+    /// Why `candidate` would block the upgrade of the pipelines reading `subject`, directly
+    /// or downstream: a field some stage reads removed or retyped against the latest live
+    /// version (what those pipelines run on). Empty when nothing blocks or the subject has
+    /// no version yet.
+    pub fn pipelines_guard(&self, subject: &str, candidate: &Schema) -> ApiResult<Vec<String>> {
+        let Some((version, record)) = self.newest(subject, false)? else {
+            return Ok(Vec::new());
+        };
+        let latest = parse_schema(&self.with_text(subject, version, record)?.schema)?;
+        let changes =
+            crate::fields::changes(&latest, candidate).map_err(ApiError::InvalidSchema)?;
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipelines = self.all_pipelines()?;
+        Ok(crate::fields::guard_messages(&pipelines, subject, &changes))
     }
 
     /// Soft-deletes (marks) or permanently deletes (after a soft delete) one version.

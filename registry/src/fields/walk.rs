@@ -1,0 +1,310 @@
+//! The walk down the lineage graph: from the fields of one subject to the stages that read
+//! them, then on through every pipeline that passes a field to a sink topic under its name,
+//! to the readers of that topic's subject, and so on.
+//!
+//! Cycles (P: A → B, Q: B → A) end because a (subject, field) pair is walked once; a huge
+//! graph ends at [`MAX_VISITS`] units of work, and the walk says it was cut short.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use weft_registry_api::{Pipeline, PluginRef};
+
+use super::{Change, overlaps, top};
+
+/// Work a walk may do: one unit per pipeline examined and per (field, read) pair compared,
+/// so neither thousands of pipelines nor a stage listing thousands of fields stalls a request.
+pub const MAX_VISITS: usize = 2_000_000;
+/// Messages a guard answer lists at most; the rest are counted.
+const MAX_MESSAGES: usize = 100;
+
+/// A stage that reads (or may read) a field.
+#[derive(Debug, Clone)]
+pub struct Hit<'a> {
+    pub pipeline: &'a Pipeline,
+    /// 1-based position in the chain.
+    pub position: usize,
+    pub stage: &'a PluginRef,
+    /// The topic the pipeline reads the field from.
+    pub topic: String,
+    /// Sink topics the field went through to get there (empty: a direct reader).
+    pub via: Vec<String>,
+    /// The field as the walk started with it (it keeps its name all the way).
+    pub field: String,
+    /// The stage lists no fields: it may read any.
+    pub all_fields: bool,
+}
+
+/// Every reader found, direct ones first; `truncated` if the work bound cut the walk short.
+#[derive(Debug, Default)]
+pub struct Walk<'a> {
+    pub hits: Vec<Hit<'a>>,
+    pub truncated: bool,
+}
+
+/// The stages reading any of `fields` of `subject`, directly or downstream.
+pub fn walk<'a>(pipelines: &'a [Pipeline], subject: &str, fields: &[String]) -> Walk<'a> {
+    // Which pipelines read a subject, through which topic.
+    let mut readers: HashMap<String, Vec<(&'a Pipeline, &'a str)>> = HashMap::new();
+    for p in pipelines {
+        let mut subjects = HashSet::new();
+        for source in &p.sources {
+            let s = source.subject();
+            // Two topics of one subject: the pipeline reads the subject once.
+            if subjects.insert(s.clone()) {
+                readers.entry(s).or_default().push((p, &source.topic));
+            }
+        }
+    }
+    let mut out = Walk::default();
+    let mut work = 0usize;
+    let mut walked: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut seen_hits: HashSet<(&str, usize, String)> = HashSet::new();
+    let mut queue: VecDeque<(String, BTreeSet<String>, Vec<String>)> = VecDeque::new();
+    queue.push_back((
+        subject.to_string(),
+        fields.iter().cloned().collect(),
+        Vec::new(),
+    ));
+    'walk: while let Some((subject, fields, via)) = queue.pop_front() {
+        let done = walked.entry(subject.clone()).or_default();
+        let fresh: Vec<String> = fields.difference(done).cloned().collect();
+        if fresh.is_empty() {
+            continue;
+        }
+        done.extend(fresh.iter().cloned());
+        for &(p, topic) in readers.get(&subject).into_iter().flatten() {
+            work += 1;
+            for (i, stage) in p.processors.iter().enumerate() {
+                work += fresh.len() * stage.reads.as_ref().map_or(1, Vec::len);
+                if work > MAX_VISITS {
+                    out.truncated = true;
+                    break 'walk;
+                }
+                for field in &fresh {
+                    let reads = match &stage.reads {
+                        None => true,
+                        Some(list) => list.iter().any(|r| overlaps(r, field)),
+                    };
+                    if reads && seen_hits.insert((p.name.as_str(), i, field.clone())) {
+                        out.hits.push(Hit {
+                            pipeline: p,
+                            position: i + 1,
+                            stage,
+                            topic: topic.to_string(),
+                            via: via.clone(),
+                            field: field.clone(),
+                            all_fields: stage.reads.is_none(),
+                        });
+                    }
+                }
+            }
+            let passed: BTreeSet<String> = fresh
+                .iter()
+                .filter(|f| {
+                    p.passes
+                        .as_ref()
+                        .is_none_or(|list| list.iter().any(|x| x == top(f)))
+                })
+                .cloned()
+                .collect();
+            if passed.is_empty() {
+                continue;
+            }
+            for sink in &p.sinks {
+                let mut next = via.clone();
+                next.push(sink.topic.clone());
+                queue.push_back((sink.subject(), passed.clone(), next));
+            }
+        }
+    }
+    out
+}
+
+/// Why a candidate schema for `subject` would block the upgrade of the pipelines reading it,
+/// one message per stage and changed field it reads: `pipeline P: stage filter@1.0.0 (#1)
+/// reads field "year" from topic orders: removed`. Empty: nothing blocks.
+pub fn guard_messages(pipelines: &[Pipeline], subject: &str, changes: &[Change]) -> Vec<String> {
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    let fields: Vec<String> = changes.iter().map(|c| c.path.clone()).collect();
+    let walk = walk(pipelines, subject, &fields);
+    let rules: HashMap<&str, &str> = changes
+        .iter()
+        .map(|c| (c.path.as_str(), c.rule.as_str()))
+        .collect();
+    let mut messages: Vec<String> = walk
+        .hits
+        .iter()
+        .map(|hit| {
+            let rule = rules.get(hit.field.as_str()).copied().unwrap_or("changed");
+            let field = if hit.field.is_empty() {
+                "the schema as a whole".to_string()
+            } else {
+                format!("field \"{}\"", hit.field)
+            };
+            let reads = if hit.all_fields {
+                format!("reads every field (it reports no list), so {field}")
+            } else {
+                format!("reads {field}")
+            };
+            let from = if hit.via.is_empty() {
+                format!("from topic {}", hit.topic)
+            } else {
+                format!(
+                    "from topic {} (downstream of {subject} via {})",
+                    hit.topic,
+                    hit.via.join(" → ")
+                )
+            };
+            format!(
+                "pipeline {}: stage {} (#{}) {reads} {from}: {rule}",
+                hit.pipeline.name,
+                hit.stage.id(),
+                hit.position
+            )
+        })
+        .collect();
+    if messages.len() > MAX_MESSAGES {
+        let more = messages.len() - MAX_MESSAGES;
+        messages.truncate(MAX_MESSAGES);
+        messages.push(format!("... and {more} more"));
+    }
+    if walk.truncated {
+        messages.push(format!(
+            "the lineage graph below {subject} is too large to check in full ({MAX_VISITS} steps): refused rather than guessed"
+        ));
+    }
+    messages
+}
+
+#[cfg(test)]
+mod tests {
+    use weft_registry_api::Endpoint;
+
+    use super::*;
+
+    fn stage(name: &str, reads: Option<&[&str]>) -> PluginRef {
+        PluginRef {
+            name: name.into(),
+            version: "1.0.0".into(),
+            reads: reads.map(|r| r.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    fn pipeline(
+        name: &str,
+        from: &str,
+        to: &[&str],
+        stages: Vec<PluginRef>,
+        passes: Option<&[&str]>,
+    ) -> Pipeline {
+        let topic = |t: &&str| Endpoint {
+            topic: t.to_string(),
+            subject: None,
+        };
+        Pipeline {
+            name: name.into(),
+            sources: vec![topic(&from)],
+            sinks: to.iter().map(topic).collect(),
+            processors: stages,
+            passes: passes.map(|p| p.iter().map(|s| s.to_string()).collect()),
+            ..Pipeline::default()
+        }
+    }
+
+    fn removed(path: &str) -> Change {
+        Change {
+            path: path.into(),
+            rule: "removed".into(),
+        }
+    }
+
+    #[test]
+    fn only_stages_reading_the_field_or_every_field_are_hit_downstream_too() {
+        let all = [
+            pipeline(
+                "p",
+                "orders",
+                &["clean"],
+                vec![
+                    stage("filter", Some(&["year"])),
+                    stage("mask", Some(&["email"])),
+                ],
+                Some(&["year", "email"]),
+            ),
+            pipeline("q", "clean", &[], vec![stage("old", None)], None),
+            pipeline(
+                "r",
+                "orders",
+                &[],
+                vec![stage("project", Some(&["id"]))],
+                None,
+            ),
+        ];
+        let w = walk(&all, "orders-value", &["year".into()]);
+        let found: Vec<(&str, usize, Vec<String>, bool)> = w
+            .hits
+            .iter()
+            .map(|h| {
+                (
+                    h.pipeline.name.as_str(),
+                    h.position,
+                    h.via.clone(),
+                    h.all_fields,
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("p", 1, vec![], false),
+                ("q", 1, vec!["clean".to_string()], true)
+            ]
+        );
+        // A field nobody reads and `p` does not pass blocks nothing.
+        assert!(guard_messages(&all, "orders-value", &[removed("note")]).is_empty());
+        let messages = guard_messages(&all, "orders-value", &[removed("year")]);
+        assert_eq!(
+            messages[0],
+            "pipeline p: stage filter@1.0.0 (#1) reads field \"year\" from topic orders: removed"
+        );
+        assert!(messages[1].starts_with("pipeline q: stage old@1.0.0 (#1) reads every field"));
+        assert!(messages[1].contains("via clean"), "{}", messages[1]);
+    }
+
+    #[test]
+    fn a_cycle_ends_and_each_reader_is_listed_once() {
+        let all = [
+            pipeline("p", "a", &["b"], vec![stage("x", Some(&["f"]))], None),
+            pipeline("q", "b", &["a"], vec![stage("y", Some(&["f"]))], None),
+        ];
+        let w = walk(&all, "a-value", &["f".into()]);
+        assert!(!w.truncated);
+        let names: Vec<&str> = w.hits.iter().map(|h| h.pipeline.name.as_str()).collect();
+        assert_eq!(names, vec!["p", "q"]);
+    }
+
+    #[test]
+    fn a_huge_graph_is_cut_short_and_says_so() {
+        let reads: Vec<String> = (0..1000).map(|i| format!("f{i}")).collect();
+        let many: Vec<Pipeline> = (0..3000)
+            .map(|i| Pipeline {
+                processors: vec![PluginRef {
+                    reads: Some(reads.clone()),
+                    ..stage("s", None)
+                }],
+                ..pipeline(&format!("p{i}"), "t", &[], vec![], None)
+            })
+            .collect();
+        let fields: Vec<String> = (0..1000).map(|i| format!("g{i}")).collect();
+        let w = walk(&many, "t-value", &fields);
+        assert!(w.truncated);
+        let changes: Vec<Change> = fields.iter().map(|f| removed(f)).collect();
+        let messages = guard_messages(&many, "t-value", &changes);
+        assert!(
+            messages.last().is_some_and(|m| m.contains("too large")),
+            "{messages:?}"
+        );
+    }
+}
