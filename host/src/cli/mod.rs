@@ -82,7 +82,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Create a new processor crate that builds as-is.
+    /// Create a new processor (Rust, Python or JavaScript) that builds with one command.
     New {
         /// Name of the processor ([a-z][a-z0-9-]*); also the crate's folder.
         name: String,
@@ -92,6 +92,9 @@ pub enum Command {
         /// Path to weft's guest SDK (`guest-sdk/` of a weft checkout).
         #[arg(long, default_value = new::DEFAULT_SDK_PATH)]
         sdk_path: PathBuf,
+        /// The processor's language: rust, python or js.
+        #[arg(long, default_value = "rust")]
+        lang: weft_host::scaffold::Lang,
     },
     /// Push, list and show plugins in the registry (--registry or WEFT_REGISTRY_URL).
     #[command(subcommand)]
@@ -251,15 +254,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             name,
             dir,
             sdk_path,
-        } => {
-            let created = weft_host::scaffold::create(&name, &dir, &sdk_path)?;
-            println!("created {}", created.display());
-            println!(
-                "build it:  cargo build --release --target wasm32-wasip2 --manifest-path {}/Cargo.toml",
-                created.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+            lang,
+        } => new::run(&name, &dir, &sdk_path, lang),
         Command::Dashboard { pipeline, out } => {
             let (json, rules) = dashboard::write(&pipeline, &out)?;
             println!("wrote {}", json.display());
