@@ -18,6 +18,7 @@ pub fn inspect(runtime: &Runtime, path: &Path, json: bool) -> anyhow::Result<()>
             "description": m.description,
             "sha256": plugin.sha256(),
             "size": plugin.size(),
+            "contract": plugin.contract().as_str(),
             "params": m.params.iter().map(|p| serde_json::json!({
                 "name": p.name, "description": p.description, "required": p.required, "default": p.default,
             })).collect::<Vec<_>>(),
@@ -30,6 +31,9 @@ pub fn inspect(runtime: &Runtime, path: &Path, json: bool) -> anyhow::Result<()>
     println!("{}@{} — {}", m.name, m.version, m.description);
     println!("sha256  {}", plugin.sha256());
     println!("size    {} bytes", plugin.size());
+    // The weft:processor package version the component exports (0.1.0 components are taken to
+    // read every field of their input).
+    println!("wit     weft:processor@{}", plugin.contract());
     println!("params");
     if m.params.is_empty() {
         println!("  (none)");

@@ -232,15 +232,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 schema_name(&built.source_schema())
             );
             // Each processor pinned: the exact component a run of this file would use now.
-            for ((id, (_, output)), digest) in built
+            for (((id, (_, output)), digest), reads) in built
                 .chain()
                 .stage_ids()
                 .iter()
                 .zip(built.chain().stage_schemas())
                 .zip(built.stage_digests())
+                .zip(built.chain().stage_reads())
             {
                 println!("  → {id}  emits {}", schema_name(&output));
                 println!("      pin {id}@{digest}");
+                // What configure said the stage reads of its input (lineage, upgrade checks).
+                match reads {
+                    Some(fields) if fields.is_empty() => println!("      reads no field"),
+                    Some(fields) => println!("      reads {}", fields.join(", ")),
+                    None => println!("      reads every field"),
+                }
             }
             println!("  → sink  {}", built.config().sink.describe());
             Ok(ExitCode::SUCCESS)
