@@ -3,6 +3,7 @@
 //! reading what a run wrote.
 
 pub mod kafka;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 

@@ -86,9 +86,8 @@ mod tests {
     #[test]
     fn stamps_its_version_or_panics_when_it_is_the_broken_release() {
         let mut stage = configure_record::<Stamp>(&[], SCHEMA).expect("configure");
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            stage.process_one(event(1))
-        }));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stage.process_one(event(1))));
         match outcome {
             Err(_) => assert!(panics(), "{VERSION} must not panic"),
             Ok(outcome) => {

@@ -1,0 +1,667 @@
+//! Automatic upgrades of `weft serve` (issue 11) through the real binaries: a tansu broker,
+//! the `weft-registry` and the `weft` daemon, an independent producer and an independent
+//! consumer (rdkafka, no consumer group) that never touch the daemon.
+//!
+//! - The source's schema evolves: v2 (a new optional field) is registered and written while
+//!   the pipeline runs; the pipeline switches its reader schema by itself, the new field
+//!   reaches the sink, whose subject gets a new version, and every event arrives, in order per
+//!   partition. v3 then drops a field the filter's condition reads: the pipeline keeps running
+//!   on v2, its status names the field and the stage, its history records the block.
+//! - A stage named `stamp@^1` follows the registry: 1.1.0 pushed is in use a few poll
+//!   intervals later; 1.2.0, which panics on every event, is rolled back (its events
+//!   re-processed by 1.1.0 or dead-lettered with the reason, the version annotated in the
+//!   registry); yanking 1.1.0 moves the pipeline back to 1.0.0. No event is lost.
+//!
+//! Each waits on what the daemon reports (its status, its history), never on a fixed sleep,
+//! and prints how long each upgrade took. Needs tansu (scripts/setup.sh --kafka) and the
+//! plugins; a missing one fails the test.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use apache_avro::types::Value as Avro;
+use apache_avro::{Schema, from_avro_datum, to_avro_datum};
+use serde_json::{Value, json};
+use weft_host::io::json::{avro_to_json, json_to_avro};
+use weft_tests::kafka::{
+    Broker, Collector, REGISTRY_TOKEN, Received, Registry, Storage, TestProducer, title_datum,
+    title_key, titles,
+};
+use weft_tests::serve::{Daemon, wait_until};
+use weft_tests::{plugin, title_schema, toml_path};
+
+/// How often the daemon polls the registry in these tests (the documented default).
+const POLL_MS: u64 = 1000;
+/// How long any one upgrade may take before the test gives up: generous, as plugin compiles
+/// on a loaded two-core machine are slow; the measured times are printed.
+const UPGRADE_BOUND: Duration = Duration::from_secs(90);
+const PARTITIONS: i32 = 2;
+
+/// The daemon's `[registry]`, `[kafka]` and `[upgrades]` tables.
+fn weftd(registry: &Registry, brokers: &str, canary: &str) -> String {
+    format!(
+        "[registry]\nurl = \"{}\"\ntoken = \"{REGISTRY_TOKEN}\"\n\n[kafka]\nbrokers = \"{brokers}\"\n\n\
+         [upgrades]\nenabled = true\ninterval_ms = {POLL_MS}\n{canary}\n",
+        registry.url
+    )
+}
+
+/// The pipeline's `upgrade` report: the contract allows a field of its own or `last_error`.
+fn upgrade_report(status: &Value) -> String {
+    [&status["upgrade"], &status["last_error"]]
+        .into_iter()
+        .map(|v| match v {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The history of a pipeline (oldest first).
+fn history(daemon: &Daemon, name: &str) -> Vec<Value> {
+    let (code, body) = daemon.get(&format!("/v1/pipelines/{name}/history"));
+    assert_eq!(code, 200, "GET history of {name}: {body}");
+    assert_eq!(body["pipeline"], name, "{body}");
+    body["entries"].as_array().cloned().unwrap_or_default()
+}
+
+fn entries_of<'a>(entries: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    entries.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+/// `GET` on the registry, parsed.
+fn registry_get(registry: &Registry, path: &str) -> Value {
+    reqwest::blocking::get(format!("{}{path}", registry.url))
+        .and_then(|r| r.json())
+        .unwrap_or_else(|e| panic!("GET {path} on the registry: {e}"))
+}
+
+/// `POST` on the registry with the write token; must succeed.
+fn registry_post(registry: &Registry, path: &str) {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}{path}", registry.url))
+        .bearer_auth(REGISTRY_TOKEN)
+        .send()
+        .unwrap_or_else(|e| panic!("POST {path} on the registry: {e}"));
+    assert!(
+        response.status().is_success(),
+        "POST {path}: {}",
+        response.text().unwrap_or_default()
+    );
+}
+
+/// A producer on its own thread writing one event every `every` until stopped: ids counting
+/// up from `first`, each encoded by `encode`. Stopping returns the last id written (every one
+/// acknowledged).
+struct Stream {
+    stop: Arc<AtomicBool>,
+    last: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Stream {
+    fn start(
+        brokers: &str,
+        topic: &str,
+        first: u64,
+        every: Duration,
+        encode: impl Fn(u64) -> Vec<u8> + Send + 'static,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let last = Arc::new(AtomicU64::new(first - 1));
+        let (brokers, topic) = (brokers.to_string(), topic.to_string());
+        let thread = std::thread::spawn({
+            let (stop, last) = (stop.clone(), last.clone());
+            move || {
+                let producer = TestProducer::new(&brokers);
+                let mut id = first;
+                while !stop.load(Ordering::Relaxed) {
+                    producer.send(&topic, Some(title_key(id).as_bytes()), &encode(id), &[]);
+                    last.store(id, Ordering::Relaxed);
+                    id += 1;
+                    std::thread::sleep(every);
+                }
+                producer.flush();
+            }
+        });
+        Self {
+            stop,
+            last,
+            thread: Some(thread),
+        }
+    }
+
+    fn last(&self) -> u64 {
+        self.last.load(Ordering::Relaxed)
+    }
+
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the producer thread finished");
+        }
+        self.last()
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Per partition, the first arrival of each id must come in increasing id order: the
+/// producer wrote each partition's ids in increasing order, and a replay after a swap may
+/// repeat events but never reorder the new ones.
+fn assert_in_order_per_partition(messages: &[Received], mut id_of: impl FnMut(&Received) -> i64) {
+    let mut seen = BTreeSet::new();
+    let mut last: HashMap<i32, i64> = HashMap::new();
+    for m in messages {
+        let id = id_of(m);
+        if !seen.insert(id) {
+            continue;
+        }
+        if let Some(before) = last.insert(m.partition, id) {
+            assert!(
+                before < id,
+                "partition {} out of order: {id} first arrived after {before}",
+                m.partition
+            );
+        }
+    }
+}
+
+/// Ids missing from `found` among `1..=last`.
+fn missing(found: &BTreeSet<i64>, last: u64) -> Vec<i64> {
+    (1..=last as i64).filter(|id| !found.contains(id)).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// The source's schema evolves.
+// ---------------------------------------------------------------------------------------
+
+const V1: &str = r#"{"type": "record", "name": "Title", "namespace": "weft.upgrades", "fields": [
+    {"name": "id", "type": "long"},
+    {"name": "title", "type": "string"},
+    {"name": "kind", "type": "string"},
+    {"name": "year", "type": "int"}]}"#;
+
+/// v1 and a new optional field with a default.
+const V2: &str = r#"{"type": "record", "name": "Title", "namespace": "weft.upgrades", "fields": [
+    {"name": "id", "type": "long"},
+    {"name": "title", "type": "string"},
+    {"name": "kind", "type": "string"},
+    {"name": "year", "type": "int"},
+    {"name": "lang", "type": ["null", "string"], "default": null}]}"#;
+
+/// v2 without `year`, the field the pipeline's filter condition reads.
+const V3: &str = r#"{"type": "record", "name": "Title", "namespace": "weft.upgrades", "fields": [
+    {"name": "id", "type": "long"},
+    {"name": "title", "type": "string"},
+    {"name": "kind", "type": "string"},
+    {"name": "lang", "type": ["null", "string"], "default": null}]}"#;
+
+/// Title `id` in the Confluent wire format with `schema` (registered as `schema_id`); v2 and
+/// later carry `lang = "fr"`.
+fn confluent_title(schema: &Schema, schema_id: u32, id: u64) -> Vec<u8> {
+    let json = json!({
+        "id": id, "title": format!("Title {id}"), "kind": "movie",
+        "year": 1990 + (id % 40) as i64, "lang": "fr",
+    });
+    let Schema::Record(record) = schema else {
+        panic!("not a record schema");
+    };
+    let fields: serde_json::Map<String, Value> = record
+        .fields
+        .iter()
+        .map(|f| (f.name.clone(), json[&f.name].clone()))
+        .collect();
+    let value = json_to_avro(&Value::Object(fields), schema).expect("title fits the schema");
+    let mut bytes = vec![0];
+    bytes.extend_from_slice(&schema_id.to_be_bytes());
+    bytes.extend(to_avro_datum(schema, value).expect("encode"));
+    bytes
+}
+
+/// Decodes what the sink wrote (Confluent framing) with the writer schema its id names.
+struct SinkReader<'a> {
+    registry: &'a Registry,
+    schemas: BTreeMap<u32, Schema>,
+}
+
+impl SinkReader<'_> {
+    /// The schema id and the event as JSON.
+    fn read(&mut self, m: &Received) -> (u32, Value) {
+        assert_eq!(m.value.first(), Some(&0), "magic byte of a sink value");
+        let id = u32::from_be_bytes(m.value[1..5].try_into().expect("4 bytes"));
+        let schema = self.schemas.entry(id).or_insert_with(|| {
+            let text = self
+                .registry
+                .client()
+                .schema_by_id(id)
+                .unwrap_or_else(|e| panic!("the sink framed with schema id {id}: {e}"));
+            Schema::parse_str(&text).expect("the registry's schema parses")
+        });
+        let datum = from_avro_datum(schema, &mut &m.value[5..], None).expect("sink value decodes");
+        (id, avro_to_json(&datum))
+    }
+}
+
+#[test]
+fn a_source_schema_change_upgrades_the_pipeline_and_a_dropped_field_blocks_it() {
+    let broker = Broker::start(Storage::Sqlite);
+    let registry = Registry::start();
+    let brokers = broker.address();
+    for topic in ["up-in", "up-out"] {
+        broker.create_topic(topic, PARTITIONS as u32);
+    }
+    broker.create_topic("up-dead", 1);
+    let client = registry.client();
+    let [v1, v2] = [V1, V2].map(|s| Schema::parse_str(s).expect("schema parses"));
+    let v1_id = client.register("up-in-value", V1).expect("register v1");
+
+    // v1 events, before the daemon starts.
+    let producer = TestProducer::new(&brokers);
+    for id in 1..=100 {
+        producer.send(
+            "up-in",
+            Some(title_key(id).as_bytes()),
+            &confluent_title(&v1, v1_id, id),
+            &[],
+        );
+    }
+    producer.flush();
+
+    let work = tempfile::tempdir().expect("temp dir");
+    let daemon = Daemon::start(work.path(), &weftd(&registry, &brokers, ""));
+    daemon.put_pipeline(
+        "titles",
+        &format!(
+            "[[source]]\nkind = \"kafka\"\ntopics = [\"up-in\"]\ngroup = \"upgrades\"\n\
+             start = \"earliest\"\n\n[[processor]]\nplugin = {}\n\
+             params = {{ condition = \"year > 1000\" }}\n\n[sink]\nkind = \"kafka\"\n\
+             topic = \"up-out\"\nregister_schema = true\n\n[dead_letter]\nkind = \"kafka\"\n\
+             topic = \"up-dead\"\n\n[limits]\nbatch_size = 50\n",
+            toml_path(&plugin("filter"))
+        ),
+    );
+    let mut out = Collector::new(&brokers, "up-out");
+    let mut reader = SinkReader {
+        registry: &registry,
+        schemas: BTreeMap::new(),
+    };
+    assert!(
+        out.wait_for(Duration::from_secs(120), |m| m.len() >= 100),
+        "{} of 100 v1 events reached the sink\nlog:\n{}",
+        out.messages.len(),
+        daemon.log()
+    );
+    let reader_schema = |daemon: &Daemon| daemon.status("titles")["reader_schema_id"].as_u64();
+    assert_eq!(
+        reader_schema(&daemon),
+        Some(u64::from(v1_id)),
+        "the status names the reader schema: {}",
+        daemon.status("titles")
+    );
+
+    // v2 registered, then written continuously while the daemon notices it.
+    let v2_id = client.register("up-in-value", V2).expect("register v2");
+    let registered = Instant::now();
+    let stream = Stream::start(&brokers, "up-in", 101, Duration::from_millis(20), {
+        let v2 = v2.clone();
+        move |id| confluent_title(&v2, v2_id, id)
+    });
+    daemon.wait_for("the reader schema to switch to v2", UPGRADE_BOUND, || {
+        reader_schema(&daemon) == Some(u64::from(v2_id))
+    });
+    let switched = registered.elapsed();
+    let mut first_lang = None;
+    let arrived = out.wait_for(UPGRADE_BOUND, |messages| {
+        first_lang = messages
+            .iter()
+            .any(|m| reader.read(m).1["lang"] == "fr")
+            .then(|| registered.elapsed());
+        first_lang.is_some()
+    });
+    assert!(
+        arrived,
+        "no event with lang reached the sink\nlog:\n{}",
+        daemon.log()
+    );
+    let first_lang = first_lang.expect("set when arrived");
+    // Some more v2 events after the switch, then everything written must arrive.
+    let more = stream.last() + 50;
+    assert!(wait_until(Duration::from_secs(60), || stream.last() >= more));
+    let last_v2 = stream.stop();
+    println!(
+        "upgrades: schema v2 registered -> reader schema switched {switched:?}, -> first event \
+         with the new field in the sink {first_lang:?} (poll every {POLL_MS} ms)"
+    );
+
+    // The sink registered the new output schema as a new version of its subject.
+    let versions = registry_get(&registry, "/subjects/up-out-value/versions");
+    assert_eq!(versions, json!([1, 2]), "versions of up-out-value");
+    let (out_v2_id, out_v2) = client.latest("up-out-value").expect("latest sink schema");
+    assert!(
+        out_v2.contains("\"lang\""),
+        "the sink's new schema: {out_v2}"
+    );
+    let upgrades = entries_of(&history(&daemon, "titles"), "upgrade").len();
+    assert!(upgrades >= 1, "history: {:?}", history(&daemon, "titles"));
+
+    // v3 drops `year`, which the filter's condition reads: blocked, v2 stays the reader.
+    client
+        .register("up-in-value", V3)
+        .expect("register v3 (BACKWARD allows it)");
+    daemon.wait_for(
+        "the upgrade to v3 to be reported blocked",
+        UPGRADE_BOUND,
+        || upgrade_report(&daemon.status("titles")).contains("blocked"),
+    );
+    let report = upgrade_report(&daemon.status("titles"));
+    assert!(
+        report.contains("year") && report.contains("filter"),
+        "the block names the field and the stage: {report}"
+    );
+    assert_eq!(reader_schema(&daemon), Some(u64::from(v2_id)));
+    assert_eq!(daemon.state("titles"), "RUNNING");
+    let entries = history(&daemon, "titles");
+    let blocked = entries_of(&entries, "blocked");
+    assert_eq!(blocked.len(), 1, "one blocked entry: {entries:?}");
+    assert!(
+        blocked[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("year")),
+        "{blocked:?}"
+    );
+    assert_eq!(
+        daemon.metric("weft_pipeline_upgrade_blocked{pipeline=\"titles\"}"),
+        Some(1.0)
+    );
+
+    // Still running on v2: v2 events keep flowing.
+    for id in last_v2 + 1..=last_v2 + 50 {
+        producer.send(
+            "up-in",
+            Some(title_key(id).as_bytes()),
+            &confluent_title(&v2, v2_id, id),
+            &[],
+        );
+    }
+    producer.flush();
+    let last = last_v2 + 50;
+    let mut ids = BTreeSet::new();
+    let complete = out.wait_for(Duration::from_secs(120), |messages| {
+        ids = messages
+            .iter()
+            .map(|m| reader.read(m).1["id"].as_i64().expect("id"))
+            .collect();
+        missing(&ids, last).is_empty()
+    });
+    assert!(
+        complete,
+        "missing from the sink: {:?}\nlog:\n{}",
+        missing(&ids, last),
+        daemon.log()
+    );
+    out.poll(Duration::from_millis(500));
+    assert_in_order_per_partition(&out.messages, |m| {
+        reader.read(m).1["id"].as_i64().expect("id")
+    });
+    // Every event read after the switch carries the field, framed with the sink's v2 id.
+    let after: Vec<(u32, Value)> = out
+        .messages
+        .iter()
+        .map(|m| reader.read(m))
+        .filter(|(_, e)| e["id"].as_i64() > Some(last_v2 as i64))
+        .collect();
+    assert!(
+        after
+            .iter()
+            .all(|(id, e)| *id == out_v2_id && e["lang"] == "fr"),
+        "events written after the block: {after:?}"
+    );
+    println!(
+        "upgrades: schema evolution: produced {last}, sink {} ({} distinct), upgrades {upgrades}",
+        out.messages.len(),
+        ids.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// New plugin versions.
+// ---------------------------------------------------------------------------------------
+
+/// The id and title of a title event written as a bare Avro datum.
+fn id_and_title(schema: &Schema, value: &[u8]) -> (i64, String) {
+    let Avro::Record(fields) = from_avro_datum(schema, &mut &value[..], None).expect("decodes")
+    else {
+        panic!("not a record");
+    };
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    match (field("id"), field("title")) {
+        (Some(Avro::Long(id)), Some(Avro::String(title))) => (id, title),
+        other => panic!("no id and title: {other:?}"),
+    }
+}
+
+/// The stamp (`1.1.0`) the title of an output event carries.
+fn stamp_of(title: &str) -> &str {
+    title.rsplit_once(" @").map_or("", |(_, version)| version)
+}
+
+/// Whether the pipeline's stages pin `stamp@version`.
+fn pins(daemon: &Daemon, version: &str) -> bool {
+    let status = daemon.status("plugins");
+    let pins = match status["pins"].as_array() {
+        Some(pins) if !pins.is_empty() => &status["pins"],
+        _ => &status["stages"],
+    };
+    let wanted = format!("stamp@{version}@");
+    pins.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .any(|pin| pin.starts_with(&wanted))
+}
+
+#[test]
+fn plugin_versions_are_followed_rolled_back_and_yanked_without_losing_an_event() {
+    let broker = Broker::start(Storage::Sqlite);
+    let registry = Registry::start();
+    let brokers = broker.address();
+    for topic in ["pl-in", "pl-out"] {
+        broker.create_topic(topic, PARTITIONS as u32);
+    }
+    broker.create_topic("pl-dead", 1);
+    let client = registry.client();
+    let push = |version: &str| {
+        // stamp_1_1 is the build of 1.1.0.
+        let file = plugin(&format!("stamp_{}", &version.replace('.', "_")[..3]));
+        client
+            .push(std::fs::read(&file).expect("read stamp"))
+            .unwrap_or_else(|e| panic!("push stamp {version}: {e}"));
+    };
+    push("1.0.0");
+
+    let work = tempfile::tempdir().expect("temp dir");
+    let daemon = Daemon::start(
+        work.path(),
+        &weftd(
+            &registry,
+            &brokers,
+            "canary_events = 50\ncanary_max_traps = 5\n",
+        ),
+    );
+    daemon.put_pipeline(
+        "plugins",
+        &format!(
+            "[[source]]\nkind = \"kafka\"\ntopics = [\"pl-in\"]\ngroup = \"plugins\"\n\
+             start = \"earliest\"\nformat = \"avro\"\nschema = {schema}\n\n[[processor]]\n\
+             plugin = \"stamp@^1\"\nparams = {{ field = \"title\" }}\n\n[sink]\nkind = \"kafka\"\n\
+             topic = \"pl-out\"\nformat = \"avro\"\n\n[dead_letter]\nkind = \"kafka\"\n\
+             topic = \"pl-dead\"\n\n[limits]\nbatch_size = 20\n",
+            schema = toml_path(&title_schema())
+        ),
+    );
+    let schema = titles();
+    let stream = Stream::start(&brokers, "pl-in", 1, Duration::from_millis(10), {
+        let schema = schema.clone();
+        move |id| title_datum(&schema, id)
+    });
+    let mut out = Collector::new(&brokers, "pl-out");
+    let mut dead = Collector::new(&brokers, "pl-dead");
+    let stamped = |out: &mut Collector, version: &str| {
+        let schema = &schema;
+        out.wait_for(UPGRADE_BOUND, |messages| {
+            messages
+                .iter()
+                .any(|m| stamp_of(&id_and_title(schema, &m.value).1) == version)
+        })
+    };
+    assert!(
+        stamped(&mut out, "1.0.0"),
+        "no event stamped 1.0.0\nlog:\n{}",
+        daemon.log()
+    );
+    assert!(pins(&daemon, "1.0.0"), "{}", daemon.status("plugins"));
+
+    // 1.1.0 pushed while events flow.
+    push("1.1.0");
+    let pushed = Instant::now();
+    daemon.wait_for("stamp 1.1.0 to be pinned", UPGRADE_BOUND, || {
+        pins(&daemon, "1.1.0")
+    });
+    let in_use = pushed.elapsed();
+    assert!(
+        stamped(&mut out, "1.1.0"),
+        "no event stamped 1.1.0\nlog:\n{}",
+        daemon.log()
+    );
+    let first_stamped = pushed.elapsed();
+    println!(
+        "upgrades: plugin 1.1.0 pushed -> pinned {in_use:?}, -> first event it processed in \
+         the sink {first_stamped:?} (poll every {POLL_MS} ms)"
+    );
+
+    // 1.2.0 panics on every event: rolled back to 1.1.0, annotated in the registry.
+    push("1.2.0");
+    let pushed = Instant::now();
+    daemon.wait_for("a rollback in the history", UPGRADE_BOUND, || {
+        !entries_of(&history(&daemon, "plugins"), "rollback").is_empty()
+    });
+    let rolled_back = pushed.elapsed();
+    let entries = history(&daemon, "plugins");
+    let rollback = entries_of(&entries, "rollback")[0].clone();
+    assert!(
+        rollback["from"]
+            .as_str()
+            .is_some_and(|f| f.contains("1.2.0"))
+            && rollback["to"].as_str().is_some_and(|t| t.contains("1.1.0"))
+            && rollback["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "rollback entry: {rollback}"
+    );
+    assert!(pins(&daemon, "1.1.0"), "{}", daemon.status("plugins"));
+    let annotations =
+        registry_get(&registry, "/v1/plugins/stamp/versions/1.2.0")["annotations"].clone();
+    assert!(
+        annotations
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["kind"] == "rolled-back" && a["pipeline"] == "plugins"),
+        "registry annotations of stamp 1.2.0: {annotations}"
+    );
+    assert!(
+        daemon
+            .metric("weft_pipeline_rollbacks_total{pipeline=\"plugins\"}")
+            .is_some_and(|n| n >= 1.0),
+        "rollbacks metric"
+    );
+    println!("upgrades: plugin 1.2.0 pushed -> rolled back {rolled_back:?}");
+
+    // Yanking the running 1.1.0 moves the pipeline back to 1.0.0 (1.2.0 stays excluded).
+    let before_yank = stream.last() as i64;
+    registry_post(&registry, "/v1/plugins/stamp/versions/1.1.0/yank");
+    let yanked = Instant::now();
+    daemon.wait_for("stamp 1.0.0 to be pinned again", UPGRADE_BOUND, || {
+        pins(&daemon, "1.0.0")
+    });
+    println!(
+        "upgrades: plugin 1.1.0 yanked -> 1.0.0 pinned {:?}",
+        yanked.elapsed()
+    );
+    let back = out.wait_for(UPGRADE_BOUND, |messages| {
+        messages.iter().any(|m| {
+            let (id, title) = id_and_title(&schema, &m.value);
+            id > before_yank && stamp_of(&title) == "1.0.0"
+        })
+    });
+    assert!(
+        back,
+        "no event after the yank stamped 1.0.0\nlog:\n{}",
+        daemon.log()
+    );
+
+    // Nothing lost: every id is in the sink or, with the reason, in the dead letters.
+    let last = stream.stop();
+    let mut found = BTreeSet::new();
+    let complete = wait_until(Duration::from_secs(120), || {
+        out.poll(Duration::from_millis(200));
+        dead.poll(Duration::from_millis(50));
+        found = out
+            .messages
+            .iter()
+            .chain(&dead.messages)
+            .map(|m| id_and_title(&schema, &m.value).0)
+            .collect();
+        missing(&found, last).is_empty()
+    });
+    assert!(
+        complete,
+        "lost: {:?}\nlog:\n{}",
+        missing(&found, last),
+        daemon.log()
+    );
+    for m in &dead.messages {
+        let reason = m.header("weft.reason").unwrap_or_default();
+        assert!(
+            reason.contains("panic") || reason.contains("broken"),
+            "a dead letter without the trap's reason: {reason:?}"
+        );
+    }
+    let mut by_stamp: BTreeMap<String, usize> = BTreeMap::new();
+    for m in &out.messages {
+        let (id, title) = id_and_title(&schema, &m.value);
+        assert_eq!(
+            title.matches(" @").count(),
+            1,
+            "title {id} was stamped once, by one version: {title:?}"
+        );
+        *by_stamp.entry(stamp_of(&title).to_string()).or_default() += 1;
+    }
+    assert!(!by_stamp.contains_key("1.2.0"), "{by_stamp:?}");
+    assert_in_order_per_partition(&out.messages, |m| id_and_title(&schema, &m.value).0);
+    let entries = history(&daemon, "plugins");
+    assert_eq!(entries_of(&entries, "rollback").len(), 1, "{entries:?}");
+    println!(
+        "upgrades: plugins: produced {last}, sink {} by version {by_stamp:?}, dead letters {}, \
+         history {:?}",
+        out.messages.len(),
+        dead.messages.len(),
+        entries
+            .iter()
+            .map(|e| e["kind"].clone())
+            .collect::<Vec<_>>()
+    );
+}
