@@ -343,3 +343,83 @@ async fn pipelines_validate_and_answer_lineage_queries() {
         40413,
     );
 }
+
+#[tokio::test]
+async fn annotations_are_stamped_kept_in_order_bounded_and_need_the_token() {
+    let h = Harness::new();
+    assert_eq!(push(&h, component("mask", "1.2.0", IN_V1, "")).await.0, 201);
+    let (_, fresh) = h.anon("GET", "/v1/plugins/mask/versions/1.2.0", None).await;
+    assert_eq!(fresh["annotations"], json!([]));
+
+    let note = json!({"kind": "rolled-back", "pipeline": "orders", "reason": "trapped on 6 of its first 200 events"});
+    let path = "/v1/plugins/mask/versions/1.2.0/annotations";
+    expect_error(&h.anon("POST", path, Some(note.clone())).await, 401, 40101);
+    let (status, meta) = h.call("POST", path, Some(note)).await;
+    assert_eq!(status, 200, "{meta}");
+    let stored = &meta["annotations"][0];
+    assert_eq!(stored["kind"], "rolled-back");
+    assert_eq!(stored["pipeline"], "orders");
+    assert_eq!(stored["reason"], "trapped on 6 of its first 200 events");
+    assert!(
+        stored["at"].as_str().is_some_and(|t| t.starts_with("20")),
+        "{stored}"
+    );
+    // The contract's first spelling of the route reaches the same handler; a client's `at`
+    // is the registry's to set.
+    let (status, meta) = h
+        .call(
+            "POST",
+            "/v1/plugins/mask/1.2.0/annotations",
+            Some(json!({"kind": "note", "reason": "second", "at": "1999-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(meta["annotations"][1]["reason"], "second");
+    assert_ne!(meta["annotations"][1]["at"], "1999-01-01T00:00:00Z");
+    let (_, shown) = h.anon("GET", "/v1/plugins/mask", None).await;
+    assert_eq!(shown[0]["annotations"].as_array().map(Vec::len), Some(2));
+
+    for bad in [
+        json!({"kind": ""}),
+        json!({"kind": "Rolled Back"}),
+        json!({"kind": "x".repeat(33)}),
+        json!({"kind": "note", "reason": "r".repeat(5000)}),
+    ] {
+        expect_error(&h.call("POST", path, Some(bad)).await, 422, 42214);
+    }
+    expect_error(
+        &h.call(
+            "POST",
+            path,
+            Some(json!({"kind": "note", "pipeline": "a/b"})),
+        )
+        .await,
+        422,
+        42211,
+    );
+    expect_error(
+        &h.call(
+            "POST",
+            "/v1/plugins/mask/versions/9.9.9/annotations",
+            Some(json!({"kind": "note"})),
+        )
+        .await,
+        404,
+        40411,
+    );
+    // A daemon rolling back in a loop cannot grow the record without bound.
+    for i in 0..120 {
+        let (status, _) = h
+            .call(
+                "POST",
+                path,
+                Some(json!({"kind": "note", "reason": format!("n{i}")})),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (_, meta) = h.anon("GET", "/v1/plugins/mask/versions/1.2.0", None).await;
+    let kept = meta["annotations"].as_array().expect("annotations");
+    assert_eq!(kept.len(), 100);
+    assert_eq!(kept[99]["reason"], "n119");
+}
