@@ -3,6 +3,7 @@
 #   scripts/setup.sh           toolchain target for plugins
 #   scripts/setup.sh --kafka   also what the test suite needs: the Kafka-compatible broker the
 #                              tests start (tansu) and Confluent's Python client
+#                              and headless Chromium with chromedriver (the catalog test)
 set -euo pipefail
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
@@ -38,4 +39,17 @@ fi
 if [[ "${1:-}" == "--kafka" ]] && ! command -v tansu >/dev/null 2>&1; then
     echo "==> installing tansu, a Kafka-compatible broker (about 8 minutes on 2 cores, once)"
     cargo install tansu --locked --features dynostore,libsql
+fi
+
+# The catalog's browser test (tests/catalog_ui.rs) drives Debian's headless Chromium through
+# chromedriver (WebDriver); it fails without them, as the Kafka tests do without the broker.
+if [[ "${1:-}" == "--kafka" ]] && ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
+    echo "==> installing chromium and chromium-driver for the catalog's browser test"
+    if command -v apt-get >/dev/null 2>&1; then
+        apt-get update
+        apt-get install -y --no-install-recommends chromium chromium-driver
+    else
+        echo "    no apt-get here: install Chromium and its chromedriver with your package manager" >&2
+        exit 1
+    fi
 fi

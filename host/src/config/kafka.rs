@@ -100,6 +100,11 @@ pub struct KafkaSourceConfig {
     /// `WEFT_REGISTRY_URL`, `[registry] url`; `--token`, `WEFT_REGISTRY_TOKEN`).
     #[serde(skip)]
     pub registry: Option<RegistryAccess>,
+    /// Not a key: the registry id of the reader schema to start with instead of the subject's
+    /// latest. `weft serve` sets it to the schema a pipeline last ran with, so a rebuild does
+    /// not take a version its upgrade check refused (the check moves it on when it can).
+    #[serde(skip)]
+    pub reader_id: Option<u32>,
 }
 
 impl KafkaSourceConfig {

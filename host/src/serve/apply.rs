@@ -30,8 +30,10 @@ pub(super) struct Canary {
     sink_reopened: bool,
     from: Pins,
     to: Pins,
-    /// The batch size to go back to when the window ends.
+    /// The batch size to go back to once the watched stages have seen enough events to
+    /// show they do not trap on everything (or when the window ends).
     batch_size: usize,
+    small: bool,
 }
 
 impl Worker {
@@ -155,6 +157,7 @@ impl Worker {
                 from: prepared.from,
                 to: prepared.to,
                 batch_size,
+                small: true,
             });
         }
         None
@@ -169,8 +172,12 @@ impl Worker {
         let stats = running.summary().stages;
         let mut failed = Vec::new();
         let mut done = true;
+        // Small batches only until each watched stage has seen twice what may trap: a stage
+        // behind a filter that drops most events must not keep the pipeline slow for long.
+        let mut shown = true;
         for (k, (stage, version)) in canary.stages.iter().enumerate() {
             let Some(s) = stats.get(*stage) else { continue };
+            shown &= s.events_in >= 2 * (settings.canary_max_traps + 1);
             // A trapping batch call counts one trap before its events are isolated one by
             // one (each poison event another): the events are the traps after the first.
             let new = s.traps.saturating_sub(canary.traps_seen[k]);
@@ -180,6 +187,10 @@ impl Worker {
                 failed.push((version.clone(), canary.trapped[k], s.events_in));
             }
             done &= s.events_in >= settings.canary_events;
+        }
+        if shown && canary.small && failed.is_empty() {
+            canary.small = false;
+            running.set_batch_size(canary.batch_size);
         }
         if !failed.is_empty() {
             return self.roll_back(running, failed);

@@ -55,6 +55,9 @@ struct Stored {
     /// `name@version` of plugin versions rolled back for this pipeline.
     #[serde(default)]
     excluded: BTreeSet<String>,
+    /// The source subject and the reader schema id the pipeline last ran with.
+    #[serde(default)]
+    reader: Option<(String, u32)>,
 }
 
 /// One pipeline's history and exclusions, written through to its file on every change.
@@ -128,6 +131,19 @@ impl Ledger {
         &self.stored.excluded
     }
 
+    /// The reader schema the pipeline last ran with, and its subject.
+    pub fn reader(&self) -> Option<(String, u32)> {
+        self.stored.reader.clone()
+    }
+
+    pub fn set_reader(&mut self, subject: &str, id: u32) {
+        let reader = Some((subject.to_string(), id));
+        if self.stored.reader != reader {
+            self.stored.reader = reader;
+            self.save();
+        }
+    }
+
     pub fn entries(&self) -> Vec<HistoryEntry> {
         self.stored.entries.iter().cloned().collect()
     }
@@ -168,7 +184,10 @@ mod tests {
             );
         }
         ledger.exclude("mask@1.2.0");
+        ledger.set_reader("orders-value", 7);
         let again = Ledger::load(dir.path(), "orders");
+        // A rebuild after a restart of the daemon starts from the schema last run.
+        assert_eq!(again.reader(), Some(("orders-value".to_string(), 7)));
         let entries = again.entries();
         assert_eq!(entries.len(), HISTORY_LIMIT);
         // The oldest went first; the newest is last.

@@ -352,7 +352,7 @@ fn check(ctx: &Context, name: &str, shared: &Mutex<Shared>, control: &Sender<Con
 
 /// The Confluent Kafka source that follows its subject's latest schema, if that is the
 /// pipeline's only source.
-fn followed_source(config: &PipelineConfig) -> Option<(&KafkaSourceConfig, String)> {
+pub(super) fn followed_source(config: &PipelineConfig) -> Option<(&KafkaSourceConfig, String)> {
     match config.sources.as_slice() {
         [SourceConfig::Kafka(k)] if k.format == WireFormat::Confluent && k.schema.is_none() => {
             k.reader_subject().map(|subject| (k, subject))

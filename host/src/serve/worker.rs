@@ -17,8 +17,8 @@ use super::diff::{Plan, plan};
 use super::history::HistoryKind;
 use super::metrics::{LagLabels, Metrics, StageLabels};
 use super::shared::{Context, Control, Reply, Shared, Version, lock, processor_name};
-use super::upgrade::{Pins, unblock};
-use crate::config::{PipelineConfig, SinkConfig};
+use super::upgrade::{Pins, followed_source, unblock};
+use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
 use crate::pipeline::{Pipeline, RunningPipeline, Step, Swap, build_chain};
 
 /// How a run of [`Worker::run_once`] ended.
@@ -158,7 +158,7 @@ impl Worker {
                 let Some(config) = self.config() else {
                     return Outcome::Failed("no valid pipeline file".into());
                 };
-                match build(&self.ctx, config, &self.excluded()) {
+                match build(&self.ctx, self.last_reader(config), &self.excluded()) {
                     Ok(built) => built,
                     Err(e) => return Outcome::Failed(e),
                 }
@@ -315,6 +315,21 @@ impl Worker {
                 None
             }
         }
+    }
+
+    /// `config` reading with the schema the pipeline last ran with, when its source follows
+    /// the same subject: a rebuild (a failure, a restart, the daemon's start) must not take a
+    /// schema version the upgrade check refused; the check moves it on when it can.
+    fn last_reader(&self, mut config: PipelineConfig) -> PipelineConfig {
+        let Some((subject, id)) = lock(&self.shared).ledger.reader() else {
+            return config;
+        };
+        if followed_source(&config).is_some_and(|(_, s)| s == subject)
+            && let Some(SourceConfig::Kafka(kafka)) = config.sources.first_mut()
+        {
+            kafka.reader_id = Some(id);
+        }
+        config
     }
 
     /// Records a reload in the history; a blocked upgrade is checked again from scratch.
@@ -527,6 +542,14 @@ impl Worker {
         shared.source_schema = Some(running.source_schema());
         shared.output_schema = Some(running.output_schema());
         shared.reader_schema_id = running.reader_schema_id();
+        shared.fields = super::registry_sync::FieldFlow::of(running.chain());
+        let followed = shared
+            .version
+            .as_ref()
+            .and_then(|v| followed_source(&v.config).map(|(_, subject)| subject));
+        if let (Some(subject), Some(id)) = (followed, shared.reader_schema_id) {
+            shared.ledger.set_reader(&subject, id);
+        }
         self.seen = summary.stages;
     }
 

@@ -221,44 +221,40 @@ impl KafkaSource {
             source_name: name.clone(),
             reason,
         };
-        let (schema, schema_id, decoder) =
-            match config.format {
-                WireFormat::Avro => {
-                    let path = config.schema.as_ref().ok_or_else(|| {
-                        fail("format = \"avro\" needs schema = \"x.avsc\"".into())
-                    })?;
-                    let schema = read_schema(path)?;
-                    let decoder = Decoder::raw(schema.clone(), max_depth).map_err(fail)?;
-                    (schema, None, decoder)
-                }
-                WireFormat::Confluent => {
-                    let client = registry(config.registry.as_ref()).map_err(fail)?;
-                    let (schema, id) = match (&config.schema, config.reader_subject()) {
-                        (Some(path), _) => (read_schema(path)?, None),
-                        (None, Some(subject)) => {
-                            let what = format!("reading the latest schema of subject {subject:?}");
-                            let (id, text) = with_retries(&what, || client.latest(&subject))
-                                .map_err(|e| match e {
-                                    Fetch::Unavailable(r) => fail(format!("{what}: {r}")),
-                                    Fetch::Rejected(e) => fail(format!("{what}: {e}")),
-                                })?;
-                            let schema = parse_schema(&text).map_err(|e| Error::Schema {
-                                origin: format!("subject {subject}"),
-                                reason: e.to_string(),
-                            })?;
-                            (Arc::new(schema), Some(id))
-                        }
-                        (None, None) => {
-                            return Err(fail(
-                                "with several topics or a pattern, give schema or subject".into(),
-                            ));
-                        }
-                    };
-                    let decoder =
-                        Decoder::confluent(schema.clone(), client, max_depth).map_err(fail)?;
-                    (schema, id, decoder)
-                }
-            };
+        let (schema, schema_id, decoder) = match config.format {
+            WireFormat::Avro => {
+                let path = config
+                    .schema
+                    .as_ref()
+                    .ok_or_else(|| fail("format = \"avro\" needs schema = \"x.avsc\"".into()))?;
+                let schema = read_schema(path)?;
+                let decoder = Decoder::raw(schema.clone(), max_depth).map_err(fail)?;
+                (schema, None, decoder)
+            }
+            WireFormat::Confluent => {
+                let client = registry(config.registry.as_ref()).map_err(fail)?;
+                let (schema, id) = match (&config.schema, config.reader_subject()) {
+                    (Some(path), _) => (read_schema(path)?, None),
+                    (None, Some(subject)) => {
+                        let (id, text) =
+                            reader_schema(&client, &subject, config.reader_id).map_err(fail)?;
+                        let schema = parse_schema(&text).map_err(|e| Error::Schema {
+                            origin: format!("subject {subject}"),
+                            reason: e.to_string(),
+                        })?;
+                        (Arc::new(schema), Some(id))
+                    }
+                    (None, None) => {
+                        return Err(fail(
+                            "with several topics or a pattern, give schema or subject".into(),
+                        ));
+                    }
+                };
+                let decoder =
+                    Decoder::confluent(schema.clone(), client, max_depth).map_err(fail)?;
+                (schema, id, decoder)
+            }
+        };
         let mut client = client_config(
             config.brokers.as_deref(),
             &defaults(config),
@@ -458,6 +454,31 @@ impl Drop for KafkaSource {
         // without committing: everything safe was committed after the last flushed batch.
         tracing::info!(source = %self.name, "closing the consumer and leaving the group");
     }
+}
+
+/// The reader schema of a source that follows `subject`: the schema `pinned` names (what a
+/// daemon's pipeline last ran with), else — and when that id is gone — the latest.
+fn reader_schema(
+    client: &crate::registry::client::Client,
+    subject: &str,
+    pinned: Option<u32>,
+) -> std::result::Result<(u32, String), String> {
+    if let Some(id) = pinned {
+        let what =
+            format!("reading schema id {id} (the reader schema of subject {subject:?} last run)");
+        match with_retries(&what, || client.schema_by_id(id)) {
+            Ok(text) => return Ok((id, text)),
+            Err(Fetch::Unavailable(r)) => return Err(format!("{what}: {r}")),
+            Err(Fetch::Rejected(e)) => {
+                tracing::warn!("{what}: {e}; reading the latest instead");
+            }
+        }
+    }
+    let what = format!("reading the latest schema of subject {subject:?}");
+    with_retries(&what, || client.latest(subject)).map_err(|e| match e {
+        Fetch::Unavailable(r) => format!("{what}: {r}"),
+        Fetch::Rejected(e) => format!("{what}: {e}"),
+    })
 }
 
 /// `wait` rounded up to whole milliseconds: rust-rdkafka's poll turns a sub-millisecond
