@@ -36,11 +36,16 @@ use std::cell::RefCell;
 wit_bindgen::generate!({
     // The one world every weft processor exports.
     world: "processor",
-    path: "../../../crates/runtime/wit-0.1",
+    path: "../../../wit",
 });
 
+use exports::weft::processor::stage::Guest;
 use weft::processor::log::{Level, log};
-use weft::processor::types::{Header, ParamSpec};
+// Every type by name, as an outside author would: with weft:processor@0.2.0 they live in
+// their own module only (0.1.0 also put four of them at the crate root, and this clashed).
+use weft::processor::types::{
+    ConfigError, Configured, Event, Header, Manifest, Outcome, ParamSpec,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -142,7 +147,7 @@ impl Guest for Raw {
     fn configure(
         params: Vec<(String, String)>,
         input_schema: String,
-    ) -> Result<String, ConfigError> {
+    ) -> Result<Configured, ConfigError> {
         let mode = match params.iter().find(|(key, _)| key == "mode") {
             None => Mode::Pass,
             Some((_, value)) => Mode::parse(value).ok_or_else(|| ConfigError {
@@ -162,7 +167,11 @@ impl Guest for Raw {
             ms: number(&params, "ms", 30_000)?,
         };
         SETTINGS.with(|cell| *cell.borrow_mut() = Some(settings));
-        Ok(input_schema)
+        // It reads no field in particular but may emit any bytes: every field.
+        Ok(Configured {
+            output_schema: input_schema,
+            reads: None,
+        })
     }
 
     fn process(batch: Vec<Event>) -> Result<Vec<Outcome>, String> {
