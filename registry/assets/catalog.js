@@ -106,10 +106,14 @@ function setupPipelineForm() {
   function renderReport(report) {
     validation.replaceChildren();
     const ok = report.valid;
-    validation.append(el("p", ok ? "Valid: every link checks." : "Not valid yet.", ok ? "ok" : "error"));
+    const links = report.links || [];
+    const verdict = !ok ? "Not valid yet."
+      : links.length ? "Valid: every link checks."
+      : "Valid (no schema link to check: these plugins take the schema they receive).";
+    validation.append(el("p", verdict, ok ? "ok" : "error"));
     const list = el("ul");
     for (const problem of report.errors || []) list.append(el("li", problem, "error"));
-    for (const link of report.links || []) {
+    for (const link of links) {
       const item = el("li", link.from + " → " + link.to + ": " + link.status, "link " + link.status);
       for (const p of link.problems || []) item.append(el("div", p, "problem"));
       list.append(item);

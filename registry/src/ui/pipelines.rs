@@ -226,27 +226,32 @@ topic = "orders-clean"
     let body = html! {
         h1 { "New pipeline" }
         p { "The definition is a pipeline file, as " code { "weft run" } " reads it. It is checked against the registry's plugins and schemas as you type; registering needs a write token (asked once, kept for this browser tab)." }
-        form #pipeline-form {
-            label for="pf-name" { "Name" }
-            input #pf-name name="name" required pattern="[A-Za-z0-9._-]+" autocomplete="off";
-            label for="pf-description" { "Description" }
-            input #pf-description name="description" autocomplete="off";
-            label for="pf-cluster" { "Cluster (optional: daemons of this cluster run it)" }
-            input #pf-cluster name="cluster" autocomplete="off";
-            label for="pf-definition" { "Definition (TOML)" }
-            textarea #pf-definition name="definition" rows="18" spellcheck="false" placeholder=(example) {}
-            div #token-row hidden {
-                label for="pf-token" { "Registry token" }
-                input #pf-token type="password" autocomplete="off";
+        div.create {
+            form #pipeline-form {
+                label for="pf-name" { "Name" }
+                input #pf-name name="name" required pattern="[A-Za-z0-9._-]+" autocomplete="off";
+                label for="pf-description" { "Description" }
+                input #pf-description name="description" autocomplete="off";
+                label for="pf-cluster" { "Cluster (optional: daemons of this cluster run it)" }
+                input #pf-cluster name="cluster" autocomplete="off";
+                label for="pf-definition" { "Definition (TOML)" }
+                textarea #pf-definition name="definition" rows="16" spellcheck="false" placeholder=(example) {}
+                div #token-row hidden {
+                    label for="pf-token" { "Registry token" }
+                    input #pf-token type="password" autocomplete="off";
+                }
+                div.actions {
+                    button #pf-validate type="button" { "Validate" }
+                    button #pf-submit type="submit" { "Register" }
+                }
             }
-            div.actions {
-                button #pf-validate type="button" { "Validate" }
-                button #pf-submit type="submit" { "Register" }
+            aside.checks {
+                h2 { "Checks" }
+                div #validation aria-live="polite" { p.note { "Type a definition: it is checked as you type." } }
+                p #form-error.error role="alert" hidden {}
+                p #form-result hidden {}
             }
         }
-        div #validation aria-live="polite" {}
-        p #form-error.error role="alert" hidden {}
-        p #form-result hidden {}
         h2 { "Available" }
         p { "Plugins: " @for (name, version) in &plugins { code.chip title=(format!("newest {version}")) { (name) "@^" (major(version)) } " " } }
         p { "Subjects: " @for s in &subjects { a.chip href=(subject_href(s)) { (s) } " " } }

@@ -281,12 +281,13 @@ pub async fn diff_page(
     Query(query): Query<DiffQuery>,
 ) -> UiResult {
     let s = subject.clone();
-    let (from, to) = state
+    let (from, to, versions) = state
         .store
         .read(move |store| {
             Ok((
                 store.version(&s, Some(query.from), false)?,
                 store.version(&s, Some(query.to), false)?,
+                store.live_versions(&s, false)?,
             ))
         })
         .await?;
@@ -296,6 +297,11 @@ pub async fn diff_page(
     let body = html! {
         p.crumbs { a href="/ui/subjects" { "Subjects" } " / " a href=(subject_href(&subject)) { (subject) } }
         h1 { code { (subject) } ": v" (from.version) " → v" (to.version) }
+        form.inline #diff-form action=(format!("{}/diff", subject_href(&subject))) method="get" {
+            label { "Compare " (version_select("from", &versions, from.version)) }
+            label { " with " (version_select("to", &versions, to.version)) }
+            button type="submit" { "Diff" }
+        }
         (diff_table(&changes))
         @if old.truncated || new.truncated { p.note { "Large schemas: only their first fields are compared." } }
     };
