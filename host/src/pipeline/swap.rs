@@ -51,6 +51,11 @@ impl RunningPipeline {
         self.output_schema.clone()
     }
 
+    /// The running chain (its stages' schemas and reads, for the registry's lineage).
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
     /// sha256 of each processor's component, in chain order.
     pub fn stage_digests(&self) -> &[String] {
         &self.digests

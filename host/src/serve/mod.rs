@@ -66,6 +66,12 @@ impl Daemon {
         self.inner.list()
     }
 
+    /// The source fields each stage of a pipeline's running chain reads, and those that
+    /// reach its sink; `None` for an unknown pipeline.
+    pub fn field_flow(&self, name: &str) -> Option<registry_sync::FieldFlow> {
+        self.inner.field_flow(name)
+    }
+
     pub fn get(&self, name: &str) -> Option<PipelineDetail> {
         self.inner.get(name)
     }

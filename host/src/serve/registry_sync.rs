@@ -13,8 +13,11 @@
 //!
 //! Reporting: the [`Daemon::on_change`] hook queues the pipeline; a thread sends
 //! `PUT /v1/pipelines/{name}` with its Kafka topics and its registry plugins pinned to the
-//! `name@version` that runs. The report has no definition, so the registry keeps whatever
-//! is deployed under that name. Transport failures are retried; refusals are logged.
+//! `name@version` that runs, each with the source fields it reads, and the source fields
+//! that reach the sink ([`FieldFlow`], from the running chain): the registry's field lineage
+//! and its PIPELINES guard work from them. The report has no definition, so the registry
+//! keeps whatever is deployed under that name. Transport failures are retried; refusals are
+//! logged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -25,8 +28,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+use apache_avro::Schema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use weft_runtime::Chain;
 
 use super::{Daemon, PutError, PutOutcome};
 use crate::config::{self, PipelineConfig, SinkConfig, SourceConfig};
@@ -243,7 +248,8 @@ impl Reporter {
             },
         };
         let stage_ids: Vec<String> = detail.stages.iter().map(|s| s.processor.clone()).collect();
-        let lineage = lineage(name, config, &stage_ids);
+        let flow = self.daemon.field_flow(name).unwrap_or_default();
+        let lineage = lineage(name, config, &stage_ids, &flow);
         match self.client.report_pipeline(&lineage) {
             Ok(_) => {
                 tracing::info!(pipeline = %name, "lineage reported to the registry");
@@ -271,11 +277,79 @@ enum Reported {
     Retry,
 }
 
+/// What a running chain reads of its source and passes to its sink, in the SOURCE schema's
+/// field names: what the registry's field lineage and compatibility guard work from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldFlow {
+    /// Per stage, in chain order: the source fields it reads (`None`: every field, or
+    /// unknown). A field an earlier stage derived is no source field and is left out: the
+    /// stage that derived it reads what it came from.
+    pub reads: Vec<Option<Vec<String>>>,
+    /// Source fields that reach the sink under their name; `None` when unknown.
+    pub passes: Option<Vec<String>>,
+}
+
+impl FieldFlow {
+    /// The flow of a configured chain: its stages' schemas and what each reported it reads.
+    pub fn of(chain: &Chain) -> Self {
+        Self::from_stages(&chain.stage_schemas(), &chain.stage_reads())
+    }
+
+    /// A stage's input field is the source field of the same name while every earlier stage
+    /// passed that name through (it is in the stage's input and output); a stage that drops
+    /// a field, or a non-record schema, ends the trail.
+    pub fn from_stages(
+        schemas: &[(std::sync::Arc<Schema>, std::sync::Arc<Schema>)],
+        reads: &[Option<Vec<String>>],
+    ) -> Self {
+        let Some((source, _)) = schemas.first() else {
+            return Self::default();
+        };
+        // Source fields still reachable by name at the current stage's input.
+        let mut carried: Option<BTreeSet<String>> = top_fields(source);
+        let mut out = Vec::with_capacity(schemas.len());
+        for (i, (_, output)) in schemas.iter().enumerate() {
+            let stage_reads = reads.get(i).cloned().flatten();
+            out.push(match (stage_reads, &carried) {
+                (Some(list), Some(carried)) => Some(
+                    list.into_iter()
+                        .filter(|r| carried.contains(r.split('.').next().unwrap_or(r)))
+                        .collect(),
+                ),
+                // Reads every field, or the source is no record: nothing narrower is known.
+                _ => None,
+            });
+            carried = match (carried, top_fields(output)) {
+                (Some(c), Some(o)) => Some(c.intersection(&o).cloned().collect()),
+                _ => None,
+            };
+        }
+        Self {
+            reads: out,
+            passes: carried.map(|c| c.into_iter().collect()),
+        }
+    }
+}
+
+/// Top-level field names of a record schema; `None` for any other schema.
+fn top_fields(schema: &Schema) -> Option<BTreeSet<String>> {
+    match schema {
+        Schema::Record(r) => Some(r.fields.iter().map(|f| f.name.clone()).collect()),
+        _ => None,
+    }
+}
+
 /// What a pipeline reads, runs and writes, as the registry records it: Kafka topics (files
 /// and generators are not topics) and the registry plugins pinned to the version running
 /// (`stage_ids[i]` = `name@version` of stage i+1; local `.wasm` plugins are not in the
-/// registry and are left out).
-pub fn lineage(name: &str, config: &PipelineConfig, stage_ids: &[String]) -> Lineage {
+/// registry and are left out), with the fields each reads and those that reach the sink
+/// (`flow`; an empty one, before the chain is known, says every field).
+pub fn lineage(
+    name: &str,
+    config: &PipelineConfig,
+    stage_ids: &[String],
+    flow: &FieldFlow,
+) -> Lineage {
     let mut sources = Vec::new();
     for source in &config.sources {
         if let SourceConfig::Kafka(k) = source {
@@ -298,15 +372,16 @@ pub fn lineage(name: &str, config: &PipelineConfig, stage_ids: &[String]) -> Lin
         .processors
         .iter()
         .zip(stage_ids)
-        .filter(|(p, _)| !config::is_local_plugin(&p.plugin))
-        .filter_map(|(_, id)| {
+        .enumerate()
+        .filter(|(_, (p, _))| !config::is_local_plugin(&p.plugin))
+        .filter_map(|(i, (_, id))| {
             let (name, version) = id.split_once('@')?;
             // `name@version` (the status may add `@sha256`).
             let version = version.split('@').next().unwrap_or(version);
             Some(PluginRef {
                 name: name.to_string(),
                 version: version.to_string(),
-                reads: None,
+                reads: flow.reads.get(i).cloned().flatten(),
             })
         })
         .collect();
@@ -316,6 +391,12 @@ pub fn lineage(name: &str, config: &PipelineConfig, stage_ids: &[String]) -> Lin
         sources,
         processors,
         sinks,
+        // Only a chain known in full says what reaches the sink.
+        passes: if flow.reads.len() == stage_ids.len() {
+            flow.passes.clone()
+        } else {
+            None
+        },
         ..Lineage::default()
     }
 }
@@ -544,7 +625,12 @@ brokers = "b:9092"
 topic = "clean"
 "#,
         );
-        let l = lineage("p", &c, &["f@0.1.0".into(), "mask@1.2.3".into()]);
+        let l = lineage(
+            "p",
+            &c,
+            &["f@0.1.0".into(), "mask@1.2.3".into()],
+            &FieldFlow::default(),
+        );
         assert_eq!(l.description, "clean orders");
         assert_eq!(
             l.sources,
@@ -564,12 +650,91 @@ topic = "clean"
         assert_eq!(l.sinks[0].topic, "clean");
     }
 
+    fn record(fields: &[&str]) -> std::sync::Arc<Schema> {
+        let fields: Vec<String> = fields
+            .iter()
+            .map(|f| format!(r#"{{"name":"{f}","type":"string"}}"#))
+            .collect();
+        let text = format!(
+            r#"{{"type":"record","name":"R","fields":[{}]}}"#,
+            fields.join(",")
+        );
+        std::sync::Arc::new(Schema::parse_str(&text).expect("schema"))
+    }
+
+    #[test]
+    fn stage_reads_become_source_fields_while_each_earlier_stage_passes_them_on() {
+        let source = record(&["id", "year", "owner", "note"]);
+        // project keeps id, year, owner; enrich adds country; filter reads year and country;
+        // a 0.1.0 stage reads everything.
+        let projected = record(&["id", "year", "owner"]);
+        let enriched = record(&["id", "year", "owner", "country"]);
+        let flow = FieldFlow::from_stages(
+            &[
+                (source.clone(), projected.clone()),
+                (projected.clone(), enriched.clone()),
+                (enriched.clone(), enriched.clone()),
+                (enriched.clone(), enriched.clone()),
+            ],
+            &[
+                Some(vec!["id".into(), "year".into(), "owner".into()]),
+                Some(vec!["owner.email".into()]),
+                Some(vec!["year".into(), "country".into()]),
+                None,
+            ],
+        );
+        assert_eq!(
+            flow.reads,
+            vec![
+                Some(vec!["id".to_string(), "year".into(), "owner".into()]),
+                Some(vec!["owner.email".to_string()]),
+                // `country` is enrich's, not the source's.
+                Some(vec!["year".to_string()]),
+                None,
+            ]
+        );
+        assert_eq!(
+            flow.passes,
+            Some(vec!["id".to_string(), "owner".into(), "year".into()])
+        );
+        let c = config(
+            "[[source]]\nkind = \"generate\"\nschema = \"s.avsc\"\ncount = 1\n[[processor]]\nplugin = \"mask@^1\"\n[sink]\nkind = \"null\"\n",
+        );
+        let one = FieldFlow::from_stages(
+            &[(source.clone(), source.clone())],
+            &[Some(vec!["note".into()])],
+        );
+        let l = lineage("p", &c, &["mask@1.0.0".into()], &one);
+        assert_eq!(l.processors[0].reads, Some(vec!["note".to_string()]));
+        assert_eq!(
+            l.passes,
+            Some(vec![
+                "id".to_string(),
+                "note".into(),
+                "owner".into(),
+                "year".into()
+            ])
+        );
+        // Before the chain is known: every field, nothing claimed about the sink.
+        let unknown = lineage("p", &c, &["mask@1.0.0".into()], &FieldFlow::default());
+        assert_eq!(
+            (unknown.processors[0].reads.clone(), unknown.passes),
+            (None, None)
+        );
+        // A source that is no record: nothing narrower than every field.
+        let flow = FieldFlow::from_stages(
+            &[(std::sync::Arc::new(Schema::String), record(&["a"]))],
+            &[Some(vec!["a".into()])],
+        );
+        assert_eq!((flow.reads, flow.passes), (vec![None], None));
+    }
+
     #[test]
     fn a_file_pipeline_has_no_topics() {
         let c = config(
             "[[source]]\nkind = \"generate\"\nschema = \"s.avsc\"\ncount = 1\n[sink]\nkind = \"null\"\n",
         );
-        let l = lineage("gen", &c, &[]);
+        let l = lineage("gen", &c, &[], &FieldFlow::default());
         assert!(l.sources.is_empty() && l.sinks.is_empty() && l.processors.is_empty());
     }
 }

@@ -84,6 +84,8 @@ pub(super) struct Shared {
     pub pending: bool,
     /// History and rolled-back versions (also on disk).
     pub ledger: Ledger,
+    /// The fields the running chain reads and passes on, for the registry's lineage.
+    pub fields: super::registry_sync::FieldFlow,
 }
 
 impl Shared {
@@ -118,6 +120,7 @@ impl Shared {
             blocked: None,
             pending: false,
             ledger,
+            fields: Default::default(),
         }
     }
 }

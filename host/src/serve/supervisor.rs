@@ -428,6 +428,12 @@ impl Supervisor {
             .collect()
     }
 
+    /// What a pipeline's running chain reads and passes on (the registry sync reports it).
+    pub fn field_flow(&self, name: &str) -> Option<super::registry_sync::FieldFlow> {
+        let pipelines = guard(&self.pipelines);
+        Some(lock(&pipelines.get(name)?.shared).fields.clone())
+    }
+
     pub fn get(&self, name: &str) -> Option<PipelineDetail> {
         let pipelines = guard(&self.pipelines);
         let entry = pipelines.get(name)?;
