@@ -15,6 +15,7 @@ mod apply;
 mod build;
 pub mod config;
 mod diff;
+mod folder;
 pub mod history;
 pub mod metrics;
 pub mod registry_sync;
@@ -34,8 +35,8 @@ use weft_runtime::Runtime;
 use crate::config::PipelineConfig;
 pub use crate::io::PartitionLag;
 pub use config::{DaemonConfig, RestartConfig, UpgradesConfig};
+pub use folder::valid_name;
 pub use history::{History, HistoryEntry, HistoryKind};
-pub use supervisor::valid_name;
 
 /// A running daemon. Cheap to clone: every clone drives the same pipelines.
 #[derive(Clone)]
