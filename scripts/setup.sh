@@ -41,6 +41,24 @@ if [[ "${1:-}" == "--kafka" ]] && ! command -v tansu >/dev/null 2>&1; then
     cargo install tansu --locked --features dynostore,libsql
 fi
 
+# The Python and JavaScript SDK tests (tests/tests/sdk_python.rs, sdk_js.rs) build processors
+# from `weft new --lang python|js`: componentize-py for Python; node and npm for JavaScript
+# (the scaffold's `npm install` brings componentize-js, esbuild and avsc from the registry).
+if [[ "${1:-}" == "--kafka" ]] && ! command -v componentize-py >/dev/null 2>&1; then
+    echo "==> installing componentize-py (Python processors are built with it)"
+    if ! python3 -m pip --version >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+        apt-get update
+        apt-get install -y --no-install-recommends python3 python3-pip
+    fi
+    python3 -m pip install --quiet 'componentize-py==0.25.1' ||
+        python3 -m pip install --quiet --break-system-packages 'componentize-py==0.25.1'
+fi
+if [[ "${1:-}" == "--kafka" ]] && ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing node and npm (JavaScript processors are built with them)"
+    apt-get update
+    apt-get install -y --no-install-recommends nodejs npm
+fi
+
 # The catalog's browser test (tests/catalog_ui.rs) drives Debian's headless Chromium through
 # chromedriver (WebDriver); it fails without them, as the Kafka tests do without the broker.
 if [[ "${1:-}" == "--kafka" ]] && ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then

@@ -26,9 +26,9 @@ export const logger = Object.fromEntries(
 
 /**
  * The `stage` export for a `Processor` subclass: `export const stage = weftStage(MyClass);`.
- * An exception the author did not mean is logged at error level (the host's trap reason)
- * and fails the call, so the host retries the batch event by event and dead-letters the
- * event that throws with the exception's text.
+ * An exception the author did not mean is logged at error level and the component traps:
+ * the host retries the batch event by event and dead-letters the event that throws with
+ * the exception's text.
  */
 export function weftStage(cls) {
   const runner = new Runner(cls);
@@ -54,7 +54,12 @@ export function weftStage(cls) {
       } catch (e) {
         const text = exceptionText(e);
         log('error', text);
-        throw processError(text);
+        // Trap, as a Rust panic or a Python exception does, so the host discards this
+        // instance and dead-letters the event with the line just logged as the reason
+        // (and counts a trap: a version that throws is rolled back like any other).
+        // JavaScript has no way to trap but through the bindings: they abort on an
+        // outcome whose tag the WIT does not have.
+        return [{ tag: 'weft-trap' }];
       }
     },
   };
@@ -68,8 +73,3 @@ function configError(payload) {
   return e;
 }
 
-function processError(text) {
-  const e = new Error(text);
-  e.payload = text;
-  return e;
-}
