@@ -161,3 +161,83 @@ impl RunningPipeline {
         Ok(replaced)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use weft_runtime::{Runtime, RuntimeOptions};
+
+    use super::*;
+    use crate::config;
+    use crate::pipeline::{LocalOnly, Pipeline, build_chain};
+
+    const SCHEMA: &str = r#"{"type":"record","name":"Row","fields":[{"name":"id","type":"long"}]}"#;
+    const WIDER: &str = r#"{"type":"record","name":"Row","fields":[{"name":"id","type":"long"},{"name":"lang","type":"string","default":"en"}]}"#;
+
+    fn open(dir: &Path, runtime: &Runtime) -> (RunningPipeline, config::PipelineConfig) {
+        std::fs::write(dir.join("row.avsc"), SCHEMA).expect("write schema");
+        std::fs::write(dir.join("in.jsonl"), "{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n")
+            .expect("write input");
+        let text = "[[source]]\nkind = \"jsonl\"\npath = \"in.jsonl\"\nschema = \"row.avsc\"\n\n\
+                    [sink]\nkind = \"jsonl\"\npath = \"out.jsonl\"\n\n[limits]\nbatch_size = 1\n";
+        let config = config::parse_str(text, &dir.join("p.toml"), dir).expect("valid");
+        let running = Pipeline::build(config.clone(), runtime, &LocalOnly)
+            .expect("builds")
+            .open()
+            .expect("opens");
+        (running, config)
+    }
+
+    #[test]
+    fn a_source_with_a_fixed_schema_refuses_a_new_reader_and_nothing_changes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let runtime = Runtime::new(RuntimeOptions { cache_dir: None }).expect("runtime");
+        let (mut running, config) = open(dir.path(), &runtime);
+        running.step().expect("first batch");
+        let wider = Arc::new(Schema::parse_str(WIDER).expect("schema"));
+        let mut other_sink = config.sink.clone();
+        if let config::SinkConfig::Jsonl { path } = &mut other_sink {
+            *path = dir.path().join("other.jsonl");
+        }
+        let chain = build_chain(&config, &runtime, &LocalOnly, wider.clone()).expect("chain");
+        let refused = running.swap(Swap {
+            chain: Some(chain),
+            reader: Some((7, wider)),
+            sink: Some(other_sink),
+            ..Swap::default()
+        });
+        let Err(e) = refused else {
+            panic!("a jsonl source switched its schema");
+        };
+        assert!(e.to_string().contains("fixed schema"), "{e}");
+        // Still reading with its own schema into its own sink.
+        assert_eq!(running.reader_schema_id(), None);
+        assert_eq!(
+            running.output_schema().canonical_form(),
+            Schema::parse_str(SCHEMA).expect("schema").canonical_form()
+        );
+        running.step().expect("second batch");
+        let out = std::fs::read_to_string(dir.path().join("out.jsonl")).expect("out");
+        assert_eq!(out.lines().count(), 2, "{out}");
+    }
+
+    #[test]
+    fn a_swap_hands_back_the_chain_it_replaced_and_batch_sizes_can_shrink() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let runtime = Runtime::new(RuntimeOptions { cache_dir: None }).expect("runtime");
+        let (mut running, config) = open(dir.path(), &runtime);
+        let chain =
+            build_chain(&config, &runtime, &LocalOnly, running.source_schema()).expect("chain");
+        let replaced = running
+            .swap(Swap {
+                chain: Some(chain),
+                ..Swap::default()
+            })
+            .expect("swaps");
+        assert!(replaced.chain.is_some(), "the old chain comes back");
+        assert!(replaced.reader.is_none());
+        running.set_batch_size(0);
+        assert_eq!(running.batch_size(), 1, "never below one event");
+    }
+}

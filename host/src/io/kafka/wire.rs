@@ -273,6 +273,20 @@ mod tests {
     }
 
     #[test]
+    fn a_decoder_given_a_new_reader_checks_against_it_from_then_on() {
+        let long = Arc::new(Schema::parse_str(r#""long""#).expect("schema"));
+        let text = Arc::new(Schema::parse_str(r#""string""#).expect("schema"));
+        let decoder = Decoder::raw(long, 64).expect("compiles");
+        let mut switched = decoder.with_reader(text).expect("compiles");
+        assert_eq!(
+            switched.decode(&[2, b'a']).expect("a string"),
+            vec![2, b'a']
+        );
+        // A lone long (1) is a string of one byte with the byte missing.
+        assert!(matches!(switched.decode(&[2]), Err(DecodeError::Bad(_))));
+    }
+
+    #[test]
     fn a_deeply_nested_value_is_a_dead_letter_not_a_crash() {
         let schema = Arc::new(
             Schema::parse_str(
