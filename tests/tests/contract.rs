@@ -320,3 +320,20 @@ fn weft_inspect_names_the_contract_a_component_exports() {
         assert_eq!(json["contract"], version, "{name}");
     }
 }
+
+#[test]
+fn weft_wit_serves_the_contract_guests_build_against() {
+    let work = Workdir::new();
+    let package = std::fs::read_to_string(weft_tests::workspace().join("wit/processor.wit"))
+        .expect("wit/processor.wit");
+    assert!(package.contains("package weft:processor@0.2.0;"));
+
+    let printed = weft(&["wit"], &work);
+    assert!(printed.status.success(), "{}", text(&printed.stderr));
+    assert_eq!(text(&printed.stdout), package);
+
+    let written = weft(&["wit", "--out", "guest/wit"], &work);
+    assert!(written.status.success(), "{}", text(&written.stderr));
+    let copy = std::fs::read_to_string(work.path("guest/wit/processor.wit")).expect("written");
+    assert_eq!(copy, package);
+}

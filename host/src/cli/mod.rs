@@ -6,6 +6,8 @@ mod inspect;
 mod new;
 mod plugin;
 mod serve;
+mod warm;
+mod wit;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -82,6 +84,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the processor contract (weft:processor@0.2.0, world `processor`) that guests
+    /// build against, or write it into a folder: point wit-bindgen's `path`, componentize-py's
+    /// `-d` or componentize-js's `--wit` at that folder.
+    Wit {
+        /// Write `processor.wit` into this folder (created if missing) instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Create a new processor (Rust, Python or JavaScript) that builds with one command.
     New {
         /// Name of the processor ([a-z][a-z0-9-]*); also the crate's folder.
@@ -146,6 +156,12 @@ pub enum PluginCommand {
     List,
     /// Show a plugin's versions, or one version: NAME or NAME@VERSION.
     Show { reference: String },
+    /// Compile components into the cache now, so the first run that needs them starts at
+    /// once: paths, or NAME@REQ references resolved through the registry.
+    Warm {
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
 }
 
 pub fn init_tracing(verbose: u8) {
@@ -257,6 +273,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             inspect::inspect(&runtime, &plugin, json)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Wit { out } => {
+            wit::run(out.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::New {
             name,
             dir,
@@ -270,6 +290,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config, grace } => serve::serve(&config, grace, runtime_options),
+        Command::Plugin(PluginCommand::Warm { references }) => {
+            let runtime = Runtime::new(runtime_options)?;
+            warm::warm(&runtime, &references, || {
+                let cache = process.cache_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("weft-cache"));
+                Ok(Box::new(RegistryResolver::new(registry_client(&process)?, &cache)))
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugin(command) => {
             let client = registry_client(&process)?;
             match command {
@@ -278,6 +306,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 PluginCommand::List => plugin::list(&client)?,
                 PluginCommand::Show { reference } => plugin::show(&client, &reference)?,
+                PluginCommand::Warm { .. } => unreachable!("handled above"),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -373,7 +402,7 @@ fn build(path: &std::path::Path, runtime: &Runtime, layers: &Layers) -> anyhow::
     } else {
         Box::new(LocalOnly)
     };
-    Pipeline::build(config, runtime, resolver.as_ref())
+    Pipeline::build(config, runtime, &warm::Progress(resolver.as_ref()))
         .with_context(|| format!("{}", path.display()))
 }
 
