@@ -1,0 +1,144 @@
+//! The PIPELINES guard end to end: the real `filter` plugin's chain says which field its
+//! condition reads, the daemon's lineage report carries it to the real `weft-registry`
+//! binary, and a subject configured PIPELINES then refuses a schema dropping that field and
+//! takes one dropping a field nobody reads. Also the field lineage route and a canary's
+//! annotation through the host's client.
+//!
+//! Needs the compiled plugins and the `weft-registry` binary; fails (does not skip) with the
+//! command to build them.
+
+use weft_host::config;
+use weft_host::pipeline::{LocalOnly, Pipeline};
+use weft_host::registry::client::{Annotation, Client, ClientError, Pushed};
+use weft_host::registry::pipelines::{Endpoint, PluginRef};
+use weft_host::serve::registry_sync::{FieldFlow, lineage};
+use weft_tests::kafka::{REGISTRY_TOKEN as TOKEN, Registry};
+use weft_tests::{Workdir, plugin, runtime};
+
+const V1: &str = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"year","type":"int"},{"name":"note","type":"string","default":""}]}"#;
+const WITHOUT_YEAR: &str = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"note","type":"string","default":""}]}"#;
+const WITHOUT_NOTE: &str = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"year","type":"int"}]}"#;
+
+#[test]
+fn a_pipelines_subject_refuses_dropping_a_field_a_running_filter_reads_and_takes_an_unread_one() {
+    let registry = Registry::start();
+    let client = Client::new(&registry.url, Some(TOKEN.into())).expect("client");
+    let bytes = std::fs::read(plugin("filter")).expect("the filter plugin is built");
+    let pushed = client.push(bytes).expect("push filter");
+    let Pushed::Created(meta) = pushed else {
+        panic!("a fresh registry creates the version: {pushed:?}");
+    };
+    let version = meta.manifest.version.clone();
+    client.register("orders-value", V1).expect("v1");
+
+    // The chain a daemon runs: what the filter's configure found its condition reads.
+    let work = Workdir::new();
+    let schema = work.write("order.avsc", V1);
+    let file = work.write(
+        "recent.toml",
+        &format!(
+            "[[source]]\nkind = \"generate\"\nschema = {schema:?}\ncount = 1\n\n\
+             [[processor]]\nplugin = {filter:?}\nparams = {{ condition = \"year >= 2000\" }}\n\n\
+             [sink]\nkind = \"null\"\n",
+            schema = schema.display().to_string(),
+            filter = plugin("filter").display().to_string(),
+        ),
+    );
+    let config = config::load_file(&file).expect("pipeline file");
+    let built = Pipeline::build(config.clone(), &runtime(), &LocalOnly).expect("chain builds");
+    let flow = FieldFlow::of(built.chain());
+    assert_eq!(flow.reads, vec![Some(vec!["year".to_string()])]);
+    assert_eq!(
+        flow.passes,
+        Some(vec!["id".to_string(), "note".into(), "year".into()])
+    );
+    // Reported as the daemon reports it, for a pipeline reading `orders` into `recent` with
+    // the registry's filter (a local `.wasm` stage is not the registry's, so it is pinned by
+    // hand here).
+    let mut report = lineage("recent", &config, &[format!("filter@{version}")], &flow);
+    assert!(report.processors.is_empty(), "local plugins are left out");
+    report.processors = vec![PluginRef {
+        name: "filter".into(),
+        version: version.clone(),
+        reads: flow.reads[0].clone(),
+    }];
+    report.sources = vec![Endpoint {
+        topic: "orders".into(),
+        subject: None,
+    }];
+    report.sinks = vec![Endpoint {
+        topic: "recent".into(),
+        subject: None,
+    }];
+    let stored = client.report_pipeline(&report).expect("lineage report");
+    assert_eq!(stored.processors[0].reads, Some(vec!["year".to_string()]));
+
+    let level = reqwest::blocking::Client::new()
+        .put(format!("{}/config/orders-value", registry.url))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"compatibility": "PIPELINES"}))
+        .send()
+        .expect("set the level");
+    assert_eq!(level.status().as_u16(), 200);
+
+    let refused = client
+        .register("orders-value", WITHOUT_YEAR)
+        .expect_err("dropping the filter's field is refused");
+    let ClientError::Api {
+        status,
+        error_code,
+        message,
+    } = &refused
+    else {
+        panic!("an API error: {refused}");
+    };
+    assert_eq!((*status, *error_code), (409, 409), "{message}");
+    assert!(
+        message.contains(&format!(
+            "pipeline recent: stage filter@{version} (#1) reads field \"year\" from topic orders: removed"
+        )),
+        "{message}"
+    );
+    let id = client
+        .register("orders-value", WITHOUT_NOTE)
+        .expect("dropping a field no stage reads is taken");
+    assert_eq!(client.latest("orders-value").expect("latest").0, id);
+
+    let readers = client
+        .field_lineage("orders-value", "year")
+        .expect("field lineage");
+    assert_eq!(readers.readers.len(), 1, "{readers:?}");
+    assert_eq!(readers.readers[0].pipeline, "recent");
+    assert_eq!(readers.readers[0].stage, format!("filter@{version}"));
+    assert!(
+        client
+            .field_lineage("orders-value", "id")
+            .expect("field lineage")
+            .readers
+            .is_empty()
+    );
+
+    // A canary's rollback note, as the daemon sends it.
+    let note = Annotation {
+        kind: Annotation::ROLLED_BACK.into(),
+        pipeline: Some("recent".into()),
+        reason: "trapped on 6 of its first 200 events".into(),
+        at: None,
+    };
+    let annotated = client
+        .annotate("filter", &version, &note)
+        .expect("annotate");
+    assert_eq!(annotated.annotations.len(), 1);
+    let shown = client.show("filter", Some(&version)).expect("show");
+    let kept = &shown[0].annotations[0];
+    assert_eq!(
+        (kept.kind.as_str(), kept.pipeline.as_deref()),
+        ("rolled-back", Some("recent"))
+    );
+    assert!(kept.at.is_some(), "the registry stamps it: {kept:?}");
+    let anonymous = Client::new(&registry.url, None).expect("client");
+    let err = anonymous
+        .annotate("filter", &version, &note)
+        .expect_err("needs the token");
+    assert_eq!(err.error_code(), Some(40101), "{err}");
+}
