@@ -17,6 +17,13 @@
 //! of the input event over to what is emitted, and logs a panic's message through the host
 //! before the trap so it can end up in the dead-letter reason.
 //!
+//! The component exports `weft:processor@0.2.0` (`wit/processor.wit`), whose `configure` also
+//! tells the host which input fields the instance reads, for field-level lineage and for
+//! checking schema changes against running pipelines. A typed processor reports the fields
+//! of the stream its declared input schema takes, without a line of code; a record processor
+//! says it with [`Configured::reading`] (`filter` lists its condition's fields), and without
+//! it is taken to read every field.
+//!
 //! # Example
 //!
 //! A typed processor; its crate is a `cdylib` (plus `rlib` for native unit tests) built with
