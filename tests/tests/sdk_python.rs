@@ -82,3 +82,37 @@ fn the_sdks_own_unit_tests_pass() {
         sdk_common::text(&out.stderr)
     );
 }
+
+#[test]
+fn plugin_warm_compiles_ahead_so_the_first_run_does_not() {
+    let built = shout();
+    let cache = tempfile::tempdir().expect("temp dir");
+    let component = built.component.display().to_string();
+    let warm = weft_tests::weft_command()
+        .env("WEFT_CACHE_DIR", cache.path())
+        .args(["plugin", "warm", &component])
+        .output()
+        .expect("weft runs");
+    let (stdout, stderr) = (
+        sdk_common::text(&warm.stdout),
+        sdk_common::text(&warm.stderr),
+    );
+    assert!(warm.status.success(), "{stderr}");
+    assert!(stdout.starts_with("warm shout@0.1.0 ("), "{stdout}");
+    assert!(
+        stderr.contains("compiling shout.wasm ("),
+        "a cold load says it is compiling: {stderr}"
+    );
+    let validate = weft_tests::weft_command()
+        .env("WEFT_CACHE_DIR", cache.path())
+        .args(["validate", "pipeline.toml"])
+        .current_dir(&built.root)
+        .output()
+        .expect("weft runs");
+    let stderr = sdk_common::text(&validate.stderr);
+    assert!(validate.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("compiling"),
+        "the warmed component is not compiled again: {stderr}"
+    );
+}

@@ -5,7 +5,9 @@ use std::path::Path;
 use weft_runtime::Runtime;
 
 pub fn inspect(runtime: &Runtime, path: &Path, json: bool) -> anyhow::Result<()> {
-    let plugin = runtime.load_file(path)?;
+    let plugin = super::warm::with_progress(&super::warm::describe_file(path), || {
+        runtime.load_file(path)
+    })?;
     let m = plugin.manifest();
     let schema_json = |s: &Option<String>| {
         s.as_deref()

@@ -6,6 +6,7 @@ mod inspect;
 mod new;
 mod plugin;
 mod serve;
+mod warm;
 mod wit;
 
 use std::io::IsTerminal;
@@ -155,6 +156,12 @@ pub enum PluginCommand {
     List,
     /// Show a plugin's versions, or one version: NAME or NAME@VERSION.
     Show { reference: String },
+    /// Compile components into the cache now, so the first run that needs them starts at
+    /// once: paths, or NAME@REQ references resolved through the registry.
+    Warm {
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
 }
 
 pub fn init_tracing(verbose: u8) {
@@ -283,6 +290,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config, grace } => serve::serve(&config, grace, runtime_options),
+        Command::Plugin(PluginCommand::Warm { references }) => {
+            let runtime = Runtime::new(runtime_options)?;
+            warm::warm(&runtime, &references, || {
+                let cache = process
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(|| std::env::temp_dir().join("weft-cache"));
+                Ok(Box::new(RegistryResolver::new(
+                    registry_client(&process)?,
+                    &cache,
+                )))
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugin(command) => {
             let client = registry_client(&process)?;
             match command {
@@ -291,6 +312,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 PluginCommand::List => plugin::list(&client)?,
                 PluginCommand::Show { reference } => plugin::show(&client, &reference)?,
+                PluginCommand::Warm { .. } => unreachable!("handled above"),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -386,7 +408,7 @@ fn build(path: &std::path::Path, runtime: &Runtime, layers: &Layers) -> anyhow::
     } else {
         Box::new(LocalOnly)
     };
-    Pipeline::build(config, runtime, resolver.as_ref())
+    Pipeline::build(config, runtime, &warm::Progress(resolver.as_ref()))
         .with_context(|| format!("{}", path.display()))
 }
 
