@@ -503,8 +503,24 @@ async fn openapi_describes_the_routes() {
         "/v1/plugins/{name}/resolve",
         "/v1/pipelines/{name}",
         "/v1/lineage/topics/{topic}",
+        "/v1/lineage/fields/{subject}/{field}",
+        "/v1/plugins/{name}/versions/{version}/annotations",
     ] {
         assert!(paths.contains_key(p), "{p} missing from {:?}", paths.keys());
     }
     assert!(paths["/subjects/{subject}/versions"].get("post").is_some());
+    // The weft additions are described with their types.
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for s in ["FieldLineage", "FieldReader", "Annotation", "Pipeline", "PluginRef"] {
+        assert!(schemas.contains_key(s), "{s} missing from {:?}", schemas.keys());
+    }
+    assert!(
+        schemas["PluginRef"]["properties"].get("reads").is_some(),
+        "{}",
+        schemas["PluginRef"]
+    );
+    let compat = doc["paths"]["/compatibility/subjects/{subject}/versions/{version}"]["post"]
+        ["parameters"]
+        .to_string();
+    assert!(compat.contains("\"pipelines\""), "{compat}");
 }

@@ -11,6 +11,7 @@ import sys
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 
@@ -102,6 +103,19 @@ def main():
 
     check("delete_version", client.delete_version(other, registered.version) == registered.version)
     check("delete_subject permanent", client.delete_subject(other, permanent=True) == [registered.version])
+    # weft's PIPELINES level (BACKWARD plus the pipelines guard) through the same client calls.
+    guarded = "guarded-value"
+    client.set_compatibility(guarded, "PIPELINES")
+    check("set_compatibility PIPELINES", client.get_compatibility(guarded) == "PIPELINES")
+    client.register_schema(guarded, Schema(V1, "AVRO"))
+    check("test_compatibility under PIPELINES", client.test_compatibility(guarded, Schema(V2, "AVRO")) is True)
+    check("test_compatibility pipelines (incompatible)",
+          client.test_compatibility(guarded, Schema(BREAKING, "AVRO"), verbose=True) is False)
+    try:
+        client.register_schema(guarded, Schema(BREAKING, "AVRO"))
+        check("register_schema refused under PIPELINES", False, "it was registered")
+    except SchemaRegistryError as e:
+        check("register_schema refused under PIPELINES", e.http_status_code == 409 and e.error_code == 409, e)
     print("all confluent-kafka client steps passed")
 
 
