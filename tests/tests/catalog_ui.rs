@@ -188,21 +188,47 @@ async fn scenario(browser: &Client, api: &Api) -> Result<()> {
     );
     api.register("notes-value", &evil).await?;
     // A pipeline registered for lineage, as a daemon reports what it runs.
-    let lineage = json!({
+    // Pipelines registered for lineage, as daemons report what they run: with the fields
+    // each stage reads and those passed on to the sink (field-level lineage).
+    let clean = json!({
         "name": "orders-clean",
         "description": "drops test orders",
         "sources": [{"topic": "orders"}],
-        "processors": [{"name": "filter", "version": version("filter")}],
+        "processors": [{"name": "filter", "version": version("filter"), "reads": ["amount"]}],
         "sinks": [{"topic": "orders-clean"}],
+        "passes": ["id", "amount", "customer"],
     });
+    let audit = json!({
+        "name": "orders-audit",
+        "sources": [{"topic": "orders-clean"}],
+        "processors": [{"name": "mask", "version": version("mask"), "reads": ["customer"]}],
+        "sinks": [{"topic": "orders-audited"}],
+    });
+    for lineage in [clean, audit] {
+        let name = lineage["name"].as_str().unwrap_or_default().to_string();
+        let (status, body) = api
+            .send(
+                api.http
+                    .put(format!("{}/v1/pipelines/{name}", api.url))
+                    .json(&lineage),
+            )
+            .await?;
+        ensure!(status == 201, "register {name}: {status} {body}");
+    }
+    // A daemon's canary rolled a version back: the version page shows it.
     let (status, body) = api
         .send(
             api.http
-                .put(format!("{}/v1/pipelines/orders-clean", api.url))
-                .json(&lineage),
+                .post(format!(
+                    "{}/v1/plugins/filter/versions/{}/annotations",
+                    api.url,
+                    version("filter")
+                ))
+                .json(&json!({"kind": "rolled-back", "pipeline": "orders-clean",
+                              "reason": "trapped on 6 of its first 200 events"})),
         )
         .await?;
-    ensure!(status == 201, "register orders-clean: {status} {body}");
+    ensure!((200..300).contains(&status), "annotate: {status} {body}");
     let ui = format!("{}/ui", api.url);
 
     // Data discovery: a field found by its name from the search box in the header.
@@ -237,6 +263,23 @@ async fn scenario(browser: &Client, api: &Api) -> Result<()> {
     ensure!(level.starts_with("BACKWARD"), "level {level:?}");
     let readers = wait_text(browser, "#readers").await?;
     ensure!(readers.contains("orders-clean"), "readers {readers:?}");
+    // Field-level lineage: the filter reads `amount` here; the mask reads `customer`
+    // downstream, after orders-clean passed it on.
+    let amount = wait_text(browser, r#"tr[data-field="amount"]"#).await?;
+    ensure!(
+        amount.contains(&format!("orders-clean · filter@{}", version("filter"))),
+        "amount row {amount:?}"
+    );
+    let customer = wait_text(browser, r#"tr[data-field="customer"]"#).await?;
+    ensure!(
+        customer.contains(&format!(
+            "orders-audit · mask@{} (via orders-clean)",
+            version("mask")
+        )),
+        "customer row {customer:?}"
+    );
+    let id = wait_text(browser, r#"tr[data-field="id"]"#).await?;
+    ensure!(!id.contains("orders-"), "nobody reads id: {id:?}");
     shot(browser, "subject").await?;
     browser
         .find(Locator::Css("#diff-from"))
@@ -274,6 +317,11 @@ async fn scenario(browser: &Client, api: &Api) -> Result<()> {
         topic.attr("href").await?.as_deref() == Some("/ui/subjects/orders-value"),
         "topic box link"
     );
+    let fields = wait_text(browser, "#field-lineage").await?;
+    ensure!(
+        fields.contains("filter@") && fields.contains("amount") && fields.contains("customer"),
+        "field lineage table {fields:?}"
+    );
     shot(browser, "lineage").await?;
     browser
         .find(Locator::Css(
@@ -298,6 +346,11 @@ async fn scenario(browser: &Client, api: &Api) -> Result<()> {
         "the stage opens its plugin version"
     );
     ensure!(sha == pushed["filter"]["sha256"], "sha256 shown {sha:?}");
+    let notes = wait_text(browser, "#annotations").await?;
+    ensure!(
+        notes.contains("rolled-back in orders-clean: trapped on 6 of its first 200 events"),
+        "annotations {notes:?}"
+    );
     // The download link serves the pushed bytes.
     let href = browser
         .find(Locator::Css("#download"))

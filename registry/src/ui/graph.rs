@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use maud::{Markup, html};
 
 use super::layout::{pipeline_href, plugin_version_href, subject_href};
-use super::view::PipelineView;
+use crate::store::Pipeline;
 
 /// Nodes drawn at most.
 pub const MAX_NODES: usize = 300;
@@ -56,7 +56,7 @@ pub struct Graph {
 
 impl Graph {
     /// The graph of every registered pipeline.
-    pub fn of(pipelines: &[PipelineView]) -> Self {
+    pub fn of(pipelines: &[Pipeline]) -> Self {
         let mut graph = Graph::default();
         let mut index: HashMap<(Kind, String), usize> = HashMap::new();
         let mut node = |graph: &mut Graph, kind: Kind, label: String, href: String| {
@@ -275,7 +275,7 @@ fn shorten(label: &str) -> String {
 mod tests {
     use super::*;
 
-    fn pipeline(name: &str, from: &str, to: &str, plugin: &str) -> PipelineView {
+    fn pipeline(name: &str, from: &str, to: &str, plugin: &str) -> Pipeline {
         serde_json::from_value(serde_json::json!({
             "name": name,
             "sources": [{"topic": from}],
@@ -315,7 +315,7 @@ mod tests {
 
     #[test]
     fn thousands_of_pipelines_draw_a_bounded_page() {
-        let many: Vec<PipelineView> = (0..5000)
+        let many: Vec<Pipeline> = (0..5000)
             .map(|i| {
                 pipeline(
                     &format!("p{i}"),

@@ -17,7 +17,6 @@ mod subjects;
 mod tables;
 #[cfg(test)]
 mod tests;
-mod view;
 
 use axum::Router;
 use axum::extract::State;

@@ -9,14 +9,11 @@ use super::graph::{Graph, Kind, MAX_NODES, svg};
 use super::layout::{
     Section, UiResult, page, pipeline_href, plugin_version_href, seg, subject_href,
 };
-use super::view::{self, EndpointView, PipelineView};
 use crate::state::AppState;
+use crate::store::{Endpoint, Pipeline, PluginRef};
 
-async fn all(state: &AppState) -> UiResult<Vec<PipelineView>> {
-    Ok(state
-        .store
-        .read(|store| view::pipelines(&store.all_pipelines()?))
-        .await?)
+async fn all(state: &AppState) -> UiResult<Vec<Pipeline>> {
+    Ok(state.store.read(|store| store.all_pipelines()).await?)
 }
 
 /// Every registered pipeline.
@@ -47,7 +44,7 @@ pub async fn list(State(state): State<AppState>) -> UiResult {
     Ok(page("Pipelines", Section::Pipelines, body))
 }
 
-fn topics(endpoints: &[EndpointView]) -> Markup {
+fn topics(endpoints: &[Endpoint]) -> Markup {
     html! {
         @for e in endpoints {
             a.chip.topic href=(subject_href(&e.subject())) title=(e.subject()) { (e.topic) } " "
@@ -55,7 +52,7 @@ fn topics(endpoints: &[EndpointView]) -> Markup {
     }
 }
 
-fn deployment(p: &PipelineView) -> Markup {
+fn deployment(p: &Pipeline) -> Markup {
     html! {
         @match (&p.cluster, &p.definition) {
             (Some(c), Some(_)) => { "cluster " code { (c) } " rev " (p.revision) }
@@ -70,7 +67,7 @@ pub async fn pipeline(State(state): State<AppState>, Path(name): Path<String>) -
     let lookup = name.clone();
     let p = state
         .store
-        .read(move |store| view::PipelineView::of(&store.pipeline(&lookup)?))
+        .read(move |store| store.pipeline(&lookup))
         .await?;
     let body = html! {
         p.crumbs { a href="/ui/pipelines" { "Pipelines" } " / " a href=(format!("/ui/lineage?focus=pipeline:{}", seg(&name))) { "lineage" } }
@@ -132,7 +129,7 @@ pub async fn lineage(State(state): State<AppState>, Query(query): Query<LineageQ
         graph.find(kind, label)
     });
     let (shown, total) = graph.bounded(focus, MAX_NODES);
-    let field_rows: Vec<(&PipelineView, &EndpointView, &view::StageView, &Vec<String>)> = pipelines
+    let field_rows: Vec<(&Pipeline, &Endpoint, &PluginRef, &Vec<String>)> = pipelines
         .iter()
         .flat_map(|p| {
             p.sources.iter().flat_map(move |e| {

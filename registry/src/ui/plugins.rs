@@ -14,8 +14,8 @@ use super::layout::{
     seg,
 };
 use super::tables::schema_table;
-use super::view::{self, PipelineView};
 use crate::state::AppState;
+use crate::store::Pipeline;
 
 /// Plugins listed per page of results.
 const MAX_LISTED: usize = 500;
@@ -92,11 +92,11 @@ pub async fn plugin(State(state): State<AppState>, Path(name): Path<String>) -> 
             if versions.is_empty() {
                 return Err(crate::error::ApiError::PluginNotFound(lookup));
             }
-            let users = view::pipelines(&store.all_pipelines()?)?;
+            let users = store.all_pipelines()?;
             Ok((versions, users))
         })
         .await?;
-    let users: Vec<PipelineView> = users
+    let users: Vec<Pipeline> = users
         .into_iter()
         .filter(|p| p.processors.iter().any(|s| s.name == name))
         .collect();
@@ -120,7 +120,7 @@ pub async fn plugin(State(state): State<AppState>, Path(name): Path<String>) -> 
                         }
                         td {
                             @if v.yanked { span.badge.yanked { "yanked" } }
-                            @for _ in view::annotations(v).iter().take(1) { span.badge.annotated { "annotated" } }
+                            @if let Some(last) = v.annotations.last() { " " span.badge.annotated title=(last.reason) { (last.kind) } }
                         }
                     }
                 }
@@ -140,11 +140,11 @@ pub async fn version(
         .store
         .read(move |store| {
             let meta = store.plugin_version(&n, &v)?;
-            let users = view::pipelines(&store.all_pipelines()?)?;
+            let users = store.all_pipelines()?;
             Ok((meta, users))
         })
         .await?;
-    let users: Vec<PipelineView> = users
+    let users: Vec<Pipeline> = users
         .into_iter()
         .filter(|p| {
             p.processors
@@ -202,14 +202,19 @@ pub async fn version(
     Ok(page(&meta.manifest.id(), Section::Plugins, body))
 }
 
+/// What daemons (or people) noted on this version, e.g. a canary's rollback.
 fn annotations(meta: &PluginVersion) -> Markup {
-    let notes = view::annotations(meta);
     html! {
-        @if !notes.is_empty() {
+        @if !meta.annotations.is_empty() {
             h2 { "Annotations" }
             ul #annotations {
-                @for note in &notes {
-                    li { @for (key, value) in note { span.key { (key) ": " } (value) " " } }
+                @for note in &meta.annotations {
+                    li {
+                        span.badge.annotated { (note.kind) }
+                        @if let Some(p) = &note.pipeline { " in " a href=(pipeline_href(p)) { (p) } }
+                        @if !note.reason.is_empty() { ": " (note.reason) }
+                        @if let Some(at) = &note.at { " " span.note { "(" (at) ")" } }
+                    }
                 }
             }
         }

@@ -11,9 +11,9 @@ use super::layout::{
     Section, UiResult, cut_note, page, pipeline_href, plugin_version_href, seg, subject_href,
 };
 use super::tables::{Readers, diff_table, outline_table};
-use super::view::{self, PipelineView};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::Pipeline;
 
 /// Subjects whose newest schema a search reads; past it the page says the search was partial.
 const MAX_SCANNED: usize = 5000;
@@ -154,27 +154,27 @@ pub async fn subject(
     Query(query): Query<VersionQuery>,
 ) -> UiResult {
     let s = subject.clone();
-    let (shown, versions, level, explicit, pipelines) = state
+    let (shown, versions, level, explicit, stored) = state
         .store
         .read(move |store| {
             let versions = store.live_versions(&s, false)?;
             let shown = store.version(&s, query.v, false)?;
             let level = store.effective_level(&s)?;
             let explicit = store.subject_level(&s)?.is_some();
-            let pipelines = view::pipelines(&store.all_pipelines()?)?;
-            Ok((shown, versions, level, explicit, pipelines))
+            let stored = store.all_pipelines()?;
+            Ok((shown, versions, level, explicit, stored))
         })
         .await?;
-    let readers: Vec<&PipelineView> = pipelines
+    let readers: Vec<&Pipeline> = stored
         .iter()
-        .filter(|p| p.reads_subject(&subject))
+        .filter(|p| p.sources.iter().any(|e| e.subject() == subject))
         .collect();
-    let writers: Vec<&PipelineView> = pipelines
+    let writers: Vec<&Pipeline> = stored
         .iter()
-        .filter(|p| p.writes_subject(&subject))
+        .filter(|p| p.sinks.iter().any(|e| e.subject() == subject))
         .collect();
-    let (by_field, everything) = field_readers(&readers);
     let o = outline(&shown.schema).unwrap_or_default();
+    let (by_field, everything) = field_readers(&stored, &subject, &o);
     let newest = versions.last().map(|v| v.version).unwrap_or(shown.version);
     let previous = versions
         .iter()
@@ -219,34 +219,54 @@ pub async fn subject(
     Ok(page(&subject, Section::Subjects, body))
 }
 
-/// Per field of the source, the stages reading it; and the stages reading every field.
-fn field_readers(pipelines: &[&PipelineView]) -> (Readers, Vec<(String, String)>) {
+/// Per field of the schema, the stages reading it, directly or downstream (the registry's
+/// field lineage walk, the one `GET /v1/lineage/fields` answers with); and the stages that
+/// report no field list, which may read any.
+fn field_readers(
+    pipelines: &[Pipeline],
+    subject: &str,
+    o: &super::fields::Outline,
+) -> (Readers, Vec<(String, String)>) {
+    // Lineage paths are dotted; the table marks array items `[]` and map values `{}`.
+    let paths: Vec<(String, &str)> = o
+        .fields
+        .iter()
+        .map(|f| (f.path.replace("[]", "").replace("{}", ""), f.path.as_str()))
+        .collect();
+    let lineage_paths: Vec<String> = paths.iter().map(|(l, _)| l.clone()).collect();
+    let walk = crate::fields::walk(pipelines, subject, &lineage_paths);
     let mut by_field = Readers::new();
-    let mut everything = Vec::new();
-    for p in pipelines {
-        for stage in &p.processors {
-            let link = (
-                format!("{}#stage-{}", pipeline_href(&p.name), seg(&stage.name)),
-                format!("{} · {}", p.name, stage.id()),
-            );
-            match &stage.reads {
-                Some(fields) => {
-                    for f in fields {
-                        by_field.entry(f.clone()).or_default().push(link.clone());
-                    }
-                }
-                None => everything.push(link),
-            }
+    let mut everything: Vec<(String, String)> = Vec::new();
+    for hit in &walk.hits {
+        let href = format!(
+            "{}#stage-{}",
+            pipeline_href(&hit.pipeline.name),
+            seg(&hit.stage.name)
+        );
+        let mut label = format!(
+            "{} · {}@{}",
+            hit.pipeline.name, hit.stage.name, hit.stage.version
+        );
+        if !hit.via.is_empty() {
+            label.push_str(&format!(" (via {})", hit.via.join(" → ")));
         }
-        // A pipeline without processors copies every field to its sinks.
-        if p.processors.is_empty() {
-            everything.push((pipeline_href(&p.name), p.name.clone()));
+        if hit.all_fields {
+            if !everything.iter().any(|(h, l)| *h == href && *l == label) {
+                everything.push((href, label));
+            }
+            continue;
+        }
+        if let Some((_, path)) = paths.iter().find(|(l, _)| *l == hit.field) {
+            let links = by_field.entry((*path).to_string()).or_default();
+            if !links.iter().any(|(h, l)| *h == href && *l == label) {
+                links.push((href, label));
+            }
         }
     }
     (by_field, everything)
 }
 
-fn pipeline_chips(pipelines: &[&PipelineView]) -> Markup {
+fn pipeline_chips(pipelines: &[&Pipeline]) -> Markup {
     html! {
         @if pipelines.is_empty() { "no registered pipeline" }
         @for p in pipelines {
