@@ -144,14 +144,15 @@ impl Instance {
 }
 
 /// The fields a stage reads, as the host keeps them: sorted, without duplicates. A list past
-/// [`READS_MAX`] entries or with a path past [`READ_PATH_MAX`] bytes (or empty) is not
-/// believed: `None`, every field, is the answer that cannot hide a dependency.
+/// [`READS_MAX`] entries, or with a path that is empty, past [`READ_PATH_MAX`] bytes or holds
+/// a control character (it travels to the registry and its pages), is not believed: `None`,
+/// every field, is the answer that cannot hide a dependency.
 pub(crate) fn normalize_reads(reads: Option<Vec<String>>) -> Option<Vec<String>> {
     let mut reads = reads?;
     if reads.len() > READS_MAX
         || reads
             .iter()
-            .any(|r| r.is_empty() || r.len() > READ_PATH_MAX)
+            .any(|r| r.is_empty() || r.len() > READ_PATH_MAX || r.chars().any(char::is_control))
     {
         return None;
     }
@@ -171,6 +172,7 @@ mod tests {
         assert_eq!(normalize_reads(some(&[])), some(&[]));
         assert_eq!(normalize_reads(None), None);
         assert_eq!(normalize_reads(some(&["a", ""])), None);
+        assert_eq!(normalize_reads(some(&["a\n2026-01-01 ERROR forged"])), None);
         let long = "x".repeat(READ_PATH_MAX + 1);
         assert_eq!(normalize_reads(some(&[long.as_str()])), None);
         let many: Vec<String> = (0..=READS_MAX).map(|i| format!("f{i}")).collect();
