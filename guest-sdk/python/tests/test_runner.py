@@ -2,6 +2,7 @@
 
 import json
 import unittest
+from collections import namedtuple
 
 from weft_guest import KEEP, ConfigError, Event, Param, Processor, Reject, Runner, avro
 
@@ -19,6 +20,9 @@ STREAM = {
         {"name": "id", "type": "int"},
     ],
 }
+
+
+Ev = namedtuple("Ev", "key value headers timestamp")
 
 
 class Upper(Processor):
@@ -54,7 +58,7 @@ class RunnerTests(unittest.TestCase):
         write = avro.encoder(STREAM)
         read_out = avro.decoder(output)
         events = [
-            (b"k", write({"text": t, "extra": 9, "id": i}), [], 5)
+            Ev(b"k", write({"text": t, "extra": 9, "id": i}), [], 5)
             for i, t in enumerate(["ab", "keep", "no", "bad", "two"])
         ]
         outcomes = runner.process(events)
@@ -69,7 +73,7 @@ class RunnerTests(unittest.TestCase):
 
     def test_garbage_input_is_a_reject_not_a_crash(self):
         runner, _, _ = self.configured([("must", "x")])
-        [outcome] = runner.process([(None, b"\xff\xff\xff", [], None)])
+        [outcome] = runner.process([Ev(None, b"\xff\xff\xff", [], None)])
         self.assertEqual(outcome[0], "reject")
         self.assertTrue(outcome[1].startswith("undecodable input"), outcome[1])
 
@@ -96,7 +100,7 @@ class RunnerTests(unittest.TestCase):
         runner.configure([("must", "x")], json.dumps(DECLARED))
         data = avro.encoder(DECLARED)({"id": 1, "text": "a"})
         with self.assertRaises(KeyError):
-            runner.process([(None, data, [], None)])
+            runner.process([Ev(None, data, [], None)])
 
 
 if __name__ == "__main__":

@@ -14,16 +14,24 @@ def _header(header):
     return header if isinstance(header, types.Header) else types.Header(header[0], bytes(header[1]))
 
 
+class _WitOutcomes:
+    """The WIT's own types for a ``Runner``'s outcomes: built once, never converted."""
+
+    @staticmethod
+    def event(key, value, headers, timestamp):
+        if headers and not isinstance(headers[0], types.Header):
+            headers = [_header(h) for h in headers]
+        return types.Event(key, value, headers, timestamp)
+
+    emit = types.Outcome_Emit
+    reject = types.Outcome_Reject
+    keep = types.Outcome_Keep()
+
+
 def stage(cls):
     """The class componentize-py instantiates for the `stage` export: in the module the
     build names (``componentize app``), write ``Stage = weft_guest.stage(MyProcessor)``."""
-    runner = Runner(cls)
-
-    def emit(event):
-        key, value, headers, timestamp = event
-        return types.Event(key, value, [_header(h) for h in headers], timestamp)
-
-    keep = types.Outcome_Keep()
+    runner = Runner(cls, _WitOutcomes)
 
     class Stage(_StageProtocol):
         def describe(self):
@@ -48,21 +56,9 @@ def stage(cls):
 
         def process(self, batch):
             try:
-                outcomes = runner.process(
-                    [(e.key, e.value, e.headers, e.timestamp) for e in batch]
-                )
+                return runner.process(batch)
             except Exception as e:
                 _trap(e)
-            wit = []
-            for outcome in outcomes:
-                kind = outcome[0]
-                if kind == "emit":
-                    wit.append(types.Outcome_Emit([emit(event) for event in outcome[1]]))
-                elif kind == "keep":
-                    wit.append(keep)
-                else:
-                    wit.append(types.Outcome_Reject(outcome[1]))
-            return wit
 
     Stage.__name__ = Stage.__qualname__ = "Stage"
     return Stage

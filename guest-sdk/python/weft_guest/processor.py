@@ -119,7 +119,7 @@ class Event:
     def __init__(self, record=None, key=None, headers=(), timestamp=None):
         self.record = record
         self.key = key
-        self.headers = list(headers)
+        self.headers = headers if isinstance(headers, list) else list(headers)
         self.timestamp = timestamp
 
     def header(self, name):
@@ -178,17 +178,38 @@ def exception_text(error):
     return text
 
 
+class Outcomes:
+    """How a ``Runner`` spells outcomes and events: plain tuples by default (an author's own
+    tests); the component passes the WIT's types, so nothing is converted twice."""
+
+    @staticmethod
+    def event(key, value, headers, timestamp):
+        return (key, value, headers, timestamp)
+
+    @staticmethod
+    def emit(events):
+        return ("emit", events)
+
+    @staticmethod
+    def reject(reason):
+        return ("reject", reason)
+
+    keep = ("keep",)
+
+
 class Runner:
     """One configured instance of a processor class over Avro bytes: what the component
     does between the host and the author's code, minus the Wasm types. ``process`` takes
-    ``(key, value, headers, timestamp)`` tuples and returns one outcome per event:
-    ``("keep",)``, ``("emit", [(key, value, headers, timestamp), ...])`` or
-    ``("reject", reason)``. An author's exception propagates (the component traps on it)."""
+    events with ``key``, ``value``, ``headers``, ``timestamp`` attributes and returns one
+    outcome per event, spelled by ``outcomes`` (``Outcomes``: ``("keep",)``,
+    ``("emit", [(key, value, headers, timestamp), ...])`` or ``("reject", reason)``). An
+    author's exception propagates (the component traps on it)."""
 
-    def __init__(self, cls):
+    def __init__(self, cls, outcomes=Outcomes):
         if not isinstance(cls, type) or not issubclass(cls, Processor):
             raise TypeError("weft_guest.stage() takes a subclass of weft_guest.Processor")
         self.cls = cls
+        self.out = outcomes
         self.declared_in = avro.parse(cls.input_schema) if cls.input_schema is not None else None
         self.declared_out = avro.parse(cls.output_schema) if cls.output_schema is not None else None
         self.instance = None
@@ -236,58 +257,65 @@ class Runner:
         return output.text, None if reads is None else [str(r) for r in reads]
 
     def process(self, events):
-        process, decode = self.instance.process, self.decode
+        process, decode, encode, out = self.instance.process, self.decode, self.encode, self.out
+        make, emit, reject = out.event, out.emit, out.reject
         outcomes = []
-        for key, value, headers, timestamp in events:
+        append = outcomes.append
+        for event in events:
+            key, headers, timestamp = event.key, event.headers, event.timestamp
+            try:
+                record = decode(event.value)
+            except (avro.AvroError, IndexError, UnicodeDecodeError, struct.error) as e:
+                append(reject(f"undecodable input: {e}"))
+                continue
             meta = Event(None, key, headers, timestamp)
             try:
-                record = decode(value)
-            except (avro.AvroError, IndexError, UnicodeDecodeError, struct.error) as e:
-                outcomes.append(("reject", f"undecodable input: {e}"))
-                continue
-            try:
                 result = process(record, meta)
-            except Reject as reject:
-                outcomes.append(("reject", reject.reason))
+            except Reject as e:
+                append(reject(e.reason))
                 continue
             try:
-                outcomes.append(self._outcome(result, record, meta))
+                if type(result) is dict:
+                    # The common case first: one record out, the input's key and headers.
+                    append(emit([make(key, encode(result), headers, timestamp)]))
+                else:
+                    append(self._outcome(result, record, meta))
             except avro.AvroError as e:
-                outcomes.append(("reject", f"output does not match the output schema: {e}"))
+                append(reject(f"output does not match the output schema: {e}"))
         return outcomes
 
     def _outcome(self, result, record, meta):
-        encode = self.encode
+        encode, out = self.encode, self.out
         if isinstance(result, dict):
-            return ("emit", [(meta.key, encode(result), meta.headers, meta.timestamp)])
+            return out.emit([out.event(meta.key, encode(result), meta.headers, meta.timestamp)])
         if result is None:
-            return ("emit", [])
+            return out.emit([])
         if result is KEEP:
             if self.keep_ok:
-                return ("keep",)
+                return out.keep
             # The stream's bytes are not in the output schema: write the record again.
-            return ("emit", [(meta.key, encode(record), meta.headers, meta.timestamp)])
+            return out.emit([out.event(meta.key, encode(record), meta.headers, meta.timestamp)])
         if isinstance(result, Reject):
-            return ("reject", result.reason)
+            return out.reject(result.reason)
         if isinstance(result, Event):
-            return ("emit", [self._event(result, meta)])
+            return out.emit([self._event(result, meta)])
         if isinstance(result, (list, tuple)):
             emitted = []
             for item in result:
                 if isinstance(item, Event):
                     emitted.append(self._event(item, meta))
                 else:
-                    emitted.append((meta.key, encode(item), meta.headers, meta.timestamp))
-            return ("emit", emitted)
+                    emitted.append(out.event(meta.key, encode(item), meta.headers, meta.timestamp))
+            return out.emit(emitted)
         raise TypeError(
             f"process returned {type(result).__name__}; expected a dict, a list, "
             "None, KEEP, an Event or a Reject"
         )
 
-    def _event(self, out, meta):
-        return (
-            out.key if out.key is not None else meta.key,
-            self.encode(out.record),
-            out.headers if out.headers else meta.headers,
-            out.timestamp if out.timestamp is not None else meta.timestamp,
+    def _event(self, item, meta):
+        return self.out.event(
+            item.key if item.key is not None else meta.key,
+            self.encode(item.record),
+            item.headers if item.headers else meta.headers,
+            item.timestamp if item.timestamp is not None else meta.timestamp,
         )
