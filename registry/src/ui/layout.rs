@@ -6,11 +6,13 @@
 //! percent-encoded by [`seg`]. The Content-Security-Policy forbids inline and foreign scripts,
 //! so even a value that slipped through could not run.
 
-use axum::extract::{Path, Request};
+use axum::extract::{FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
+use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
@@ -136,6 +138,21 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         HeaderValue::from_static("same-origin"),
     );
     response
+}
+
+/// A query string read as `T`, refused with an error page (not axum's plain text).
+#[derive(Debug)]
+pub struct PageQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for PageQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Self(q))
+            .map_err(|e| error_page(StatusCode::BAD_REQUEST, &e.body_text()))
+    }
 }
 
 /// A failure shown as a page, with the API's status and message.

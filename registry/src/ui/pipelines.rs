@@ -1,13 +1,14 @@
 //! Pipeline pages: the list, one pipeline (topics, stages with the fields they read, its
 //! definition), the lineage graph with field-level lineage, and the creation form.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::graph::{Graph, Kind, MAX_NODES, svg};
 use super::layout::{
-    Section, UiResult, page, pipeline_href, plugin_version_href, seg, subject_href,
+    PageQuery, Section, UiResult, cut_note, page, pipeline_href, plugin_version_href, seg,
+    subject_href,
 };
 use crate::state::AppState;
 use crate::store::{Endpoint, Pipeline, PluginRef};
@@ -16,13 +17,44 @@ async fn all(state: &AppState) -> UiResult<Vec<Pipeline>> {
     Ok(state.store.read(|store| store.all_pipelines()).await?)
 }
 
-/// Every registered pipeline.
-pub async fn list(State(state): State<AppState>) -> UiResult {
-    let pipelines = all(&state).await?;
+/// Pipelines listed at most; a search narrows the rest.
+const MAX_LISTED: usize = 500;
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    pub q: String,
+}
+
+/// Every registered pipeline, or those whose name, description, topics or plugins hold `q`.
+pub async fn list(
+    State(state): State<AppState>,
+    PageQuery(query): PageQuery<SearchQuery>,
+) -> UiResult {
+    let needle = query.q.trim().to_lowercase();
+    let mut pipelines = all(&state).await?;
+    if !needle.is_empty() {
+        pipelines.retain(|p| {
+            let topics = p.sources.iter().chain(&p.sinks).map(|e| e.topic.as_str());
+            let plugins = p.processors.iter().map(|s| s.name.as_str());
+            [p.name.as_str(), p.description.as_str()]
+                .into_iter()
+                .chain(topics)
+                .chain(plugins)
+                .any(|text| text.to_lowercase().contains(&needle))
+        });
+    }
+    let total = pipelines.len();
+    pipelines.truncate(MAX_LISTED);
     let body = html! {
         h1 { "Pipelines" }
         p { a.button href="/ui/create" { "New pipeline" } " " a href="/ui/lineage" { "Lineage graph" } }
-        @if pipelines.is_empty() { p.note { "No pipeline is registered yet." } }
+        form.inline action="/ui/pipelines" method="get" {
+            input #pipeline-search type="search" name="q" value=(query.q) placeholder="name, topic or plugin";
+            button type="submit" { "Search" }
+        }
+        (cut_note(pipelines.len(), total, "Narrow the search to see the others."))
+        @if pipelines.is_empty() { p.note { "No pipeline matches." } }
         @else {
             table.list #pipelines {
                 thead { tr { th { "Pipeline" } th { "Reads" } th { "Runs" } th { "Writes" } th { "Deployed" } } }
@@ -116,7 +148,10 @@ pub struct LineageQuery {
 }
 
 /// The lineage graph (bounded) and, where stages reported them, the fields each reads.
-pub async fn lineage(State(state): State<AppState>, Query(query): Query<LineageQuery>) -> UiResult {
+pub async fn lineage(
+    State(state): State<AppState>,
+    PageQuery(query): PageQuery<LineageQuery>,
+) -> UiResult {
     let pipelines = all(&state).await?;
     let graph = Graph::of(&pipelines);
     let focus = query.focus.split_once(':').and_then(|(kind, label)| {

@@ -2,7 +2,7 @@
 //! digest and download.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
@@ -10,8 +10,8 @@ use serde::Deserialize;
 use weft_registry_api::PluginVersion;
 
 use super::layout::{
-    Section, UiResult, cut_note, human_size, page, pipeline_href, plugin_href, plugin_version_href,
-    seg,
+    PageQuery, Section, UiResult, cut_note, human_size, page, pipeline_href, plugin_href,
+    plugin_version_href, seg,
 };
 use super::tables::schema_table;
 use crate::state::AppState;
@@ -27,7 +27,10 @@ pub struct SearchQuery {
 }
 
 /// Every plugin (newest version's description), filtered by `q` over names and descriptions.
-pub async fn list(State(state): State<AppState>, Query(query): Query<SearchQuery>) -> UiResult {
+pub async fn list(
+    State(state): State<AppState>,
+    PageQuery(query): PageQuery<SearchQuery>,
+) -> UiResult {
     let needle = query.q.trim().to_lowercase();
     let (rows, total) = state
         .store

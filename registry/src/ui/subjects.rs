@@ -2,13 +2,14 @@
 //! docs), a subject's versions as field tables with who reads each field, its compatibility
 //! level and the pipelines reading and writing its topic, and the diff of two versions.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::fields::{diff, outline};
 use super::layout::{
-    Section, UiResult, cut_note, page, pipeline_href, plugin_version_href, seg, subject_href,
+    PageQuery, Section, UiResult, cut_note, page, pipeline_href, plugin_version_href, seg,
+    subject_href,
 };
 use super::tables::{Readers, diff_table, outline_table};
 use crate::error::ApiError;
@@ -37,7 +38,10 @@ struct Found {
 }
 
 /// Every subject, or those whose name, record names, field names or docs contain `q`.
-pub async fn list(State(state): State<AppState>, Query(query): Query<SearchQuery>) -> UiResult {
+pub async fn list(
+    State(state): State<AppState>,
+    PageQuery(query): PageQuery<SearchQuery>,
+) -> UiResult {
     let needle = query.q.trim().to_lowercase();
     let searching = !needle.is_empty();
     let (found, total, scanned_all) = state
@@ -151,7 +155,7 @@ pub struct VersionQuery {
 pub async fn subject(
     State(state): State<AppState>,
     Path(subject): Path<String>,
-    Query(query): Query<VersionQuery>,
+    PageQuery(query): PageQuery<VersionQuery>,
 ) -> UiResult {
     let s = subject.clone();
     let (shown, versions, level, explicit, stored) = state
@@ -298,7 +302,7 @@ pub struct DiffQuery {
 pub async fn diff_page(
     State(state): State<AppState>,
     Path(subject): Path<String>,
-    Query(query): Query<DiffQuery>,
+    PageQuery(query): PageQuery<DiffQuery>,
 ) -> UiResult {
     let s = subject.clone();
     let (from, to, versions) = state

@@ -174,6 +174,16 @@ async fn missing_things_are_html_pages_with_the_api_message() {
     );
     let (status, _, _) = send(&state, get("/ui/no/such/page")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, headers, html) = send(&state, get("/ui/subjects/a/diff?from=x&to=1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    assert!(kind.is_some_and(|k| k.starts_with("text/html")), "{kind:?}");
+    assert!(
+        html.contains("from"),
+        "the page names the bad parameter: {html}"
+    );
     // The API's own errors stay JSON.
     let (status, headers, _) = send(&state, get("/v1/pipelines/nope")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
