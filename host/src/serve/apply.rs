@@ -9,10 +9,11 @@
 use std::time::Instant;
 
 use super::build::problems;
+use super::decide::Pins;
 use super::history::HistoryKind;
 use super::metrics::{Metrics, UpgradeLabels};
 use super::shared::lock;
-use super::upgrade::{Pins, Prepared, block, unblock};
+use super::upgrade::{Prepared, block, unblock};
 use super::worker::{Outcome, Worker, is_file};
 use crate::pipeline::{Replaced, RunningPipeline, Swap};
 use crate::registry::client::{Annotation, Client};

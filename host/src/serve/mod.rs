@@ -4,16 +4,18 @@
 //! the CLI are thin layers over the [`Daemon`] handle.
 //!
 //! Modules: `config` (weftd.toml) ← `metrics` (the Prometheus families), `history` (each
-//! pipeline's upgrade history on disk), `build` (building with the registry resolver) ←
-//! `worker` (one pipeline's thread: build, step, swap, back off) with `apply` (swapping in
+//! pipeline's upgrade history on disk), `folder` (pipeline files), `decide` (the pure upgrade
+//! policy), `build` (building with the registry resolver) ← `shared` (what a worker shares)
+//! ← `worker` (one pipeline's thread: build, step, swap, back off) with `apply` (swapping in
 //! an upgrade, its canary) ← `upgrade` (the check that finds and builds upgrades) ←
-//! `supervisor` (the set of workers, the folder, put/delete) ← `watch` (folder events into
-//! the supervisor).
+//! `supervisor` (the set of workers, put/delete) ← `watch` (folder events into the
+//! supervisor).
 
 pub mod api;
 mod apply;
 mod build;
 pub mod config;
+mod decide;
 mod diff;
 mod folder;
 pub mod history;

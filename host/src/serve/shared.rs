@@ -10,9 +10,10 @@ use apache_avro::Schema;
 use weft_runtime::{Runtime, StageStats};
 
 use super::config::DaemonConfig;
+use super::decide::Pins;
 use super::history::Ledger;
 use super::metrics::Metrics;
-use super::upgrade::{Pins, Prepared};
+use super::upgrade::Prepared;
 use super::{ChangeHook, PartitionLag, State};
 use crate::config::PipelineConfig;
 use crate::io::Stall;

@@ -23,6 +23,7 @@ use weft_schema::{check_can_read, parse_schema};
 
 use super::State;
 use super::build::{panicked, problems, select, selecting, versions};
+use super::decide::{Change, Decision, Pins, Target, decide, describe};
 use super::history::HistoryKind;
 use super::shared::{Context, Control, Shared, lock, processor_name};
 use super::supervisor::Supervisor;
@@ -30,115 +31,6 @@ use crate::config::{KafkaSourceConfig, parse_plugin_ref};
 use crate::config::{PipelineConfig, SinkConfig, SourceConfig, WireFormat, is_local_plugin};
 use crate::pipeline::{RUN_STACK_BYTES, build_chain};
 use crate::registry::client::{Client, ClientError};
-
-/// What runs, or what the registry resolves to: each stage's `name@version` and the source's
-/// reader schema id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Pins {
-    pub stages: Vec<String>,
-    pub reader: Option<u32>,
-}
-
-impl std::fmt::Display for Pins {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.stages.join(", "))?;
-        if let Some(id) = self.reader {
-            if !self.stages.is_empty() {
-                write!(f, "; ")?;
-            }
-            write!(f, "reader schema id {id}")?;
-        }
-        Ok(())
-    }
-}
-
-/// One difference between what runs and what the registry resolves to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Change {
-    /// Stage `stage` (0-based) moves to another version.
-    Plugin {
-        stage: usize,
-        from: String,
-        to: String,
-        why: String,
-    },
-    /// The source's subject has a new latest schema.
-    Schema {
-        subject: String,
-        from: Option<u32>,
-        to: u32,
-    },
-}
-
-impl std::fmt::Display for Change {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Change::Plugin {
-                stage,
-                from,
-                to,
-                why,
-            } => write!(f, "stage {}: {from} → {to} ({why})", stage + 1),
-            Change::Schema { subject, from, to } => match from {
-                Some(from) => write!(f, "source subject {subject}: schema id {from} → {to}"),
-                None => write!(f, "source subject {subject}: schema id {to}"),
-            },
-        }
-    }
-}
-
-/// What the registry resolves a pipeline to, with why each stage moves.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Target {
-    pub pins: Pins,
-    /// Per stage: why its version is what it is (`newest match of ^1`, `1.2.0 was yanked`).
-    pub why: Vec<String>,
-    /// The source subject followed, if any.
-    pub subject: Option<String>,
-}
-
-/// What to do about one pipeline after a check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Decision {
-    /// The registry resolves to what runs.
-    Current,
-    /// The registry resolves to what was already refused: not tried again until it changes.
-    StillBlocked,
-    /// Build and swap in these changes.
-    Upgrade(Vec<Change>),
-}
-
-/// Compares what runs with what the registry resolves to. Pure: the whole policy of when an
-/// upgrade is attempted.
-pub(super) fn decide(running: &Pins, target: &Target, blocked: Option<&Pins>) -> Decision {
-    if *running == target.pins {
-        return Decision::Current;
-    }
-    if blocked == Some(&target.pins) {
-        return Decision::StillBlocked;
-    }
-    let mut changes = Vec::new();
-    for (stage, (from, to)) in running.stages.iter().zip(&target.pins.stages).enumerate() {
-        if from != to {
-            changes.push(Change::Plugin {
-                stage,
-                from: from.clone(),
-                to: to.clone(),
-                why: target.why.get(stage).cloned().unwrap_or_default(),
-            });
-        }
-    }
-    if let Some(to) = target.pins.reader
-        && running.reader != Some(to)
-    {
-        changes.push(Change::Schema {
-            subject: target.subject.clone().unwrap_or_default(),
-            from: running.reader,
-            to,
-        });
-    }
-    Decision::Upgrade(changes)
-}
 
 /// A chain built and checked beside the running one, for the worker to swap in.
 pub(super) struct Prepared {
@@ -168,14 +60,6 @@ impl Prepared {
     pub fn describe(&self) -> String {
         describe(&self.changes)
     }
-}
-
-pub(super) fn describe(changes: &[Change]) -> String {
-    changes
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// What `upgrade` in the status says while an upgrade is blocked.
@@ -476,7 +360,7 @@ fn prepare(
         build_chain(config, &ctx.runtime, resolver.as_ref(), input.clone())
     }))
     .map_err(|panic| panicked(&*panic))?
-    .map_err(|e| problems(&e).join("; "))?;
+    .map_err(|e| refusal(&e, &target.pins.stages))?;
     let (chain, digests) = built;
     let ids: Vec<String> = chain
         .stage_ids()
@@ -505,6 +389,25 @@ fn prepare(
     Ok((chain, digests, reader))
 }
 
+/// Why a chain did not build, naming the link: a processor's `configure` refusing its new
+/// input (a field its parameters name is gone, its type changed) is that link's failure,
+/// whose upstream is the source or the stage before. `pins` are the target's stages.
+fn refusal(e: &crate::Error, pins: &[String]) -> String {
+    let crate::Error::Plugin(weft_runtime::Error::Configure { processor, reason }) = e else {
+        return problems(e).join("; ");
+    };
+    let position = processor
+        .rsplit_once(" (#")
+        .and_then(|(_, n)| n.trim_end_matches(')').parse::<usize>().ok());
+    let upstream = match position {
+        Some(n) if n >= 2 => pins
+            .get(n - 2)
+            .map_or_else(|| "source".to_string(), |id| format!("{id} (#{})", n - 1)),
+        _ => "source".to_string(),
+    };
+    format!("link {upstream} → {processor}: its configure refused the new input: {reason}")
+}
+
 fn is_file(sink: &SinkConfig) -> bool {
     matches!(sink, SinkConfig::Jsonl { .. } | SinkConfig::AvroFile { .. })
 }
@@ -513,85 +416,31 @@ fn is_file(sink: &SinkConfig) -> bool {
 mod tests {
     use super::*;
 
-    fn pins(stages: &[&str], reader: Option<u32>) -> Pins {
-        Pins {
-            stages: stages.iter().map(|s| s.to_string()).collect(),
-            reader,
-        }
-    }
-
-    fn target(stages: &[&str], reader: Option<u32>) -> Target {
-        Target {
-            pins: pins(stages, reader),
-            why: vec!["newest match of ^1".into(); stages.len()],
-            subject: Some("orders-value".into()),
-        }
-    }
-
     #[test]
-    fn what_runs_is_current() {
-        let running = pins(&["filter@0.1.0", "mask@1.1.0"], Some(3));
-        let t = target(&["filter@0.1.0", "mask@1.1.0"], Some(3));
-        assert_eq!(decide(&running, &t, None), Decision::Current);
-        // Even when something else was blocked before: the registry moved back.
-        let blocked = pins(&["filter@0.1.0", "mask@1.1.0"], Some(4));
-        assert_eq!(decide(&running, &t, Some(&blocked)), Decision::Current);
-    }
-
-    #[test]
-    fn a_new_version_and_a_new_schema_are_one_upgrade_naming_both() {
-        let running = pins(&["filter@0.1.0", "mask@1.1.0"], Some(3));
-        let t = target(&["filter@0.1.0", "mask@1.2.0"], Some(5));
-        let Decision::Upgrade(changes) = decide(&running, &t, None) else {
-            panic!("an upgrade");
+    fn a_configure_refusal_names_its_link_stage_and_field() {
+        let stages = ["filter@0.1.0".to_string(), "mask@1.1.0".to_string()];
+        let refused = |processor: &str| {
+            crate::Error::Plugin(weft_runtime::Error::Configure {
+                processor: processor.into(),
+                reason: "parameter `condition`: unknown field 'year'".into(),
+            })
         };
         assert_eq!(
-            describe(&changes),
-            "stage 2: mask@1.1.0 → mask@1.2.0 (newest match of ^1); source subject orders-value: schema id 3 → 5"
+            refusal(&refused("filter@0.1.0 (#1)"), &stages),
+            "link source → filter@0.1.0 (#1): its configure refused the new input: parameter `condition`: unknown field 'year'"
         );
-    }
-
-    #[test]
-    fn a_refused_target_is_not_tried_again_until_the_registry_changes() {
-        let running = pins(&["filter@0.1.0"], Some(3));
-        let refused = target(&["filter@0.1.0"], Some(5));
-        assert_eq!(
-            decide(&running, &refused, Some(&refused.pins)),
-            Decision::StillBlocked
+        assert!(
+            refusal(&refused("mask@1.1.0 (#2)"), &stages)
+                .starts_with("link filter@0.1.0 (#1) → mask@1.1.0 (#2): "),
         );
-        // A newer schema (or plugin) is a new target: tried.
-        let newer = target(&["filter@0.1.0"], Some(6));
-        assert!(matches!(
-            decide(&running, &newer, Some(&refused.pins)),
-            Decision::Upgrade(_)
-        ));
-    }
-
-    #[test]
-    fn moving_back_from_a_yanked_version_is_an_upgrade_too() {
-        let running = pins(&["mask@1.2.0"], None);
-        let mut t = target(&["mask@1.1.0"], None);
-        t.why = vec!["mask@1.2.0 was yanked; newest match of ^1".into()];
-        let Decision::Upgrade(changes) = decide(&running, &t, None) else {
-            panic!("an upgrade");
+        // Other errors keep their own words (a typed link names itself already).
+        let link = crate::Error::Link {
+            link: "source → t@1.0.0 (#1)".into(),
+            reason: "field year removed".into(),
         };
         assert_eq!(
-            changes,
-            [Change::Plugin {
-                stage: 0,
-                from: "mask@1.2.0".into(),
-                to: "mask@1.1.0".into(),
-                why: "mask@1.2.0 was yanked; newest match of ^1".into(),
-            }]
+            refusal(&link, &stages),
+            "link source → t@1.0.0 (#1): field year removed"
         );
-    }
-
-    #[test]
-    fn pins_read_as_a_line() {
-        assert_eq!(
-            pins(&["filter@0.1.0", "mask@1.1.0"], Some(7)).to_string(),
-            "filter@0.1.0, mask@1.1.0; reader schema id 7"
-        );
-        assert_eq!(pins(&[], Some(7)).to_string(), "reader schema id 7");
     }
 }

@@ -13,11 +13,12 @@ use weft_runtime::StageStats;
 use super::State;
 use super::apply::Canary;
 use super::build::{build, panicked, problems, resolver};
+use super::decide::Pins;
 use super::diff::{Plan, plan};
 use super::history::HistoryKind;
 use super::metrics::{LagLabels, Metrics, StageLabels};
 use super::shared::{Context, Control, Reply, Shared, Version, lock, processor_name};
-use super::upgrade::{Pins, followed_source, unblock};
+use super::upgrade::{followed_source, unblock};
 use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
 use crate::pipeline::{Pipeline, RunningPipeline, Step, Swap, build_chain};
 
