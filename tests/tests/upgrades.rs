@@ -156,21 +156,37 @@ impl Drop for Stream {
 }
 
 /// Per partition, the first arrival of each id must come in increasing id order: the
-/// producer wrote each partition's ids in increasing order, and a replay after a swap may
-/// repeat events but never reorder the new ones.
-fn assert_in_order_per_partition(messages: &[Received], mut id_of: impl FnMut(&Received) -> i64) {
+/// producer wrote each partition's ids in increasing order, and a replay after a swap or a
+/// crash may repeat events but never reorder the new ones. Ids in `dead_lettered` are left
+/// out: an event a trap sent to the dead letters arrives in the sink only if a replay from an
+/// older commit processes it again, after later events. `label` describes a message.
+fn assert_in_order_per_partition(
+    messages: &[Received],
+    dead_lettered: &BTreeSet<i64>,
+    mut id_of: impl FnMut(&Received) -> i64,
+    mut label: impl FnMut(&Received) -> String,
+) {
     let mut seen = BTreeSet::new();
     let mut last: HashMap<i32, i64> = HashMap::new();
-    for m in messages {
+    for (index, m) in messages.iter().enumerate() {
         let id = id_of(m);
-        if !seen.insert(id) {
+        if dead_lettered.contains(&id) || !seen.insert(id) {
             continue;
         }
-        if let Some(before) = last.insert(m.partition, id) {
-            assert!(
-                before < id,
-                "partition {} out of order: {id} first arrived after {before}",
-                m.partition
+        if let Some(before) = last.insert(m.partition, id)
+            && before > id
+        {
+            let around: Vec<String> = messages[..=index]
+                .iter()
+                .rev()
+                .filter(|o| o.partition == m.partition)
+                .take(30)
+                .map(|o| format!("@{} {}", o.offset, label(o)))
+                .collect();
+            panic!(
+                "partition {} out of order: {id} first arrived after {before}; newest first:\n{}",
+                m.partition,
+                around.join("\n")
             );
         }
     }
@@ -262,7 +278,7 @@ fn a_source_schema_change_upgrades_the_pipeline_and_a_dropped_field_blocks_it() 
     }
     broker.create_topic("up-dead", 1);
     let client = registry.client();
-    let [v1, v2] = [V1, V2].map(|s| Schema::parse_str(s).expect("schema parses"));
+    let [v1, v2, v3] = [V1, V2, V3].map(|s| Schema::parse_str(s).expect("schema parses"));
     let v1_id = client.register("up-in-value", V1).expect("register v1");
 
     // v1 events, before the daemon starts.
@@ -282,12 +298,31 @@ fn a_source_schema_change_upgrades_the_pipeline_and_a_dropped_field_blocks_it() 
     daemon.put_pipeline(
         "titles",
         &format!(
-            "[[source]]\nkind = \"kafka\"\ntopics = [\"up-in\"]\ngroup = \"upgrades\"\n\
-             start = \"earliest\"\n\n[[processor]]\nplugin = {}\n\
-             params = {{ condition = \"year > 1000\" }}\n\n[sink]\nkind = \"kafka\"\n\
-             topic = \"up-out\"\nregister_schema = true\n\n[dead_letter]\nkind = \"kafka\"\n\
-             topic = \"up-dead\"\n\n[limits]\nbatch_size = 50\n",
-            toml_path(&plugin("filter"))
+            r#"
+[[source]]
+kind = "kafka"
+topics = ["up-in"]
+group = "upgrades"
+start = "committed"
+# format = "confluent" and no schema: the reader schema is the latest of up-in-value.
+
+[[processor]]
+plugin = {filter}
+params = {{ condition = "year > 1000" }}
+
+[sink]
+kind = "kafka"
+topic = "up-out"
+register_schema = true
+
+[dead_letter]
+kind = "kafka"
+topic = "up-dead"
+
+[limits]
+batch_size = 50
+"#,
+            filter = toml_path(&plugin("filter"))
         ),
     );
     let mut out = Collector::new(&brokers, "up-out");
@@ -355,7 +390,7 @@ fn a_source_schema_change_upgrades_the_pipeline_and_a_dropped_field_blocks_it() 
     assert!(upgrades >= 1, "history: {:?}", history(&daemon, "titles"));
 
     // v3 drops `year`, which the filter's condition reads: blocked, v2 stays the reader.
-    client
+    let v3_id = client
         .register("up-in-value", V3)
         .expect("register v3 (BACKWARD allows it)");
     daemon.wait_for(
@@ -370,26 +405,27 @@ fn a_source_schema_change_upgrades_the_pipeline_and_a_dropped_field_blocks_it() 
     );
     assert_eq!(reader_schema(&daemon), Some(u64::from(v2_id)));
     assert_eq!(daemon.state("titles"), "RUNNING");
-    let entries = history(&daemon, "titles");
-    let blocked = entries_of(&entries, "blocked");
-    assert_eq!(blocked.len(), 1, "one blocked entry: {entries:?}");
-    assert!(
-        blocked[0]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("year")),
-        "{blocked:?}"
-    );
     assert_eq!(
         daemon.metric("weft_pipeline_upgrade_blocked{pipeline=\"titles\"}"),
         Some(1.0)
     );
 
-    // Still running on v2: v2 events keep flowing.
+    // Still running on v2: v2 events keep flowing; v3 events, which v2 cannot read (no
+    // `year`, no default), are dead-lettered with the reason rather than lost.
     for id in last_v2 + 1..=last_v2 + 50 {
         producer.send(
             "up-in",
             Some(title_key(id).as_bytes()),
             &confluent_title(&v2, v2_id, id),
+            &[],
+        );
+    }
+    let v3_ids = last_v2 + 51..=last_v2 + 60;
+    for id in v3_ids.clone() {
+        producer.send(
+            "up-in",
+            Some(title_key(id).as_bytes()),
+            &confluent_title(&v3, v3_id, id),
             &[],
         );
     }
@@ -409,10 +445,51 @@ fn a_source_schema_change_upgrades_the_pipeline_and_a_dropped_field_blocks_it() 
         missing(&ids, last),
         daemon.log()
     );
-    out.poll(Duration::from_millis(500));
-    assert_in_order_per_partition(&out.messages, |m| {
-        reader.read(m).1["id"].as_i64().expect("id")
+    let mut dead = Collector::new(&brokers, "up-dead");
+    let v3_keys: BTreeSet<Vec<u8>> = v3_ids.map(|id| title_key(id).into_bytes()).collect();
+    let v3_dead = |messages: &[Received]| {
+        messages
+            .iter()
+            .filter(|m| m.key.as_ref().is_some_and(|k| v3_keys.contains(k)))
+            .map(|m| (m.key.clone(), m.header("weft.reason").unwrap_or_default()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let all_dead = dead.wait_for(Duration::from_secs(60), |m| {
+        v3_dead(m).len() == v3_keys.len()
     });
+    let reasons = v3_dead(&dead.messages);
+    assert!(
+        all_dead && reasons.values().all(|r| !r.is_empty()),
+        "the v3 events in the dead letters, with a reason: {reasons:?}\nlog:\n{}",
+        daemon.log()
+    );
+    println!(
+        "upgrades: a v3 event read as v2 is dead-lettered: {:?}",
+        reasons.values().next()
+    );
+    // Blocked once: the daemon does not retry (and record) the same refusal every poll.
+    let entries = history(&daemon, "titles");
+    let blocked = entries_of(&entries, "blocked");
+    assert_eq!(blocked.len(), 1, "one blocked entry: {entries:?}");
+    assert!(
+        blocked[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("year")),
+        "{blocked:?}"
+    );
+    out.poll(Duration::from_millis(500));
+    let events: HashMap<(i32, i64), Value> = out
+        .messages
+        .iter()
+        .map(|m| ((m.partition, m.offset), reader.read(m).1))
+        .collect();
+    let event = |m: &Received| &events[&(m.partition, m.offset)];
+    assert_in_order_per_partition(
+        &out.messages,
+        &BTreeSet::new(),
+        |m| event(m)["id"].as_i64().expect("id"),
+        |m| event(m).to_string(),
+    );
     // Every event read after the switch carries the field, framed with the sink's v2 id.
     let after: Vec<(u32, Value)> = out
         .messages
@@ -495,7 +572,7 @@ fn plugin_versions_are_followed_rolled_back_and_yanked_without_losing_an_event()
     push("1.0.0");
 
     let work = tempfile::tempdir().expect("temp dir");
-    let daemon = Daemon::start(
+    let mut daemon = Daemon::start(
         work.path(),
         &weftd(
             &registry,
@@ -506,11 +583,37 @@ fn plugin_versions_are_followed_rolled_back_and_yanked_without_losing_an_event()
     daemon.put_pipeline(
         "plugins",
         &format!(
-            "[[source]]\nkind = \"kafka\"\ntopics = [\"pl-in\"]\ngroup = \"plugins\"\n\
-             start = \"earliest\"\nformat = \"avro\"\nschema = {schema}\n\n[[processor]]\n\
-             plugin = \"stamp@^1\"\nparams = {{ field = \"title\" }}\n\n[sink]\nkind = \"kafka\"\n\
-             topic = \"pl-out\"\nformat = \"avro\"\n\n[dead_letter]\nkind = \"kafka\"\n\
-             topic = \"pl-dead\"\n\n[limits]\nbatch_size = 20\n",
+            r#"
+[[source]]
+kind = "kafka"
+topics = ["pl-in"]
+group = "plugins"
+# From the group's commits: a restarted daemon replays only what it had not committed.
+start = "committed"
+format = "avro"
+schema = {schema}
+
+# The group notices the killed daemon's member after 6 s, not librdkafka's 45.
+[source.properties]
+"session.timeout.ms" = 6000
+"heartbeat.interval.ms" = 500
+
+[[processor]]
+plugin = "stamp@^1"
+params = {{ field = "title" }}
+
+[sink]
+kind = "kafka"
+topic = "pl-out"
+format = "avro"
+
+[dead_letter]
+kind = "kafka"
+topic = "pl-dead"
+
+[limits]
+batch_size = 20
+"#,
             schema = toml_path(&title_schema())
         ),
     );
@@ -521,6 +624,14 @@ fn plugin_versions_are_followed_rolled_back_and_yanked_without_losing_an_event()
     });
     let mut out = Collector::new(&brokers, "pl-out");
     let mut dead = Collector::new(&brokers, "pl-dead");
+    // Progress on stderr (shown with --nocapture or on failure): when each step happened.
+    let started = Instant::now();
+    let phase = |what: &str, produced: u64| {
+        eprintln!(
+            "upgrades: {:>5.1}s {what} ({produced} produced)",
+            started.elapsed().as_secs_f64()
+        );
+    };
     let stamped = |out: &mut Collector, version: &str| {
         let schema = &schema;
         out.wait_for(UPGRADE_BOUND, |messages| {
@@ -535,6 +646,7 @@ fn plugin_versions_are_followed_rolled_back_and_yanked_without_losing_an_event()
         daemon.log()
     );
     assert!(pins(&daemon, "1.0.0"), "{}", daemon.status("plugins"));
+    phase("stamped by 1.0.0", stream.last());
 
     // 1.1.0 pushed while events flow.
     push("1.1.0");
@@ -555,6 +667,7 @@ fn plugin_versions_are_followed_rolled_back_and_yanked_without_losing_an_event()
     );
 
     // 1.2.0 panics on every event: rolled back to 1.1.0, annotated in the registry.
+    phase("stamped by 1.1.0", stream.last());
     push("1.2.0");
     let pushed = Instant::now();
     daemon.wait_for("a rollback in the history", UPGRADE_BOUND, || {
@@ -590,6 +703,23 @@ fn plugin_versions_are_followed_rolled_back_and_yanked_without_losing_an_event()
     );
     println!("upgrades: plugin 1.2.0 pushed -> rolled back {rolled_back:?}");
 
+    // A crash (SIGKILL) and a restart: the exclusion and the history are on disk, so the
+    // restarted daemon builds stamp@^1 as 1.1.0, not the rolled-back 1.2.0.
+    phase("rolled back", stream.last());
+    daemon.restart();
+    daemon.wait_state("plugins", "RUNNING", UPGRADE_BOUND);
+    phase("restarted, RUNNING", stream.last());
+    assert!(
+        pins(&daemon, "1.1.0"),
+        "after a restart: {}",
+        daemon.status("plugins")
+    );
+    assert_eq!(
+        entries_of(&history(&daemon, "plugins"), "rollback").len(),
+        1,
+        "the history survives a restart"
+    );
+
     // Yanking the running 1.1.0 moves the pipeline back to 1.0.0 (1.2.0 stays excluded).
     let before_yank = stream.last() as i64;
     registry_post(&registry, "/v1/plugins/stamp/versions/1.1.0/yank");
@@ -615,6 +745,7 @@ fn plugin_versions_are_followed_rolled_back_and_yanked_without_losing_an_event()
 
     // Nothing lost: every id is in the sink or, with the reason, in the dead letters.
     let last = stream.stop();
+    phase("stamped by 1.0.0 after the yank; producer stopped", last);
     let mut found = BTreeSet::new();
     let complete = wait_until(Duration::from_secs(120), || {
         out.poll(Duration::from_millis(200));
@@ -633,11 +764,14 @@ fn plugin_versions_are_followed_rolled_back_and_yanked_without_losing_an_event()
         missing(&found, last),
         daemon.log()
     );
+    phase("every event found", last);
+    // Only 1.2.0's traps are dead letters, each with the panic's message.
     for m in &dead.messages {
         let reason = m.header("weft.reason").unwrap_or_default();
+        let processor = m.header("weft.processor").unwrap_or_default();
         assert!(
-            reason.contains("panic") || reason.contains("broken"),
-            "a dead letter without the trap's reason: {reason:?}"
+            processor.contains("1.2.0") && reason.contains("broken"),
+            "a dead letter not from 1.2.0's trap: {processor:?} {reason:?}"
         );
     }
     let mut by_stamp: BTreeMap<String, usize> = BTreeMap::new();
@@ -651,13 +785,29 @@ fn plugin_versions_are_followed_rolled_back_and_yanked_without_losing_an_event()
         *by_stamp.entry(stamp_of(&title).to_string()).or_default() += 1;
     }
     assert!(!by_stamp.contains_key("1.2.0"), "{by_stamp:?}");
-    assert_in_order_per_partition(&out.messages, |m| id_and_title(&schema, &m.value).0);
+    let dead_ids: BTreeSet<i64> = dead
+        .messages
+        .iter()
+        .map(|m| id_and_title(&schema, &m.value).0)
+        .collect();
+    assert_in_order_per_partition(
+        &out.messages,
+        &dead_ids,
+        |m| id_and_title(&schema, &m.value).0,
+        |m| id_and_title(&schema, &m.value).1,
+    );
     let entries = history(&daemon, "plugins");
     assert_eq!(entries_of(&entries, "rollback").len(), 1, "{entries:?}");
+    let distinct: BTreeSet<i64> = out
+        .messages
+        .iter()
+        .map(|m| id_and_title(&schema, &m.value).0)
+        .collect();
     println!(
-        "upgrades: plugins: produced {last}, sink {} by version {by_stamp:?}, dead letters {}, \
-         history {:?}",
+        "upgrades: plugins: produced {last}, sink {} ({} distinct) by version {by_stamp:?}, \
+         dead letters {}, history {:?}",
         out.messages.len(),
+        distinct.len(),
         dead.messages.len(),
         entries
             .iter()
