@@ -103,5 +103,32 @@ class RunnerTests(unittest.TestCase):
             runner.process([Ev(None, data, [], None)])
 
 
+class TypedRecords(unittest.TestCase):
+    def test_dataclasses_in_and_out(self):
+        from dataclasses import dataclass
+
+        @dataclass
+        class Item:
+            id: int
+            text: str
+
+        class Typed(Processor):
+            name = "typed"
+            input_schema = DECLARED
+            output_schema = DECLARED
+            record_type = Item
+
+            def process(self, record, event):
+                assert isinstance(record, Item)
+                return Item(record.id + 1, record.text * 2)
+
+        runner = Runner(Typed)
+        runner.configure([], json.dumps(STREAM))
+        data = avro.encoder(STREAM)({"text": "a", "extra": 0, "id": 1})
+        [(kind, [(_, value, _, _)])] = runner.process([Ev(None, data, [], None)])
+        self.assertEqual(kind, "emit")
+        self.assertEqual(avro.decoder(DECLARED)(value), {"id": 2, "text": "aa"})
+
+
 if __name__ == "__main__":
     unittest.main()

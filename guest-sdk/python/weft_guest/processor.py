@@ -143,7 +143,10 @@ class Processor:
     - ``output_schema``: what it emits; ``None`` means whatever ``configure`` returns, or
       else the schema of the records it receives;
     - ``reads``: top-level input fields it reads (``None``: the declared input schema's
-      fields, or every field when it declares none). ``configure`` may set ``self.reads``.
+      fields, or every field when it declares none). ``configure`` may set ``self.reads``;
+    - ``record_type``: a class built from each record's fields as keywords (a dataclass or
+      a ``NamedTuple``), for typed records instead of dicts; ``process`` may return
+      instances of dataclasses or named tuples too.
     """
 
     name = None
@@ -153,6 +156,7 @@ class Processor:
     input_schema = None
     output_schema = None
     reads = None
+    record_type = None
 
     def configure(self, params, input_schema):
         """Checks ``params`` (a ``Params``) against ``input_schema`` (the ``avro.Schema``
@@ -251,6 +255,7 @@ class Runner:
         self.encode = avro.encoder(output)
         self.keep_ok = output.text == stream.text or json.loads(output.text) == json.loads(stream.text)
         self.instance = instance
+        self.record_type = self.cls.record_type
         reads = instance.reads
         if reads is None and self.declared_in is not None:
             reads = self.declared_in.fields()
@@ -259,13 +264,16 @@ class Runner:
     def process(self, events):
         process, decode, encode, out = self.instance.process, self.decode, self.encode, self.out
         make, emit, reject = out.event, out.emit, out.reject
+        record_type = self.record_type
         outcomes = []
         append = outcomes.append
         for event in events:
             key, headers, timestamp = event.key, event.headers, event.timestamp
             try:
                 record = decode(event.value)
-            except (avro.AvroError, IndexError, UnicodeDecodeError, struct.error) as e:
+                if record_type is not None:
+                    record = record_type(**record)
+            except (avro.AvroError, IndexError, UnicodeDecodeError, struct.error, TypeError) as e:
                 append(reject(f"undecodable input: {e}"))
                 continue
             meta = Event(None, key, headers, timestamp)
@@ -285,8 +293,12 @@ class Runner:
         return outcomes
 
     def _outcome(self, result, record, meta):
-        encode, out = self.encode, self.out
-        if isinstance(result, dict):
+        out = self.out
+
+        def encode(value):
+            return self.encode(_plain(value))
+
+        if isinstance(result, dict) or _is_typed(result):
             return out.emit([out.event(meta.key, encode(result), meta.headers, meta.timestamp)])
         if result is None:
             return out.emit([])
@@ -315,7 +327,22 @@ class Runner:
     def _event(self, item, meta):
         return self.out.event(
             item.key if item.key is not None else meta.key,
-            self.encode(item.record),
+            self.encode(_plain(item.record)),
             item.headers if item.headers else meta.headers,
             item.timestamp if item.timestamp is not None else meta.timestamp,
         )
+
+
+def _is_typed(value):
+    return hasattr(value, "__dataclass_fields__") or hasattr(value, "_asdict")
+
+
+def _plain(value):
+    """A dataclass or named tuple as the dict the encoder writes (nested ones too)."""
+    if hasattr(value, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(value)
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    return value
