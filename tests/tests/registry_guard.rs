@@ -2,17 +2,20 @@
 //! condition reads, the daemon's lineage report carries it to the real `weft-registry`
 //! binary, and a subject configured PIPELINES then refuses a schema dropping that field and
 //! takes one dropping a field nobody reads. Also the field lineage route and a canary's
-//! annotation through the host's client.
+//! annotation through the host's client; and the same from a real `weft serve`'s report.
 //!
-//! Needs the compiled plugins and the `weft-registry` binary; fails (does not skip) with the
-//! command to build them.
+//! Needs the compiled plugins, the `weft-registry` binary and (the daemon's test) the
+//! broker; fails (does not skip) with the command to build or install what is missing.
 
+use std::time::Duration;
 use weft_host::config;
 use weft_host::pipeline::{LocalOnly, Pipeline};
 use weft_host::registry::client::{Annotation, Client, ClientError, Pushed};
 use weft_host::registry::pipelines::{Endpoint, PluginRef};
 use weft_host::serve::registry_sync::{FieldFlow, lineage};
-use weft_tests::kafka::{REGISTRY_TOKEN as TOKEN, Registry};
+
+use weft_tests::kafka::{Broker, REGISTRY_TOKEN as TOKEN, Registry, Storage};
+use weft_tests::serve::{Daemon, wait_until};
 use weft_tests::{Workdir, plugin, runtime};
 
 const V1: &str = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"year","type":"int"},{"name":"note","type":"string","default":""}]}"#;
@@ -141,4 +144,88 @@ fn a_pipelines_subject_refuses_dropping_a_field_a_running_filter_reads_and_takes
         .annotate("filter", &version, &note)
         .expect_err("needs the token");
     assert_eq!(err.error_code(), Some(40101), "{err}");
+}
+
+/// The same through a real `weft serve`: the daemon runs a Kafka pipeline with the
+/// registry's filter and reports, by itself, the field its condition reads and what reaches
+/// the sink; the guard then works from that report.
+#[test]
+fn a_running_daemon_reports_what_its_stages_read_and_the_guard_uses_it() {
+    let broker = Broker::start(Storage::Sqlite);
+    let registry = Registry::start();
+    let brokers = broker.address();
+    for topic in ["gd-in", "gd-out"] {
+        broker.create_topic(topic, 1);
+    }
+    let client = Client::new(&registry.url, Some(TOKEN.into())).expect("client");
+    let bytes = std::fs::read(plugin("filter")).expect("the filter plugin is built");
+    let version = client
+        .push(bytes)
+        .expect("push")
+        .meta()
+        .manifest
+        .version
+        .clone();
+    client.register("gd-in-value", V1).expect("v1");
+
+    let work = tempfile::tempdir().expect("temp dir");
+    let daemon = Daemon::start(
+        work.path(),
+        &format!(
+            "[registry]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n\n[kafka]\nbrokers = \"{brokers}\"\n",
+            registry.url
+        ),
+    );
+    daemon.put_pipeline(
+        "guarded",
+        &format!(
+            "[[source]]\nkind = \"kafka\"\ntopics = [\"gd-in\"]\ngroup = \"guarded\"\n\n\
+             [[processor]]\nplugin = \"filter@={version}\"\nparams = {{ condition = \"year > 1000\" }}\n\n\
+             [sink]\nkind = \"kafka\"\ntopic = \"gd-out\"\nregister_schema = true\n"
+        ),
+    );
+    let mut reported = None;
+    let arrived = wait_until(Duration::from_secs(120), || {
+        reported = client.pipeline("guarded").ok();
+        reported
+            .as_ref()
+            .is_some_and(|p| p.processors.first().is_some_and(|s| s.reads.is_some()))
+    });
+    assert!(
+        arrived,
+        "the daemon's report never said what its stage reads: {reported:?}\nlog:\n{}",
+        daemon.log()
+    );
+    let reported = reported.expect("reported");
+    assert_eq!(reported.processors[0].reads, Some(vec!["year".to_string()]));
+    assert_eq!(
+        reported.passes,
+        Some(vec!["id".to_string(), "note".into(), "year".into()])
+    );
+
+    let lineage = client
+        .field_lineage("gd-in-value", "year")
+        .expect("field lineage");
+    assert_eq!(lineage.readers.len(), 1, "{lineage:?}");
+    assert_eq!(lineage.readers[0].topic, "gd-in");
+
+    let level = reqwest::blocking::Client::new()
+        .put(format!("{}/config/gd-in-value", registry.url))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"compatibility": "PIPELINES"}))
+        .send()
+        .expect("set the level");
+    assert_eq!(level.status().as_u16(), 200);
+    let refused = client
+        .register("gd-in-value", WITHOUT_YEAR)
+        .expect_err("dropping the field the running filter reads is refused");
+    assert!(
+        refused.to_string().contains(&format!(
+            "pipeline guarded: stage filter@{version} (#1) reads field \"year\" from topic gd-in: removed"
+        )),
+        "{refused}"
+    );
+    client
+        .register("gd-in-value", WITHOUT_NOTE)
+        .expect("dropping a field no stage reads is taken");
 }
