@@ -64,3 +64,21 @@ fn the_sdk_is_versioned_with_the_wit_package() {
     let index = std::fs::read_to_string(sdk.join("src/index.js")).expect("index.js");
     assert!(index.contains(&format!("WIT_PACKAGE = 'weft:processor@{version}'")));
 }
+
+#[test]
+fn the_sdks_own_unit_tests_pass() {
+    // The Runner natively: resolution, outcomes, rejects, parameter errors; run inside the
+    // built project, whose `npm install` copied weft-guest and its dependencies.
+    let built = shout();
+    let out = std::process::Command::new("node")
+        .args(["--test", "node_modules/weft-guest/test/"])
+        .current_dir(&built.root)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        sdk_common::text(&out.stdout),
+        sdk_common::text(&out.stderr)
+    );
+}
