@@ -70,7 +70,7 @@ pub async fn list(
                     }
                 }
             }
-            p.note { "Running state and rates are reported by each `weft serve` daemon's admin API, not stored here." }
+            p.note { "Running state and rates are reported by each " code { "weft serve" } " daemon's admin API, not stored here." }
         }
     };
     Ok(page("Pipelines", Section::Pipelines, body))
