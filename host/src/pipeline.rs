@@ -84,6 +84,11 @@ impl Pipeline {
         self.source.name()
     }
 
+    /// The registry id of the source's reader schema, when it follows a subject's latest.
+    pub fn reader_schema_id(&self) -> Option<u32> {
+        self.source.reader_schema_id()
+    }
+
     /// Runs until the source is exhausted or `options.stop` is set (checked before each
     /// batch): [`Pipeline::open`], [`RunningPipeline::step`] in a loop, then
     /// [`RunningPipeline::close`], on a run thread of its own ([`on_run_thread`]).

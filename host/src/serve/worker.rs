@@ -351,15 +351,7 @@ impl Worker {
         match build(&self.ctx, version.config.clone(), &self.excluded()) {
             Ok(built) => {
                 let before = lock(&self.shared).pins();
-                let after = Pins {
-                    stages: built
-                        .chain()
-                        .stage_ids()
-                        .iter()
-                        .map(|id| processor_name(id))
-                        .collect(),
-                    reader: None,
-                };
+                let after = built_pins(&built);
                 self.reloaded(
                     &before,
                     &after,
@@ -444,6 +436,12 @@ impl Worker {
                             self.refuse(vec![e], reply);
                         }
                         Ok(built) => {
+                            let before = lock(&self.shared).pins();
+                            self.reloaded(
+                                &before,
+                                &built_pins(&built),
+                                "a new version of the pipeline file, applied while the pipeline was not running",
+                            );
                             self.accept(*version, reply);
                             match state {
                                 State::Paused => {}
@@ -581,6 +579,19 @@ fn close(running: RunningPipeline, outcome: Outcome) -> Outcome {
         }
         (Err(e), _) => Outcome::Failed(format!("closing: {e}")),
         (Ok(_), outcome) => outcome,
+    }
+}
+
+/// The pins a freshly built pipeline will run with.
+fn built_pins(built: &Pipeline) -> Pins {
+    Pins {
+        stages: built
+            .chain()
+            .stage_ids()
+            .iter()
+            .map(|id| processor_name(id))
+            .collect(),
+        reader: built.reader_schema_id(),
     }
 }
 

@@ -469,6 +469,24 @@ async fn a_reload_is_in_the_history_which_survives_a_restart_of_the_daemon() {
         "{}",
         r.text
     );
+    // Paused, a new version is applied at its next start: a reload too.
+    f.control_until("steady", "pause", |s| s == "PAUSED").await;
+    let again = format!(
+        "{}\n[limits]\nbatch_size = 9\n",
+        generator_pipeline("steady", 5.0)
+    );
+    let put = f.put_toml("steady", &again, Some(TOKEN)).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let r = f.get("/v1/pipelines/steady/history").await;
+    let entries = r.json()["entries"].clone();
+    assert_eq!(entries.as_array().map(Vec::len), Some(2), "{}", r.text);
+    assert!(
+        entries[1]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not running")),
+        "{}",
+        r.text
+    );
     // No such pipeline, no history: 404 as for the pipeline itself.
     let nope = f.get("/v1/pipelines/nope/history").await;
     assert_eq!(
