@@ -410,6 +410,16 @@ class _Resolver:
         steps = tuple(steps)
         defaults = tuple(defaults)
 
+        if not defaults and all(name is not None for name, _ in steps):
+            # The writer's fields are the reader's (the usual case): no skips, no defaults.
+            def same_fields(data, pos):
+                out = {}
+                for name, read in steps:
+                    out[name], pos = read(data, pos)
+                return out, pos
+
+            return same_fields
+
         def record(data, pos):
             out = {}
             for name, read in steps:
@@ -490,7 +500,11 @@ def _write_boolean(value, out):
 
 def _int_writer(lo, hi, kind):
     def write(value, out):
-        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        # `type(...) is int` first: the common case, and it excludes bool.
+        exact = type(value) is int
+        if (not exact and (not isinstance(value, int) or isinstance(value, bool))) or not (
+            lo <= value <= hi
+        ):
             raise AvroError(f"expected an {kind}, got {value!r}"[:200])
         _write_long(value, out)
 
@@ -616,21 +630,24 @@ def encoder(schema, max_depth=DEFAULT_MAX_DEPTH):
                 _write_long(i, out)
 
             return enum
-        fields = tuple(
-            (f["name"], compile_node(f["type"]), _default(schema, f["type"], f["default"]) if "default" in f else _MISSING)
-            for f in node["fields"]
-        )
+        fields = []
+        for f in node["fields"]:
+            default = _default(schema, f["type"], f["default"]) if "default" in f else _MISSING
+            # A list or dict default is decoded afresh each time it is used (rare).
+            fields.append((f["name"], compile_node(f["type"]), default, isinstance(default, _Json)))
+        fields = tuple(fields)
         record_name = node["name"]
 
         def record(value, out):
-            if not isinstance(value, dict):
+            if type(value) is not dict and not isinstance(value, dict):
                 raise AvroError(f"expected a dict for record {record_name}, got {type(value).__name__}")
-            for name, write, default in fields:
-                field_value = value.get(name, default)
+            get = value.get
+            for name, write, default, fresh in fields:
+                field_value = get(name, default)
                 if field_value is _MISSING:
                     raise AvroError(f"record {record_name}: field {name!r} is missing")
-                if isinstance(field_value, _Json):
-                    field_value = json.loads(field_value)
+                if fresh and field_value is default:
+                    field_value = json.loads(default)
                 try:
                     write(field_value, out)
                 except AvroError as e:
