@@ -83,6 +83,8 @@ pub(super) struct Shared {
     pub blocked: Option<Pins>,
     /// An upgrade was handed to the worker and not yet applied or dropped.
     pub pending: bool,
+    /// The upgrade check's last failure to ask the registry, logged once.
+    pub check_error: Option<String>,
     /// History and rolled-back versions (also on disk).
     pub ledger: Ledger,
     /// The fields the running chain reads and passes on, for the registry's lineage.
@@ -120,6 +122,7 @@ impl Shared {
             upgrade: None,
             blocked: None,
             pending: false,
+            check_error: None,
             ledger,
             fields: Default::default(),
         }

@@ -186,10 +186,19 @@ fn check(ctx: &Context, name: &str, shared: &Mutex<Shared>, control: &Sender<Con
         Ok(Some(resolved)) => resolved,
         Ok(None) => return,
         Err(e) => {
-            tracing::debug!(pipeline = %name, "upgrade check: {e}");
+            // Said once per distinct failure: a registry down for an hour is one line.
+            let e = e.to_string();
+            let mut s = lock(shared);
+            if s.check_error.as_ref() != Some(&e) {
+                tracing::warn!(pipeline = %name, "upgrade check: asking the registry failed (retried every interval): {e}");
+                s.check_error = Some(e);
+            }
             return;
         }
     };
+    if lock(shared).check_error.take().is_some() {
+        tracing::info!(pipeline = %name, "upgrade check: the registry answers again");
+    }
     match decide(&running, &target, blocked.as_ref()) {
         Decision::Current => unblock(ctx, name, &mut lock(shared)),
         Decision::StillBlocked => {}
