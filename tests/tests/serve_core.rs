@@ -5,139 +5,46 @@
 //!
 //! Needs the plugins and the `weft` binary (`cargo build -p weft-host --bin weft`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::ExitStatus;
+use std::time::Duration;
 
-use weft_tests::kafka::{free_port, terminate};
-use weft_tests::{plugin, title_schema, titles_jsonl, toml_path, weft_command};
+use weft_tests::serve::{Daemon, Options};
+use weft_tests::{plugin, title_schema, titles_jsonl, toml_path};
 
-/// A `weft serve` over `<dir>/weftd.toml` and `<dir>/pipelines/`.
-struct Daemon {
-    child: Option<Child>,
-    url: String,
-    dir: PathBuf,
-    http: reqwest::blocking::Client,
+/// Plugin compiles on a loaded machine are slow: every wait may take two minutes.
+const WAIT: Duration = Duration::from_secs(120);
+
+/// The shared daemon harness with this file's settings: failed pipelines retried quickly, a
+/// 60 s grace for SIGTERM. Pipeline files already in `<dir>/pipelines` run.
+fn start(dir: &Path) -> Daemon {
+    Daemon::start_with(
+        dir,
+        Options {
+            weftd: "[restart]\ninitial_ms = 100\nmax_ms = 400\n".into(),
+            args: vec!["--grace".into(), "60s".into()],
+            ..Options::default()
+        },
+    )
 }
 
-impl Daemon {
-    /// Starts the daemon on the pipeline files already in `<dir>/pipelines`; returns once
-    /// `/health` answers.
-    fn start(dir: &Path) -> Self {
-        let port = free_port();
-        std::fs::create_dir_all(dir.join("pipelines")).expect("pipelines folder");
-        std::fs::write(
-            dir.join("weftd.toml"),
-            format!(
-                "listen = \"127.0.0.1:{port}\"\npipelines = \"pipelines\"\n\
-                 [restart]\ninitial_ms = 100\nmax_ms = 400\n"
-            ),
-        )
-        .expect("weftd.toml");
-        let log = std::fs::File::create(dir.join("serve.log")).expect("daemon log");
-        let child = weft_command()
-            .args(["serve", "--grace", "60s", "--config"])
-            .arg(dir.join("weftd.toml"))
-            .env("RUST_LOG", "info")
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("start weft serve");
-        let daemon = Self {
-            child: Some(child),
-            url: format!("http://127.0.0.1:{port}"),
-            dir: dir.to_path_buf(),
-            http: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("http client"),
-        };
-        daemon.wait_for("/health to answer", || {
-            daemon
-                .http
-                .get(format!("{}/health", daemon.url))
-                .send()
-                .is_ok_and(|r| r.status().is_success())
-        });
-        daemon
-    }
+/// `GET /v1/pipelines`.
+fn pipelines(daemon: &Daemon) -> Vec<serde_json::Value> {
+    let (code, list) = daemon.get("/v1/pipelines");
+    assert_eq!(code, 200, "{list}");
+    list.as_array().cloned().unwrap_or_default()
+}
 
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
-    }
-
-    /// Polls `done` for up to two minutes (plugin compiles on a loaded machine are slow); fails
-    /// the test with the daemon's log past that.
-    fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            if done() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("timed out waiting for {what}; daemon log:\n{}", self.log());
-    }
-
-    fn pipelines(&self) -> Vec<serde_json::Value> {
-        self.http
-            .get(format!("{}/v1/pipelines", self.url))
-            .send()
-            .and_then(|r| r.json())
-            .expect("GET /v1/pipelines")
-    }
-
-    fn status(&self, name: &str) -> serde_json::Value {
-        self.pipelines()
-            .into_iter()
-            .find(|p| p["name"] == name)
-            .unwrap_or_else(|| panic!("no pipeline {name}; log:\n{}", self.log()))
-    }
-
-    fn state(&self, name: &str) -> String {
-        self.status(name)["state"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    /// The value of one sample of `/metrics`, e.g. `weft_pipeline_swaps_total{pipeline="gen"}`.
-    fn metric(&self, sample: &str) -> Option<f64> {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.url))
-            .send()
-            .and_then(|r| r.text())
-            .expect("GET /metrics");
-        text.lines().find_map(|line| {
-            line.strip_prefix(sample)
-                .and_then(|rest| rest.trim().parse().ok())
+/// SIGTERM; the exit status (the test fails if it does not exit within 90 s).
+fn terminate(daemon: &mut Daemon) -> ExitStatus {
+    daemon
+        .terminate(Duration::from_secs(90))
+        .unwrap_or_else(|| {
+            panic!(
+                "weft serve did not exit after SIGTERM; log:\n{}",
+                daemon.log()
+            )
         })
-    }
-
-    /// SIGTERM, then waits (bounded) for the exit.
-    fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("daemon running");
-        match terminate(&mut child, Duration::from_secs(90)) {
-            Some(status) => status,
-            None => {
-                let _ = child.kill();
-                panic!(
-                    "weft serve did not exit after SIGTERM; log:\n{}",
-                    self.log()
-                );
-            }
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// A pipeline file: `source` (a `[[source]]` body), `processors` (whole tables), a jsonl sink
@@ -221,9 +128,9 @@ fn file_pipelines_finish_stopped_and_a_broken_file_fails_alone() {
     // Not a pipeline file at all: ignored.
     write("README.md", "pipelines live here\n");
 
-    let mut daemon = Daemon::start(dir);
+    let mut daemon = start(dir);
     for name in ["copy", "masked"] {
-        daemon.wait_for(&format!("{name} to finish"), || {
+        daemon.wait_for(&format!("{name} to finish"), WAIT, || {
             daemon.state(name) == "STOPPED"
         });
         let status = daemon.status(name);
@@ -260,7 +167,7 @@ fn file_pipelines_finish_stopped_and_a_broken_file_fails_alone() {
     assert!(error.contains("sinks: unknown section"), "{error}");
     assert!(error.contains("sink: missing"), "{error}");
 
-    daemon.wait_for("missing-plugin to be retried", || {
+    daemon.wait_for("missing-plugin to be retried", WAIT, || {
         let s = daemon.status("missing-plugin");
         s["restarts"].as_u64() >= Some(2)
     });
@@ -285,26 +192,25 @@ fn file_pipelines_finish_stopped_and_a_broken_file_fails_alone() {
         daemon.metric("weft_pipeline_events_out_total{pipeline=\"copy\"}"),
         Some(3000.0)
     );
-    assert!(daemon.pipelines().iter().all(|p| p["name"] != "README"));
+    assert!(pipelines(&daemon).iter().all(|p| p["name"] != "README"));
 
     // Fixing the broken file starts it; removing a file stops and forgets its pipeline.
     write(
         "broken.toml",
         &pipeline(&source, "", &dir.join("fixed.jsonl"), "batch_size = 500"),
     );
-    daemon.wait_for("the fixed file to run", || {
+    daemon.wait_for("the fixed file to run", WAIT, || {
         daemon.state("broken") == "STOPPED"
     });
     assert_eq!(read_jsonl(&dir.join("fixed.jsonl")).len(), 3000);
     std::fs::remove_file(dir.join("pipelines/missing-plugin.toml")).expect("remove");
-    daemon.wait_for("the removed pipeline to go", || {
-        daemon
-            .pipelines()
+    daemon.wait_for("the removed pipeline to go", WAIT, || {
+        pipelines(&daemon)
             .iter()
             .all(|p| p["name"] != "missing-plugin")
     });
 
-    let status = daemon.terminate();
+    let status = terminate(&mut daemon);
     assert!(status.success(), "{status:?}; log:\n{}", daemon.log());
 }
 
@@ -322,8 +228,8 @@ fn an_edited_file_is_swapped_at_a_batch_boundary_and_sigterm_flushes_everything(
     let limits = "batch_size = 20\nlinger_ms = 20";
     std::fs::create_dir_all(dir.join("pipelines")).expect("folder");
     std::fs::write(&file, pipeline(&source, &mask("owner.email"), &out, limits)).expect("v1");
-    let mut daemon = Daemon::start(dir);
-    daemon.wait_for("v1 to run", || {
+    let mut daemon = start(dir);
+    daemon.wait_for("v1 to run", WAIT, || {
         daemon.status("gen")["events_out"].as_u64() >= Some(200)
     });
     assert_eq!(
@@ -334,11 +240,11 @@ fn an_edited_file_is_swapped_at_a_batch_boundary_and_sigterm_flushes_everything(
 
     // Same source, another chain: a swap, not a restart.
     std::fs::write(&file, pipeline(&source, &mask("title"), &out, limits)).expect("v2");
-    daemon.wait_for("the swap", || {
+    daemon.wait_for("the swap", WAIT, || {
         daemon.metric("weft_pipeline_swaps_total{pipeline=\"gen\"}") == Some(1.0)
     });
     let swapped_at = daemon.status("gen")["events_out"].as_u64().expect("count");
-    daemon.wait_for("v2 to run", || {
+    daemon.wait_for("v2 to run", WAIT, || {
         daemon.status("gen")["events_out"].as_u64() >= Some(swapped_at + 200)
     });
     let status = daemon.status("gen");
@@ -352,7 +258,7 @@ fn an_edited_file_is_swapped_at_a_batch_boundary_and_sigterm_flushes_everything(
         Some(1.0)
     );
 
-    let exit = daemon.terminate();
+    let exit = terminate(&mut daemon);
     assert!(exit.success(), "{exit:?}; log:\n{}", daemon.log());
     assert!(daemon.log().contains("stopped"), "{}", daemon.log());
 
@@ -396,8 +302,8 @@ fn a_processor_looping_forever_leaves_the_other_pipelines_flowing() {
         ),
     )
     .expect("hostile");
-    let daemon = Daemon::start(dir);
-    daemon.wait_for("the loop to trap", || {
+    let daemon = start(dir);
+    daemon.wait_for("the loop to trap", WAIT, || {
         daemon
             .metric("weft_stage_traps_total{pipeline=\"hostile\",stage=\"1\",processor=\"hostile@0.1.0\"}")
             .is_some_and(|n| n >= 4.0)
@@ -418,9 +324,8 @@ fn a_processor_looping_forever_leaves_the_other_pipelines_flowing() {
         ),
     )
     .expect("healthy");
-    daemon.wait_for("healthy to finish", || {
-        daemon
-            .pipelines()
+    daemon.wait_for("healthy to finish", WAIT, || {
+        pipelines(&daemon)
             .iter()
             .any(|p| p["name"] == "healthy" && p["state"] == "STOPPED")
     });
