@@ -216,6 +216,12 @@ impl Supervisor {
     ) -> Entry {
         let shared = Arc::new(Mutex::new(Shared::new(Some(version), self.ledger(file))));
         self.ctx.metrics.set_state(name, State::Starting);
+        // A series from the start (0), so an alert on it can tell "not blocked" from "absent".
+        self.ctx
+            .metrics
+            .upgrade_blocked
+            .get_or_create(&Metrics::pipeline(name))
+            .set(0);
         let (tx, rx) = channel();
         let worker = Worker::new(
             name.to_string(),

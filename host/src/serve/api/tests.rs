@@ -497,6 +497,11 @@ async fn a_reload_is_in_the_history_which_survives_a_restart_of_the_daemon() {
     let status = f.get("/v1/pipelines/steady").await.json()["status"].clone();
     assert_eq!(status["upgrade"], Value::Null, "{status}");
     assert!(status["pins"].is_array(), "{status}");
+    let metrics = f.get("/metrics").await.text;
+    assert!(
+        metrics.contains("weft_pipeline_upgrade_blocked{pipeline=\"steady\"} 0"),
+        "{metrics}"
+    );
     let spec = f.get("/openapi.json").await.json();
     assert!(
         spec["paths"]["/v1/pipelines/{name}/history"]["get"].is_object(),
