@@ -5,7 +5,8 @@
 "use strict";
 
 const TOKEN_KEY = "weft-token";
-const COOKIE = "weft_token";
+// One cookie per port: browsers send a host's cookies to all its ports (see access.rs).
+const COOKIE = "weft_token_" + (location.port || "default");
 
 function storedToken() {
   return sessionStorage.getItem(TOKEN_KEY) || "";

@@ -9,6 +9,7 @@
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/setup.sh --kafka` installs them):
 //! fails, never skips, without them.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, ensure};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use weft_tests::kafka::{REGISTRY_TOKEN as TOKEN, Registry, free_port, terminate};
+use weft_tests::kafka::{REGISTRY_TOKEN as TOKEN, Registry, binary, free_port, terminate};
 use weft_tests::{plugin, workspace};
 
 /// How long a page may take to show what the test waits for (generous: 2 shared cores).
@@ -163,7 +164,11 @@ async fn the_catalog_in_a_real_browser() {
         url: registry.url.clone(),
     };
     let browser = driver.browser().await;
-    let outcome = scenario(&browser, &api).await;
+    let closed = ClosedRegistry::start();
+    let mut outcome = scenario(&browser, &api).await;
+    if outcome.is_ok() {
+        outcome = reads_need_the_token(&browser, &closed.url).await;
+    }
     // Close the session (and its Chromium) whatever happened, then report.
     let _ = browser.close().await;
     outcome.expect("catalog scenario");
@@ -507,6 +512,88 @@ async fn scenario(browser: &Client, api: &Api) -> Result<()> {
         ensure!(plugins.contains(name), "plugin list lacks {name}");
     }
     shot(browser, "plugins").await?;
+    Ok(())
+}
+
+/// A registry whose reads need the token too (`--auth-reads true`), stopped on drop.
+struct ClosedRegistry {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ClosedRegistry {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(binary("weft-registry", "weft-registry"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--token",
+                TOKEN,
+                "--auth-reads",
+                "true",
+            ])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start weft-registry");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .map(str::to_string);
+        let mut registry = Self {
+            child,
+            url: String::new(),
+            _dir: dir,
+        };
+        registry.url = url.unwrap_or_else(|| panic!("weft-registry printed {line:?}"));
+        registry
+    }
+}
+
+impl Drop for ClosedRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// With `auth_reads`, a catalog page sends the browser to the token page, and the token,
+/// entered once, opens it (the page's cookie; the tab's sessionStorage).
+async fn reads_need_the_token(browser: &Client, url: &str) -> Result<()> {
+    browser.goto(&format!("{url}/ui/subjects?q=email")).await?;
+    let input = browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#token-input"))
+        .await?;
+    ensure!(
+        browser.current_url().await?.path() == "/ui/token",
+        "a closed catalog asks for the token"
+    );
+    input.send_keys(TOKEN).await?;
+    browser
+        .find(Locator::Css("#token-form button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#subject-search"))
+        .await?;
+    let back = browser.current_url().await?;
+    ensure!(
+        back.path() == "/ui/subjects" && back.query() == Some("q=email"),
+        "back where the reader was going: {back}"
+    );
     Ok(())
 }
 

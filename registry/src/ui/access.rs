@@ -1,7 +1,7 @@
 //! Who may read the catalog: exactly who may read the API (`auth_reads`).
 //!
 //! A browser following a link sends no `Authorization` header, so the catalog also takes the
-//! token from a session cookie, which `catalog.js` sets from the token asked once (and kept in
+//! token from a session cookie (one per port), which `catalog.js` sets from the token asked once (and kept in
 //! sessionStorage) on `/ui/token`. The cookie only opens catalog reads: every write goes
 //! through the API with the bearer header, so a forged cross-site request carries nothing
 //! that writes (and `SameSite=Strict` keeps the cookie off foreign requests anyway).
@@ -16,8 +16,19 @@ use super::layout::{Section, error_page, page, seg};
 use crate::auth::{presented_token, token_matches};
 use crate::state::AppState;
 
-/// The cookie `catalog.js` sets: the token, percent-encoded.
-pub const COOKIE: &str = "weft_token";
+/// The cookie `catalog.js` sets: the token, percent-encoded, under a name holding the port
+/// (`weft_token_8081`, `weft_token_default`): browsers send a host's cookies to every port,
+/// and one registry's token must not travel to another service on the same host.
+fn cookie_name(headers: &HeaderMap) -> String {
+    let port = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|host| host.rsplit_once(':'))
+        .map(|(_, port)| port)
+        .filter(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or("default");
+    format!("weft_token_{port}")
+}
 
 /// Middleware over the catalog's data pages: with `auth_reads`, a valid token (header or
 /// cookie) or a redirect to the token page.
@@ -52,13 +63,14 @@ fn presented(headers: &HeaderMap) -> Option<String> {
     {
         return Some(token);
     }
+    let name = cookie_name(headers);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(cookie, _)| *cookie == name)
         .and_then(|(_, value)| percent_decode(value))
 }
 
@@ -110,9 +122,16 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=b; weft_token=s%20e%3Bcret; c=d"),
+            HeaderValue::from_static("a=b; weft_token_default=s%20e%3Bcret; weft_token_81=x"),
         );
         assert_eq!(presented(&headers).as_deref(), Some("s e;cret"));
+        // Another port's cookie is another registry's.
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:81"));
+        assert_eq!(presented(&headers).as_deref(), Some("x"));
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:82"));
+        assert_eq!(presented(&headers), None);
+        headers.insert(header::HOST, HeaderValue::from_static("[::1]"));
+        assert_eq!(cookie_name(&headers), "weft_token_default");
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer h"));
         assert_eq!(presented(&headers).as_deref(), Some("h"));
         assert_eq!(percent_decode("%zz"), None);

@@ -138,9 +138,9 @@ async fn reads_follow_auth_reads_through_the_cookie_or_the_header() {
             .body(Body::empty())
             .expect("request")
     };
-    let (status, _, _) = send(&closed, with(&format!("weft_token={TOKEN}"))).await;
+    let (status, _, _) = send(&closed, with(&format!("weft_token_default={TOKEN}"))).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _, _) = send(&closed, with("weft_token=wrong")).await;
+    let (status, _, _) = send(&closed, with("weft_token_default=wrong")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let bearer = Request::get("/ui/pipelines")
         .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
