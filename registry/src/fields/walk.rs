@@ -307,4 +307,105 @@ mod tests {
             "{messages:?}"
         );
     }
+
+    mod props {
+        use std::collections::BTreeSet;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const TOPICS: [&str; 4] = ["a", "b", "c", "d"];
+        const FIELDS: [&str; 3] = ["f", "g", "h"];
+
+        /// A pipeline over a few topics and fields: any shape, cycles included.
+        /// Source topic, sink topics, each stage's reads, passes (indices into the lists).
+        type Shape = (
+            usize,
+            Vec<usize>,
+            Vec<Option<Vec<usize>>>,
+            Option<Vec<usize>>,
+        );
+
+        fn arb_pipeline() -> impl Strategy<Value = Shape> {
+            (
+                0..TOPICS.len(),
+                prop::collection::vec(0..TOPICS.len(), 0..3),
+                prop::collection::vec(
+                    prop::option::of(prop::collection::vec(0..FIELDS.len(), 0..3)),
+                    0..3,
+                ),
+                prop::option::of(prop::collection::vec(0..FIELDS.len(), 0..3)),
+            )
+        }
+
+        proptest! {
+            /// The walk finds exactly the stages a plain fixed point finds: those reading the
+            /// field (or every field) in a pipeline that reads a subject the field reaches.
+            #[test]
+            fn the_walk_finds_what_a_fixed_point_finds(
+                shapes in prop::collection::vec(arb_pipeline(), 0..12),
+                start in 0..TOPICS.len(),
+                field in 0..FIELDS.len(),
+            ) {
+                let names = |list: &[usize], from: &[&str]| -> Vec<String> {
+                    list.iter().map(|&i| from[i].to_string()).collect()
+                };
+                let all: Vec<Pipeline> = shapes
+                    .iter()
+                    .enumerate()
+                    .map(|(n, (from, to, stages, passes))| {
+                        let to: Vec<&str> = to.iter().map(|&t| TOPICS[t]).collect();
+                        let stages = stages
+                            .iter()
+                            .map(|r| PluginRef {
+                                reads: r.as_ref().map(|r| names(r, &FIELDS)),
+                                ..stage("s", None)
+                            })
+                            .collect();
+                        let mut p = pipeline(&format!("p{n}"), TOPICS[from.to_owned()], &to, stages, None);
+                        p.passes = passes.as_ref().map(|l| names(l, &FIELDS));
+                        p
+                    })
+                    .collect();
+                let f = FIELDS[field].to_string();
+                let subject = format!("{}-value", TOPICS[start]);
+                // Subjects the field reaches, by a fixed point over every pipeline.
+                let mut reach = BTreeSet::from([subject.clone()]);
+                loop {
+                    let before = reach.len();
+                    for p in &all {
+                        let reads = p.sources.iter().any(|s| reach.contains(&s.subject()));
+                        let passes = p.passes.as_ref().is_none_or(|l| l.contains(&f));
+                        if reads && passes {
+                            reach.extend(p.sinks.iter().map(|s| s.subject()));
+                        }
+                    }
+                    if reach.len() == before {
+                        break;
+                    }
+                }
+                let mut expected = BTreeSet::new();
+                for p in &all {
+                    if p.sources.iter().any(|s| reach.contains(&s.subject())) {
+                        for (i, st) in p.processors.iter().enumerate() {
+                            if st.reads.as_ref().is_none_or(|r| r.contains(&f)) {
+                                expected.insert((p.name.clone(), i + 1));
+                            }
+                        }
+                    }
+                }
+                let w = walk(&all, &subject, std::slice::from_ref(&f));
+                prop_assert!(!w.truncated);
+                let found: Vec<(String, usize)> =
+                    w.hits.iter().map(|h| (h.pipeline.name.clone(), h.position)).collect();
+                let unique: BTreeSet<(String, usize)> = found.iter().cloned().collect();
+                prop_assert_eq!(unique.len(), found.len(), "a reader listed twice");
+                prop_assert_eq!(unique, expected);
+                for h in &w.hits {
+                    prop_assert_eq!(h.via.is_empty(), format!("{}-value", h.topic) == subject);
+                }
+            }
+        }
+    }
 }
