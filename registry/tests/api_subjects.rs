@@ -511,16 +511,26 @@ async fn openapi_describes_the_routes() {
     assert!(paths["/subjects/{subject}/versions"].get("post").is_some());
     // The weft additions are described with their types.
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
-    for s in ["FieldLineage", "FieldReader", "Annotation", "Pipeline", "PluginRef"] {
-        assert!(schemas.contains_key(s), "{s} missing from {:?}", schemas.keys());
+    for s in [
+        "FieldLineage",
+        "FieldReader",
+        "Annotation",
+        "Pipeline",
+        "PluginRef",
+    ] {
+        assert!(
+            schemas.contains_key(s),
+            "{s} missing from {:?}",
+            schemas.keys()
+        );
     }
     assert!(
         schemas["PluginRef"]["properties"].get("reads").is_some(),
         "{}",
         schemas["PluginRef"]
     );
-    let compat = doc["paths"]["/compatibility/subjects/{subject}/versions/{version}"]["post"]
-        ["parameters"]
-        .to_string();
+    let compat =
+        doc["paths"]["/compatibility/subjects/{subject}/versions/{version}"]["post"]["parameters"]
+            .to_string();
     assert!(compat.contains("\"pipelines\""), "{compat}");
 }
