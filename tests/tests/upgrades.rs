@@ -388,6 +388,10 @@ batch_size = 50
     );
     let upgrades = entries_of(&history(&daemon, "titles"), "upgrade").len();
     assert!(upgrades >= 1, "history: {:?}", history(&daemon, "titles"));
+    assert_eq!(
+        daemon.metric("weft_pipeline_upgrades_total{pipeline=\"titles\",kind=\"schema\"}"),
+        Some(upgrades as f64)
+    );
 
     // v3 drops `year`, which the filter's condition reads: blocked, v2 stays the reader.
     let v3_id = client
@@ -798,6 +802,12 @@ batch_size = 20
     );
     let entries = history(&daemon, "plugins");
     assert_eq!(entries_of(&entries, "rollback").len(), 1, "{entries:?}");
+    // Counted since the restart: the yank's move to 1.0.0.
+    assert_eq!(
+        daemon.metric("weft_pipeline_upgrades_total{pipeline=\"plugins\",kind=\"plugin\"}"),
+        Some(1.0),
+        "plugin upgrades since the restart"
+    );
     let distinct: BTreeSet<i64> = out
         .messages
         .iter()
