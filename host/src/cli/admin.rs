@@ -371,6 +371,7 @@ mod tests {
             pins: stages.iter().map(|s| s.to_string()).collect(),
             reader_schema_id: None,
             upgrade: None,
+            canary: None,
             last_error: error.map(str::to_string),
             restarts: 0,
             events_in: 120431,

@@ -25,6 +25,8 @@ pub(super) struct Canary {
     /// Trap counts of each watched stage seen so far, and trapped events counted.
     traps_seen: Vec<u64>,
     trapped: Vec<u64>,
+    /// Events each watched stage has received since the upgrade.
+    events: Vec<u64>,
     /// What the upgrade replaced: swapped back on a rollback.
     previous: Replaced,
     /// The upgrade re-opened the sink (its output schema changed): a rollback does too.
@@ -153,6 +155,7 @@ impl Worker {
                     .collect(),
                 traps_seen: vec![0; stages.len()],
                 trapped: vec![0; stages.len()],
+                events: vec![0; stages.len()],
                 previous: replaced,
                 sink_reopened,
                 from: prepared.from,
@@ -161,6 +164,7 @@ impl Worker {
                 small: true,
             });
         }
+        self.show_canary();
         None
     }
 
@@ -184,6 +188,7 @@ impl Worker {
             let new = s.traps.saturating_sub(canary.traps_seen[k]);
             canary.traps_seen[k] = s.traps;
             canary.trapped[k] += new.saturating_sub(1);
+            canary.events[k] = s.events_in;
             if canary.trapped[k] > settings.canary_max_traps {
                 failed.push((version.clone(), canary.trapped[k], s.events_in));
             }
@@ -201,7 +206,31 @@ impl Worker {
             running.set_batch_size(canary.batch_size);
             tracing::info!(pipeline = %self.name, "canary passed: {}", canary.to);
         }
+        self.show_canary();
         None
+    }
+
+    /// Puts the canary window's progress in the status (or clears it).
+    pub(super) fn show_canary(&self) {
+        let settings = self.ctx.daemon.upgrades;
+        let text = self.canary.as_ref().map(|c| {
+            c.stages
+                .iter()
+                .enumerate()
+                .map(|(k, (stage, version))| {
+                    format!(
+                        "{version} (stage {}): {} of its first {} events seen, {} trapped (more than {} rolls it back)",
+                        stage + 1,
+                        c.events[k].min(settings.canary_events),
+                        settings.canary_events,
+                        c.trapped[k],
+                        settings.canary_max_traps
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        lock(&self.shared).canary = text;
     }
 
     /// Swaps the chain (and reader schema, and sink) the canary kept back in; excludes and
@@ -213,6 +242,7 @@ impl Worker {
         failed: Vec<(String, u64, u64)>,
     ) -> Option<Outcome> {
         let canary = self.canary.take()?;
+        self.show_canary();
         let settings = self.ctx.daemon.upgrades;
         let reason = failed
             .iter()

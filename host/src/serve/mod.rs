@@ -205,6 +205,10 @@ pub struct PipelineStatus {
     /// blocked (the pipeline runs on as it was); `null` otherwise.
     #[serde(default)]
     pub upgrade: Option<String>,
+    /// While a canary window watches a new plugin version: its progress (`stamp@1.2.0 (stage
+    /// 1): 12 of its first 200 events seen, 0 trapped (more than 5 rolls it back)`).
+    #[serde(default)]
+    pub canary: Option<String>,
     pub last_error: Option<String>,
     /// Builds after the first: retries after a failure and restarts on request.
     pub restarts: u64,

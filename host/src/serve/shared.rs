@@ -83,6 +83,8 @@ pub(super) struct Shared {
     pub blocked: Option<Pins>,
     /// An upgrade was handed to the worker and not yet applied or dropped.
     pub pending: bool,
+    /// The open canary window's progress, for the status.
+    pub canary: Option<String>,
     /// The upgrade check's last failure to ask the registry, logged once.
     pub check_error: Option<String>,
     /// History and rolled-back versions (also on disk).
@@ -123,6 +125,7 @@ impl Shared {
             blocked: None,
             pending: false,
             check_error: None,
+            canary: None,
             ledger,
             fields: Default::default(),
         }

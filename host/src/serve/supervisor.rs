@@ -545,6 +545,7 @@ fn status(name: &str, shared: &Mutex<Shared>) -> PipelineStatus {
         pins,
         reader_schema_id: s.reader_schema_id,
         upgrade: s.upgrade.clone(),
+        canary: s.canary.clone(),
         // A sink waiting while it retries is the news while it lasts; it clears itself.
         last_error: match s.stall.get() {
             Some(why) if s.state == State::Running => Some(format!("waiting: {why}")),

@@ -171,6 +171,7 @@ impl Worker {
             Err(e) => return Outcome::Failed(e.to_string()),
         };
         self.canary = None;
+        self.show_canary();
         self.chain_changed(&running);
         lock(&self.shared).stall = running.stall();
         self.assignments = 0;
@@ -294,6 +295,7 @@ impl Worker {
                 // The chain a canary would swap back belongs to the old version; the swap set
                 // the new version's batch size.
                 self.canary = None;
+                self.show_canary();
                 let pause = paused.elapsed();
                 tracing::info!(pipeline = %self.name, pause_ms = pause.as_secs_f64() * 1e3, "swapped");
                 let labels = Metrics::pipeline(&self.name);
