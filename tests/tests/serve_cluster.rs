@@ -12,137 +12,57 @@
 //! tansu (scripts/setup.sh --kafka); a missing one fails the test.
 
 use std::path::{Path, PathBuf};
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use weft_tests::kafka::{
-    Broker, Collector, Framing, REGISTRY_TOKEN, Registry, Storage, TestProducer, free_port, tally,
-    terminate, title_id, titles,
+    Broker, Collector, Framing, REGISTRY_TOKEN, Registry, Storage, TestProducer, tally, title_id,
+    titles,
 };
-use weft_tests::{plugin, title_schema, titles_jsonl, weft_command};
+use weft_tests::serve::{Daemon, wait_until};
+use weft_tests::{plugin, title_schema, titles_jsonl};
 
 const CLUSTER: &str = "test-cluster";
-const ADMIN: &str = "cluster-test-admin";
 
-fn wait_until(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if ready() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
+/// A `weft serve` (the shared harness) following [`CLUSTER`], its pipelines folder holding
+/// the title schema and 50 titles (registry pipelines name them relative to the folder, so
+/// each daemon reads and writes its own files), plus the `local` pipeline files.
+fn start(dir: &Path, registry: &Registry, local: &[(&str, &str)]) -> Daemon {
+    let folder = dir.join("pipelines");
+    std::fs::create_dir_all(&folder).expect("pipelines folder");
+    std::fs::copy(title_schema(), folder.join("title.avsc")).expect("schema");
+    std::fs::write(folder.join("in.jsonl"), titles_jsonl(50)).expect("input");
+    for (name, text) in local {
+        std::fs::write(folder.join(format!("{name}.toml")), text).expect("local pipeline");
     }
-    ready()
+    Daemon::start(
+        dir,
+        &format!(
+            "[registry]\nurl = \"{}\"\ntoken = \"{REGISTRY_TOKEN}\"\n\n[cluster]\nname = \"{CLUSTER}\"\n",
+            registry.url
+        ),
+    )
 }
 
-/// A `weft serve` following [`CLUSTER`], its pipelines folder holding the title schema and
-/// 50 titles (registry pipelines name them relative to the folder, so each daemon reads and
-/// writes its own files).
-struct Daemon {
-    child: Child,
-    url: String,
-    dir: PathBuf,
+/// A file in the daemon's pipelines folder.
+fn file(daemon: &Daemon, relative: &str) -> PathBuf {
+    daemon.pipelines_dir().join(relative)
 }
 
-impl Daemon {
-    fn start(dir: &Path, registry: &Registry, local: &[(&str, &str)]) -> Self {
-        let folder = dir.join("pipelines");
-        std::fs::create_dir_all(&folder).expect("pipelines folder");
-        std::fs::copy(title_schema(), folder.join("title.avsc")).expect("schema");
-        std::fs::write(folder.join("in.jsonl"), titles_jsonl(50)).expect("input");
-        for (name, text) in local {
-            std::fs::write(folder.join(format!("{name}.toml")), text).expect("local pipeline");
-        }
-        let port = free_port();
-        std::fs::write(
-            dir.join("weftd.toml"),
-            format!(
-                "listen = \"127.0.0.1:{port}\"\npipelines = \"pipelines\"\ndata_dir = \"data\"\n\
-                 admin_tokens = [\"{ADMIN}\"]\n\n[registry]\nurl = \"{}\"\ntoken = \"{REGISTRY_TOKEN}\"\n\n\
-                 [cluster]\nname = \"{CLUSTER}\"\n",
-                registry.url
-            ),
-        )
-        .expect("weftd.toml");
-        let log = std::fs::File::create(dir.join("serve.log")).expect("log");
-        let child = weft_command()
-            .args(["serve", "--config"])
-            .arg(dir.join("weftd.toml"))
-            .env("RUST_LOG", "info")
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("start weft serve");
-        let daemon = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            dir: dir.to_path_buf(),
-        };
-        let up = wait_until(Duration::from_secs(60), || {
-            reqwest::blocking::get(format!("{}/health", daemon.url))
-                .is_ok_and(|r| r.status().is_success())
-        });
-        assert!(up, "weft serve did not come up; log:\n{}", daemon.log());
-        daemon
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
-    }
-
-    fn file(&self, relative: &str) -> PathBuf {
-        self.dir.join("pipelines").join(relative)
-    }
-
-    /// Lines of a JSON-lines file the daemon's pipelines wrote (0 when missing).
-    fn lines(&self, relative: &str) -> usize {
-        std::fs::read_to_string(self.file(relative))
-            .map(|t| t.lines().count())
-            .unwrap_or(0)
-    }
+/// Lines of a JSON-lines file the daemon's pipelines wrote (0 when missing).
+fn lines(daemon: &Daemon, relative: &str) -> usize {
+    std::fs::read_to_string(file(daemon, relative))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
 }
 
-impl Daemon {
-    /// SIGKILL: no batch finished, nothing committed, the group not left.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Starts `weft serve` again over the same folder and data dir, as a supervisor would.
-    fn restart(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.join("serve.log"))
-            .expect("log");
-        self.child = weft_command()
-            .args(["serve", "--config"])
-            .arg(self.dir.join("weftd.toml"))
-            .env("RUST_LOG", "info")
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("restart weft serve");
-    }
-
-    /// `weft_kafka_rebalances_total` of the pipeline: partition assignments received.
-    fn assignments(&self, pipeline: &str) -> f64 {
-        let text = reqwest::blocking::get(format!("{}/metrics", self.url))
-            .and_then(|r| r.text())
-            .unwrap_or_default();
-        let prefix = format!("weft_kafka_rebalances_total{{pipeline=\"{pipeline}\"}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0.0)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        terminate(&mut self.child, Duration::from_secs(20));
-    }
+/// `weft_kafka_rebalances_total` of the pipeline: partition assignments received.
+fn assignments(daemon: &Daemon, pipeline: &str) -> f64 {
+    daemon
+        .metric(&format!(
+            "weft_kafka_rebalances_total{{pipeline=\"{pipeline}\"}}"
+        ))
+        .unwrap_or(0.0)
 }
 
 /// jsonl → filter@^0.1 (from the registry) → jsonl, paths relative to the daemon's folder.
@@ -178,8 +98,8 @@ fn daemons_of_a_cluster_run_what_the_registry_deploys_and_report_its_lineage() {
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
     ];
-    let a = Daemon::start(dirs[0].path(), &registry, &[]);
-    let b = Daemon::start(dirs[1].path(), &registry, &[("conflict", &local_conflict)]);
+    let a = start(dirs[0].path(), &registry, &[]);
+    let b = start(dirs[1].path(), &registry, &[("conflict", &local_conflict)]);
 
     // Years 1991..=2040: `year > 2000` keeps 40 of the 50 titles.
     client
@@ -197,12 +117,12 @@ fn daemons_of_a_cluster_run_what_the_registry_deploys_and_report_its_lineage() {
         )
         .expect("deploy conflict");
     for d in [&a, &b] {
-        let done = wait_until(Duration::from_secs(120), || d.lines("recent.jsonl") == 40);
+        let done = wait_until(Duration::from_secs(120), || lines(d, "recent.jsonl") == 40);
         assert!(
             done,
             "{} wrote {} of 40 events; log:\n{}",
-            d.dir.display(),
-            d.lines("recent.jsonl"),
+            d.dir().display(),
+            lines(d, "recent.jsonl"),
             d.log()
         );
     }
@@ -237,26 +157,28 @@ fn daemons_of_a_cluster_run_what_the_registry_deploys_and_report_its_lineage() {
 
     // `conflict`: A runs the registry's (20 titles after 2020); B keeps its own file and
     // says why it refused the registry's.
-    let a_ran = wait_until(Duration::from_secs(60), || a.lines("conflict.jsonl") == 20);
+    let a_ran = wait_until(Duration::from_secs(60), || {
+        lines(&a, "conflict.jsonl") == 20
+    });
     assert!(
         a_ran,
         "A wrote {} of 20; log:\n{}",
-        a.lines("conflict.jsonl"),
+        lines(&a, "conflict.jsonl"),
         a.log()
     );
-    let b_local = wait_until(Duration::from_secs(60), || b.lines("local.jsonl") == 10);
+    let b_local = wait_until(Duration::from_secs(60), || lines(&b, "local.jsonl") == 10);
     assert!(
         b_local,
         "B's local pipeline wrote {}; log:\n{}",
-        b.lines("local.jsonl"),
+        lines(&b, "local.jsonl"),
         b.log()
     );
     assert_eq!(
-        std::fs::read_to_string(b.file("conflict.toml")).expect("B's file"),
+        std::fs::read_to_string(file(&b, "conflict.toml")).expect("B's file"),
         local_conflict,
         "the registry must not overwrite a folder pipeline"
     );
-    assert_eq!(b.lines("conflict.jsonl"), 0);
+    assert_eq!(lines(&b, "conflict.jsonl"), 0);
     // An unchanged list is a 304, not a failure.
     for d in [&a, &b] {
         assert!(
@@ -276,21 +198,21 @@ fn daemons_of_a_cluster_run_what_the_registry_deploys_and_report_its_lineage() {
     assert!(client.delete_pipeline("recent").expect("delete"));
     assert!(client.delete_pipeline("conflict").expect("delete"));
     for d in [&a, &b] {
-        let gone = wait_until(Duration::from_secs(60), || !d.file("recent.toml").exists());
+        let gone = wait_until(Duration::from_secs(60), || !file(d, "recent.toml").exists());
         assert!(
             gone,
             "recent still deployed on {}: log:\n{}",
-            d.dir.display(),
+            d.dir().display(),
             d.log()
         );
     }
     let a_gone = wait_until(Duration::from_secs(30), || {
-        !a.file("conflict.toml").exists()
+        !file(&a, "conflict.toml").exists()
     });
     assert!(a_gone, "A still runs conflict; log:\n{}", a.log());
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
-        std::fs::read_to_string(b.file("conflict.toml")).expect("B's own pipeline stays"),
+        std::fs::read_to_string(file(&b, "conflict.toml")).expect("B's own pipeline stays"),
         local_conflict
     );
 }
@@ -361,8 +283,8 @@ linger_ms = 20
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
     ];
-    let a = Daemon::start(dirs[0].path(), &registry, &[]);
-    let mut b = Daemon::start(dirs[1].path(), &registry, &[]);
+    let a = start(dirs[0].path(), &registry, &[]);
+    let mut b = start(dirs[1].path(), &registry, &[]);
     let mut out = Collector::new(&brokers, "out");
     client
         .deploy_pipeline("scale", CLUSTER, &definition)
@@ -371,7 +293,7 @@ linger_ms = 20
     // Both daemons join the group and get partitions of `in`.
     let both = wait_until(Duration::from_secs(90), || {
         out.poll(Duration::from_millis(100));
-        a.assignments("scale") > 0.0 && b.assignments("scale") > 0.0
+        assignments(&a, "scale") > 0.0 && assignments(&b, "scale") > 0.0
     });
     assert!(
         both,
@@ -391,7 +313,7 @@ linger_ms = 20
         })
     };
     let at_kill = distinct_ids(&mut out, Duration::from_secs(90), |d| d as u64 >= N / 10);
-    let before = a.assignments("scale");
+    let before = assignments(&a, "scale");
     b.kill();
     assert!(
         (at_kill as u64) < N,
@@ -402,7 +324,7 @@ linger_ms = 20
     // so B rejoins only after that: see tests/kafka.rs.)
     let noticed = wait_until(Duration::from_secs(30), || {
         out.poll(Duration::from_millis(100));
-        a.assignments("scale") > before
+        assignments(&a, "scale") > before
     });
     assert!(
         noticed,
