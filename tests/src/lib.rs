@@ -4,6 +4,7 @@
 
 pub mod kafka;
 pub mod serve;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 
