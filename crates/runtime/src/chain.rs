@@ -148,6 +148,9 @@ impl Chain {
         input: Arc<Schema>,
         limits: ChainLimits,
     ) -> Result<Self> {
+        // One store, one engine: a Winch-compiled stage takes the whole chain to Winch.
+        let (runtime, specs) = runtime.align(specs)?;
+        let runtime = &runtime;
         let mut store = new_store(runtime, limits);
         let mut stages = Vec::with_capacity(specs.len());
         let mut instances = Vec::with_capacity(specs.len());

@@ -22,7 +22,7 @@ use weft_host::config::{self, Layers, Settings};
 use weft_host::pipeline::{LocalOnly, Pipeline, PluginResolver, RunSummary, on_run_thread};
 use weft_host::registry::RegistryResolver;
 use weft_host::registry::client::Client;
-use weft_runtime::{Runtime, RuntimeOptions};
+use weft_runtime::{BaselinePolicy, Runtime, RuntimeOptions};
 
 /// weft runs chains of WebAssembly processors over Avro event streams, fused in one process.
 ///
@@ -232,6 +232,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 eprintln!("{summary}");
             }
+            // A first start ran on Winch code: leave Cranelift's in the cache for the next run.
+            if runtime.background_pending() > 0 {
+                eprintln!("finishing the Cranelift compile into the cache for the next run…");
+            }
+            runtime.finish_background();
             Ok(if summary.interrupted {
                 ExitCode::from(130)
             } else {
@@ -291,7 +296,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { config, grace } => serve::serve(&config, grace, runtime_options),
         Command::Plugin(PluginCommand::Warm { references }) => {
-            let runtime = Runtime::new(runtime_options)?;
+            // Warming is for Cranelift's code in the cache, never a Winch first start.
+            let runtime = Runtime::with_policy(runtime_options, BaselinePolicy::Off)?;
             warm::warm(&runtime, &references, || {
                 let cache = process
                     .cache_dir
