@@ -42,6 +42,18 @@ def varint(n):
             return bytes(out)
 
 
+def quadratic_blocks(blocks):
+    """Blocks of ``null`` items, each claiming one item per byte after its count (plus one),
+    which a per-block check against the bytes left lets through: items grow as the square
+    of the input."""
+    parts, after = [], 0
+    for _ in range(blocks):
+        count = varint(after + 1)
+        parts.append(count)
+        after += len(count)
+    return b"".join(reversed(parts)) + varint(0)
+
+
 def valid_record():
     return varint(7) + varint(3) + b"abc" + struct.pack("<d", 1.5) + varint(1) + varint(1) + b"x" + varint(0)
 
@@ -93,6 +105,47 @@ class HostileBytes(unittest.TestCase):
 
     def test_trailing_bytes_are_refused(self):
         self.refused(RECORD, valid_record() + b"\x00")
+
+    def test_blocks_of_zero_size_items_cannot_claim_more_items_than_the_budget(self):
+        # The outsider's reproduction: 5,000 blocks, each claiming one item per byte left
+        # (10.8 KB); the old per-block check let it build 25 M items (2.6 s, 207 MB).
+        data = quadratic_blocks(5000)
+        self.assertLess(len(data), 11_000)
+        empty = {"type": "record", "name": "E", "fields": []}
+        for items in ("null", empty):
+            with self.assertRaisesRegex(avro.AvroError, r"^array of \d+ items past the limit of \d+ items"):
+                avro.decoder({"type": "array", "items": items})(data)
+        # A single 5-byte block of 2^24 nulls, and 2^40 in 6 bytes.
+        for count in (2**24, 2**40):
+            self.refused({"type": "array", "items": "null"}, varint(count) + varint(0))
+
+    def test_the_budget_spans_every_array_and_map_of_the_datum(self):
+        # 64 arrays of 2^15 nulls each fit alone, together (2 M) they do not.
+        nested = {"type": "array", "items": {"type": "array", "items": "null"}}
+        inner = varint(2**15) + varint(0)
+        ok = varint(16) + inner * 16 + varint(0)
+        self.assertEqual([len(a) for a in avro.decoder(nested)(ok)], [2**15] * 16)
+        with self.assertRaisesRegex(avro.AvroError, r"with its other arrays and maps"):
+            avro.decoder(nested)(varint(64) + inner * 64 + varint(0))
+        record = {
+            "type": "record",
+            "name": "Two",
+            "fields": [
+                {"name": "a", "type": {"type": "array", "items": "null"}},
+                {"name": "m", "type": {"type": "map", "values": {"type": "array", "items": "null"}}},
+            ],
+        }
+        half = varint(avro.ZERO_SIZE_ITEMS // 2 + 64) + varint(0)
+        with self.assertRaisesRegex(avro.AvroError, r"^array of \d+ items .* with its other arrays and maps"):
+            avro.decoder(record)(half + varint(1) + varint(1) + b"k" + half + varint(0))
+
+    def test_real_arrays_of_zero_size_items_up_to_the_allowance_decode(self):
+        # One block of a million nulls in 4 bytes: the old check refused it as
+        # "longer than the datum", though a writer may encode it so.
+        count = avro.ZERO_SIZE_ITEMS
+        data = varint(count) + varint(0)
+        self.assertEqual(len(avro.decoder({"type": "array", "items": "null"})(data)), count)
+        self.refused({"type": "array", "items": "null"}, varint(count + len(data) + 1) + varint(0))
 
     def test_random_garbage_never_escapes_the_runner_except(self):
         import random

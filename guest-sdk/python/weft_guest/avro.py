@@ -15,6 +15,12 @@ reference counts one level and a datum past ``max_depth`` is refused with ``Avro
 (the host refuses deeper events before they get here; this keeps a bug from becoming a
 Python ``RecursionError``).
 
+Items: every array item and map entry but a zero-size one (``null``, an empty record) takes
+at least a byte, so one datum may hold at most as many items as it has bytes plus
+``ZERO_SIZE_ITEMS``; a block claiming more is refused with ``AvroError`` before any item is
+read. Without this budget a few kilobytes of blocks of nulls made hundreds of millions of
+``None`` (a deadline and gigabytes inside a component, a trap rather than a reject).
+
 Values: null ``None``, boolean ``bool``, int/long ``int``, float/double ``float``,
 bytes/fixed ``bytes``, string/enum ``str``, array ``list``, map ``dict`` of ``str``,
 record ``dict`` by field name. Logical types are their underlying type (a
@@ -25,9 +31,13 @@ Python type fits; a ``dict`` fits a record branch whose fields it has, else a ma
 import json
 import struct
 
-__all__ = ["AvroError", "Schema", "parse", "decoder", "encoder", "DEFAULT_MAX_DEPTH"]
+__all__ = ["AvroError", "Schema", "parse", "decoder", "encoder", "DEFAULT_MAX_DEPTH", "ZERO_SIZE_ITEMS"]
 
 DEFAULT_MAX_DEPTH = 64
+# Items one datum may hold beyond one per byte: room for real arrays of nulls or empty
+# records (a million ``None`` is 8 MB and ~50 ms), not for the hundreds of millions a few
+# kilobytes of block counts could otherwise claim.
+ZERO_SIZE_ITEMS = 1 << 20
 PRIMITIVES = ("null", "boolean", "int", "long", "float", "double", "bytes", "string")
 _PROMOTIONS = {
     "int": ("long", "float", "double"),
@@ -229,7 +239,11 @@ def decoder(writer, reader=None, max_depth=DEFAULT_MAX_DEPTH):
     compiler = _Resolver(writer, reader, max_depth)
     read = compiler.compile(writer.root, reader.root, "")
 
+    budget = compiler.budget
+
     def decode(data):
+        budget[0] = len(data) + ZERO_SIZE_ITEMS
+        budget[1] = budget[0]
         value, pos = read(data, 0)
         if pos != len(data):
             raise AvroError(f"{len(data) - pos} bytes left after the datum")
@@ -252,6 +266,8 @@ class _Resolver:
         # Named pairs already compiled, so recursive types close into a loop of closures.
         self.named = {}
         self.depth = [0]
+        # [items this datum may still hold, its whole allowance]: set by each decode.
+        self.budget = [0, 0]
 
     def compile(self, w, r, path):
         wd, rd = self.writer.resolve(w), self.reader.resolve(r)
@@ -323,10 +339,10 @@ class _Resolver:
             raise AvroError(f"{at}: the writer's {wk} cannot be read as {rk}")
         if wk == "array":
             items = self.compile(w["items"], r["items"], path + "[]")
-            return _blocks(items, None)
+            return _blocks(items, None, self.budget)
         if wk == "map":
             values = self.compile(w["values"], r["values"], path + "{}")
-            return _blocks(values, _read_string)
+            return _blocks(values, _read_string, self.budget)
         if wk == "fixed":
             size = w["size"]
             if size != r["size"]:
@@ -451,9 +467,14 @@ def _default(schema, node, value):
     return value
 
 
-def _blocks(read_item, read_key):
+def _blocks(read_item, read_key, budget):
+    """An array's or map's blocks; each count is taken from the datum's item ``budget``
+    before its items are read, so no run of blocks can claim more items than it allows."""
+    kind = "array" if read_key is None else "map"
+
     def blocks(data, pos):
         out = {} if read_key is not None else []
+        total = 0
         while True:
             count, pos = _read_long(data, pos)
             if count == 0:
@@ -461,8 +482,15 @@ def _blocks(read_item, read_key):
             if count < 0:
                 count = -count
                 _, pos = _read_long(data, pos)
-            if count > len(data) - pos + 1:
-                raise AvroError(f"block of {count} items is longer than the datum")
+            total += count
+            if count > budget[0]:
+                claimed = budget[1] - budget[0] + count
+                others = f" ({claimed} with its other arrays and maps)" if claimed != total else ""
+                raise AvroError(
+                    f"{kind} of {total} items past the limit of {budget[1]} items for a "
+                    f"{len(data)}-byte datum{others}"
+                )
+            budget[0] -= count
             if read_key is None:
                 for _ in range(count):
                     item, pos = read_item(data, pos)
