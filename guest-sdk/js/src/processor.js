@@ -1,10 +1,13 @@
 // What a processor author writes against (Processor, Param, Params, Reject, ConfigError,
 // Event, KEEP) and `Runner`, which drives a processor over Avro bytes exactly as the
 // component does, without Wasm or the host's imports (the SDK's own tests use it).
-// Avro is avsc's: its browser build, pure JavaScript over the `buffer` package.
+// Avro is avsc's: its browser build, pure JavaScript over the `buffer` package; bytes first
+// pass our bounded walk (bounds.js), as avsc takes block counts on trust.
 
 import avro from 'avsc/etc/browser/avsc-types.js';
 import { Buffer } from 'buffer';
+
+import { itemGuard } from './bounds.js';
 
 /** Returned by `process`: pass the input event on as it came, without re-encoding it. */
 export const KEEP = Object.freeze({ keep: true });
@@ -212,6 +215,7 @@ export class Runner {
       this.resolver = undefined;
     }
     this.received = received;
+    this.guard = itemGuard(stream);
     const instance = new this.cls();
     const returned = instance.configure(params, received.schema());
     this.output = returned !== undefined && returned !== null ? typeOf(returned) : this.declaredOut || received;
@@ -240,6 +244,7 @@ export class Runner {
     let record;
     try {
       const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      this.guard?.(bytes);
       record = this.received.fromBuffer(bytes, this.resolver);
     } catch (e) {
       return { tag: 'reject', val: `undecodable input: ${e.message}` };
