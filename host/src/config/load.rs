@@ -99,7 +99,7 @@ fn parse(
     }
     let sources = list_section::<SourceConfig>(&table, "source", &mut issues);
     let mut processors = list_section::<ProcessorConfig>(&table, "processor", &mut issues);
-    super::value::keep_float_text(text, &mut processors);
+    super::value::keep_float_text(text, processors.iter_mut().map(|p| &mut p.params));
     if !table.contains_key("sink") {
         issues.push(issue("sink", "missing: a pipeline needs a [sink]".into()));
     }

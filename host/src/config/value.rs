@@ -5,6 +5,8 @@
 //! TOML file wrote, so a float keeps its spelling (`5.0` stays `5.0`; serde hands the
 //! loader an `f64`, whose `Display` would print `5`), and arrays and tables arrive as JSON.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// A parameter value as written in the file.
@@ -96,7 +98,11 @@ fn to_json(value: &toml::Value) -> serde_json::Value {
 /// Puts the file's own text on every float parameter of every `[[processor]]`: serde gave
 /// the loader `f64`s, and `5.0` must reach the processor as `5.0`, `1e3` as `1e3`. The file
 /// already parsed as TOML, so a second parse that fails only leaves the fallback spelling.
-pub(crate) fn keep_float_text(text: &str, processors: &mut [super::types::ProcessorConfig]) {
+/// It takes each processor's `params`, in file order, so this module stays below the types.
+pub(crate) fn keep_float_text<'a>(
+    text: &str,
+    processors: impl IntoIterator<Item = &'a mut BTreeMap<String, ParamValue>>,
+) {
     use toml::de::{DeTable, DeValue};
     let Ok(table) = DeTable::parse(text) else {
         return;
@@ -104,7 +110,7 @@ pub(crate) fn keep_float_text(text: &str, processors: &mut [super::types::Proces
     let Some(DeValue::Array(items)) = table.get_ref().get("processor").map(|v| v.get_ref()) else {
         return;
     };
-    for (item, processor) in items.iter().zip(processors.iter_mut()) {
+    for (item, params_of) in items.iter().zip(processors) {
         let DeValue::Table(item) = item.get_ref() else {
             continue;
         };
@@ -112,10 +118,9 @@ pub(crate) fn keep_float_text(text: &str, processors: &mut [super::types::Proces
             continue;
         };
         for (name, value) in params.iter() {
-            if let (DeValue::Float(raw), Some(ParamValue::Float(float))) = (
-                value.get_ref(),
-                processor.params.get_mut(name.get_ref().as_ref()),
-            ) {
+            if let (DeValue::Float(raw), Some(ParamValue::Float(float))) =
+                (value.get_ref(), params_of.get_mut(name.get_ref().as_ref()))
+            {
                 float.text = Some(raw.as_str().to_owned());
             }
         }

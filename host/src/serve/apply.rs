@@ -6,15 +6,15 @@
 //! this pipeline and annotated in the registry. Its trapped events went to the dead-letter
 //! sink with the trap's reason, as every trap's do: nothing is lost.
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use super::build::problems;
 use super::decide::Pins;
 use super::history::HistoryKind;
 use super::metrics::{Metrics, UpgradeLabels};
-use super::shared::lock;
-use super::upgrade::{Prepared, block, unblock};
-use super::worker::{Outcome, Worker, is_file};
+use super::shared::{Context, Outcome, Prepared, Shared, block, is_file, lock, unblock};
+use crate::config::PipelineConfig;
 use crate::pipeline::{Replaced, RunningPipeline, Swap};
 use crate::registry::client::{Annotation, Client};
 
@@ -39,25 +39,35 @@ pub(super) struct Canary {
     small: bool,
 }
 
-impl Worker {
+/// What applying an upgrade needs of the pipeline's worker, which implements it: the worker
+/// calls down into this module (its provided methods), never the other way round.
+pub(super) trait Pipe {
+    fn name(&self) -> &str;
+    fn ctx(&self) -> &Context;
+    fn shared(&self) -> &Mutex<Shared>;
+    fn canary(&self) -> Option<&Canary>;
+    fn canary_mut(&mut self) -> &mut Option<Canary>;
+    /// The config of the version running (or to run).
+    fn config(&self) -> Option<PipelineConfig>;
+    /// A new chain runs: its stages, and stats that start again from zero.
+    fn chain_changed(&mut self, running: &RunningPipeline);
+    /// Runs the change hooks with the pipeline's config.
+    fn changed(&self, config: &PipelineConfig);
+
     /// Swaps in a prepared upgrade between two steps. A refusal (the sink's subject refuses
     /// the new output schema) blocks it; the pipeline runs on as it was.
-    pub(super) fn upgrade(
-        &mut self,
-        running: &mut RunningPipeline,
-        prepared: Prepared,
-    ) -> Option<Outcome> {
+    fn upgrade(&mut self, running: &mut RunningPipeline, prepared: Prepared) -> Option<Outcome> {
         let (version, now) = {
-            let mut shared = lock(&self.shared);
+            let mut shared = lock(self.shared());
             shared.pending = false;
             (shared.version.clone(), shared.pins())
         };
         let Some(version) = version.filter(|v| v.key == prepared.key) else {
-            tracing::info!(pipeline = %self.name, "dropping an upgrade built for an earlier version of the file");
+            tracing::info!(pipeline = %self.name(), "dropping an upgrade built for an earlier version of the file");
             return None;
         };
         if now != prepared.from {
-            tracing::info!(pipeline = %self.name, "dropping an upgrade built for what ran before ({})", prepared.from);
+            tracing::info!(pipeline = %self.name(), "dropping an upgrade built for what ran before ({})", prepared.from);
             return None;
         }
         let config = version.config;
@@ -76,9 +86,9 @@ impl Worker {
                 "{what}: sink: the output schema changes and the sink is a file; a restart starts a new file with it"
             );
             block(
-                &self.ctx,
-                &self.name,
-                &self.shared,
+                self.ctx(),
+                self.name(),
+                self.shared(),
                 &prepared.from,
                 &prepared.to,
                 reason,
@@ -96,9 +106,9 @@ impl Worker {
             Err(e) => {
                 let reason = format!("{what}: {}", problems(&e).join("; "));
                 block(
-                    &self.ctx,
-                    &self.name,
-                    &self.shared,
+                    self.ctx(),
+                    self.name(),
+                    self.shared(),
                     &prepared.from,
                     &prepared.to,
                     reason,
@@ -107,15 +117,15 @@ impl Worker {
             }
         };
         // A canary of an earlier upgrade ends here: what it would swap back is gone.
-        let batch_size = match self.canary.take() {
+        let batch_size = match self.canary_mut().take() {
             Some(earlier) => earlier.batch_size,
             None => running.batch_size(),
         };
         running.set_batch_size(batch_size);
         let pause = paused.elapsed();
-        tracing::info!(pipeline = %self.name, pause_ms = pause.as_secs_f64() * 1e3, "upgraded: {what}");
-        let m = &self.ctx.metrics;
-        let labels = Metrics::pipeline(&self.name);
+        tracing::info!(pipeline = %self.name(), pause_ms = pause.as_secs_f64() * 1e3, "upgraded: {what}");
+        let m = &self.ctx().metrics;
+        let labels = Metrics::pipeline(self.name());
         m.swap_pause
             .get_or_create(&labels)
             .observe(pause.as_secs_f64());
@@ -123,7 +133,7 @@ impl Worker {
             if changed {
                 m.upgrades
                     .get_or_create(&UpgradeLabels {
-                        pipeline: self.name.clone(),
+                        pipeline: self.name().to_string(),
                         kind: kind.into(),
                     })
                     .inc();
@@ -131,7 +141,7 @@ impl Worker {
         }
         self.chain_changed(running);
         {
-            let mut shared = lock(&self.shared);
+            let mut shared = lock(self.shared());
             let to = shared.pins();
             shared.ledger.record(
                 HistoryKind::Upgrade,
@@ -139,16 +149,16 @@ impl Worker {
                 &to.to_string(),
                 &what,
             );
-            unblock(&self.ctx, &self.name, &mut shared);
+            unblock(self.ctx(), self.name(), &mut shared);
         }
         self.changed(&config);
-        let settings = self.ctx.daemon.upgrades;
+        let settings = self.ctx().daemon.upgrades;
         if !stages.is_empty() && settings.canary_events > 0 {
             // Small batches while the window lasts: a version that traps on every event
             // fails at most `canary_max_traps + 1` of them before it is swapped back out.
             let small = usize::try_from(settings.canary_max_traps + 1).unwrap_or(usize::MAX);
             running.set_batch_size(batch_size.min(small));
-            self.canary = Some(Canary {
+            *self.canary_mut() = Some(Canary {
                 stages: stages
                     .iter()
                     .map(|&i| (i, prepared.to.stages.get(i).cloned().unwrap_or_default()))
@@ -171,9 +181,9 @@ impl Worker {
     /// After each step: counts the trapped events of the stages under watch; rolls back
     /// when one has more than `canary_max_traps`, ends the window once each has seen
     /// `canary_events` events.
-    pub(super) fn watch_canary(&mut self, running: &mut RunningPipeline) -> Option<Outcome> {
-        let settings = self.ctx.daemon.upgrades;
-        let canary = self.canary.as_mut()?;
+    fn watch_canary(&mut self, running: &mut RunningPipeline) -> Option<Outcome> {
+        let settings = self.ctx().daemon.upgrades;
+        let canary = self.canary_mut().as_mut()?;
         let stats = running.summary().stages;
         let mut failed = Vec::new();
         let mut done = true;
@@ -202,18 +212,18 @@ impl Worker {
             return self.roll_back(running, failed);
         }
         if done {
-            let canary = self.canary.take()?;
+            let canary = self.canary_mut().take()?;
             running.set_batch_size(canary.batch_size);
-            tracing::info!(pipeline = %self.name, "canary passed: {}", canary.to);
+            tracing::info!(pipeline = %self.name(), "canary passed: {}", canary.to);
         }
         self.show_canary();
         None
     }
 
     /// Puts the canary window's progress in the status (or clears it).
-    pub(super) fn show_canary(&self) {
-        let settings = self.ctx.daemon.upgrades;
-        let text = self.canary.as_ref().map(|c| {
+    fn show_canary(&self) {
+        let settings = self.ctx().daemon.upgrades;
+        let text = self.canary().map(|c| {
             c.stages
                 .iter()
                 .enumerate()
@@ -230,7 +240,7 @@ impl Worker {
                 .collect::<Vec<_>>()
                 .join("; ")
         });
-        lock(&self.shared).canary = text;
+        lock(self.shared()).canary = text;
     }
 
     /// Swaps the chain (and reader schema, and sink) the canary kept back in; excludes and
@@ -241,9 +251,9 @@ impl Worker {
         running: &mut RunningPipeline,
         failed: Vec<(String, u64, u64)>,
     ) -> Option<Outcome> {
-        let canary = self.canary.take()?;
+        let canary = self.canary_mut().take()?;
         self.show_canary();
-        let settings = self.ctx.daemon.upgrades;
+        let settings = self.ctx().daemon.upgrades;
         let reason = failed
             .iter()
             .map(|(version, trapped, events)| {
@@ -258,7 +268,7 @@ impl Worker {
             "{reason}; its trapped events went to the dead-letter sink with the trap's reason; excluded for this pipeline"
         );
         {
-            let mut shared = lock(&self.shared);
+            let mut shared = lock(self.shared());
             for (version, _, _) in &failed {
                 shared.ledger.exclude(version);
             }
@@ -275,15 +285,15 @@ impl Worker {
             ..Swap::default()
         };
         let swapped = running.swap(swap);
-        self.ctx
+        self.ctx()
             .metrics
             .rollbacks
-            .get_or_create(&Metrics::pipeline(&self.name))
+            .get_or_create(&Metrics::pipeline(self.name()))
             .inc();
         self.annotate(&failed, &reason);
         if let Err(e) = swapped {
             let why = format!("rolling back ({reason}): {e}");
-            lock(&self.shared).ledger.record(
+            lock(self.shared()).ledger.record(
                 HistoryKind::Rollback,
                 &canary.to.to_string(),
                 &canary.from.to_string(),
@@ -291,10 +301,10 @@ impl Worker {
             );
             return Some(Outcome::Failed(why));
         }
-        tracing::warn!(pipeline = %self.name, "rolled back: {reason}");
+        tracing::warn!(pipeline = %self.name(), "rolled back: {reason}");
         self.chain_changed(running);
         {
-            let mut shared = lock(&self.shared);
+            let mut shared = lock(self.shared());
             let now = shared.pins();
             shared.ledger.record(
                 HistoryKind::Rollback,
@@ -315,7 +325,7 @@ impl Worker {
         let Some(access) = self.config().and_then(|c| c.settings.registry()) else {
             return;
         };
-        let pipeline = self.name.clone();
+        let pipeline = self.name().to_string();
         let reason = reason.to_string();
         let versions: Vec<String> = failed.iter().map(|(v, _, _)| v.clone()).collect();
         let spawned = std::thread::Builder::new()
@@ -341,7 +351,7 @@ impl Worker {
                 }
             });
         if let Err(e) = spawned {
-            tracing::warn!(pipeline = %self.name, "annotating the rollback: {e}");
+            tracing::warn!(pipeline = %self.name(), "annotating the rollback: {e}");
         }
     }
 }

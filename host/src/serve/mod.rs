@@ -3,13 +3,16 @@
 //! batch boundary when its file changes. The admin API (`serve::api`), the registry sync and
 //! the CLI are thin layers over the [`Daemon`] handle.
 //!
-//! Modules: `config` (weftd.toml) ← `metrics` (the Prometheus families), `history` (each
-//! pipeline's upgrade history on disk), `folder` (pipeline files), `decide` (the pure upgrade
-//! policy), `build` (building with the registry resolver) ← `shared` (what a worker shares)
-//! ← `worker` (one pipeline's thread: build, step, swap, back off) with `apply` (swapping in
-//! an upgrade, its canary) ← `upgrade` (the check that finds and builds upgrades) ←
-//! `supervisor` (the set of workers, put/delete) ← `watch` (folder events into the
-//! supervisor).
+//! Modules, each using only those before it (and the plain types of this hub and of
+//! `registry_sync::report`): `config` (weftd.toml), `metrics` (the Prometheus families),
+//! `history` (each pipeline's upgrade history on disk), `decide` (the
+//! pure upgrade policy), `diff` (what a new version changes), `watch` (folder events to a
+//! callback) ← `shared` (what a worker shares: status, control, a prepared upgrade, blocking
+//! one) ← `build` (building with the registry resolver), `folder` (pipeline files) ← `apply`
+//! (swapping in an upgrade, its canary, over the worker's `Pipe` trait) ← `worker` (one
+//! pipeline's thread: build, step, swap, back off), `upgrade` (the check that finds and builds
+//! upgrades, over the supervisor's `Workers` trait) ← `supervisor` (the set of workers,
+//! put/delete) ← this hub's [`Daemon`] ← `api`, `registry_sync`.
 
 pub mod api;
 mod apply;

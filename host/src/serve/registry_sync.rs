@@ -105,7 +105,8 @@ impl RegistrySync {
                 config: Some(config.clone()),
             });
         }));
-        // Pipelines that started before the hook was in place are reported too.
+        // Pipelines that started before the hook was in place are reported too (those whose
+        // chain is not built yet by their hook, once it is).
         for p in daemon.list() {
             let _ = tx.send(Job {
                 name: p.name,
@@ -248,6 +249,12 @@ impl Reporter {
                 Err(_) => return Reported::Done,
             },
         };
+        // No chain yet (a pipeline of the folder still building when the sync started, or
+        // one that failed to build): nothing runs to report, and a report without its stages
+        // is wrong or refused. The change hook reports it once its chain runs.
+        if detail.stages.len() != config.processors.len() {
+            return Reported::Done;
+        }
         let stage_ids: Vec<String> = detail.stages.iter().map(|s| s.processor.clone()).collect();
         let flow = self.daemon.field_flow(name).unwrap_or_default();
         let lineage = lineage(name, config, &stage_ids, &flow);

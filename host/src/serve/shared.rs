@@ -1,22 +1,24 @@
 //! What a pipeline's worker shares with the rest of the daemon: the version it runs, the
-//! control messages it reads between two steps, the status it writes (and the API, the
-//! upgrade check and `ready` read), and the context every worker has in common.
+//! control messages it reads between two steps (with the [`Prepared`] upgrade one carries),
+//! how a run ends, the status it writes (and the API, the upgrade check and `ready` read),
+//! the context every worker has in common, and what blocks or clears an upgrade there. Both
+//! halves of an upgrade (`upgrade` checks, `apply` swaps) and the worker stand above it.
 
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime};
 
 use apache_avro::Schema;
-use weft_runtime::{Runtime, StageStats};
+use weft_runtime::{Chain, Runtime, StageStats};
 
 use super::config::DaemonConfig;
-use super::decide::Pins;
-use super::history::Ledger;
+use super::decide::{Change, Pins, describe};
+use super::history::{HistoryKind, Ledger};
 use super::metrics::Metrics;
-use super::upgrade::Prepared;
 use super::{ChangeHook, PartitionLag, State};
-use crate::config::PipelineConfig;
+use crate::config::{KafkaSourceConfig, PipelineConfig, SinkConfig, SourceConfig, WireFormat};
 use crate::io::Stall;
+use crate::pipeline::RunningPipeline;
 
 /// A pipeline version as read from its file: the config, what the API shows of it, and the
 /// key versions are compared by (its parsed form, so formatting and comments do not count).
@@ -49,6 +51,61 @@ pub(super) enum Control {
     Upgrade(Box<Prepared>),
     Delete,
     Shutdown,
+}
+
+/// A chain built and checked beside the running one, for the worker to swap in.
+pub(super) struct Prepared {
+    /// The pipeline version it was built for: a reload since makes it stale.
+    pub key: String,
+    pub from: Pins,
+    pub to: Pins,
+    pub changes: Vec<Change>,
+    pub chain: Chain,
+    pub digests: Vec<String>,
+    /// The new reader schema with its id, when the source subject moved.
+    pub reader: Option<(u32, Arc<Schema>)>,
+}
+
+impl Prepared {
+    /// Stages whose plugin version changed (a canary watches them).
+    pub fn plugin_stages(&self) -> Vec<usize> {
+        self.changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Plugin { stage, .. } => Some(*stage),
+                Change::Schema { .. } => None,
+            })
+            .collect()
+    }
+
+    pub fn describe(&self) -> String {
+        describe(&self.changes)
+    }
+}
+
+/// How a run of the worker ended (`Worker::run_once`; applying an upgrade may end it too).
+pub(super) enum Outcome {
+    /// Deleted or shut down: the thread ends.
+    Stop,
+    /// The finite source is exhausted: STOPPED until restarted or given a new source.
+    Exhausted,
+    Paused,
+    /// Build again at once (restart on request, or a version with another source).
+    Rebuild,
+    Failed(String),
+}
+
+/// Closes the running pipeline (the last step was committed) and ends the run with `outcome`.
+pub(super) fn close(running: RunningPipeline, outcome: Outcome) -> Outcome {
+    match (running.close(), outcome) {
+        (Err(e), Outcome::Failed(first)) => Outcome::Failed(format!("{first} (closing: {e})")),
+        (Err(e), Outcome::Stop) => {
+            tracing::warn!("closing: {e}");
+            Outcome::Stop
+        }
+        (Err(e), _) => Outcome::Failed(format!("closing: {e}")),
+        (Ok(_), outcome) => outcome,
+    }
 }
 
 /// What the status API and `ready` read; the worker writes it.
@@ -154,6 +211,63 @@ pub(super) fn processor_name(stage_id: &str) -> String {
         .rsplit_once(" (#")
         .map_or(stage_id, |(name, _)| name)
         .to_string()
+}
+
+/// What `upgrade` in the status says while an upgrade is blocked.
+pub(super) const BLOCKED: &str = "upgrade blocked: ";
+
+/// Marks an upgrade to `to` as blocked: status, metric, history. The same target is not
+/// tried again (see [`super::decide::decide`]).
+pub(super) fn block(
+    ctx: &Context,
+    name: &str,
+    shared: &Mutex<Shared>,
+    from: &Pins,
+    to: &Pins,
+    reason: String,
+) {
+    let message = format!("{BLOCKED}{reason}");
+    tracing::warn!(pipeline = %name, "{message}");
+    let mut s = lock(shared);
+    s.upgrade = Some(message);
+    s.blocked = Some(to.clone());
+    s.ledger.record(
+        HistoryKind::Blocked,
+        &from.to_string(),
+        &to.to_string(),
+        &reason,
+    );
+    drop(s);
+    ctx.metrics
+        .upgrade_blocked
+        .get_or_create(&Metrics::pipeline(name))
+        .set(1);
+}
+
+/// Clears a blocked upgrade (it was applied, the registry moved back, the file changed).
+pub(super) fn unblock(ctx: &Context, name: &str, s: &mut Shared) {
+    if s.upgrade.take().is_some() || s.blocked.take().is_some() {
+        ctx.metrics
+            .upgrade_blocked
+            .get_or_create(&Metrics::pipeline(name))
+            .set(0);
+    }
+}
+
+/// The Confluent Kafka source that follows its subject's latest schema, if that is the
+/// pipeline's only source.
+pub(super) fn followed_source(config: &PipelineConfig) -> Option<(&KafkaSourceConfig, String)> {
+    match config.sources.as_slice() {
+        [SourceConfig::Kafka(k)] if k.format == WireFormat::Confluent && k.schema.is_none() => {
+            k.reader_subject().map(|subject| (k, subject))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the sink writes a file (which reopening would truncate).
+pub(super) fn is_file(sink: &SinkConfig) -> bool {
+    matches!(sink, SinkConfig::Jsonl { .. } | SinkConfig::AvroFile { .. })
 }
 
 #[cfg(test)]

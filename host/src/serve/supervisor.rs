@@ -18,7 +18,7 @@ use super::folder::{load_version, pipeline_name, valid_name, write_atomically};
 use super::history::{History, Ledger};
 use super::metrics::Metrics;
 use super::shared::{self, Context, Control, Shared, Version, lock};
-use super::upgrade::Upgrader;
+use super::upgrade::{Upgrader, Workers};
 use super::worker::{self, Worker};
 use super::{
     ChangeHook, ControlError, PipelineDetail, PipelineStatus, PutError, PutOutcome, StageCounters,
@@ -252,17 +252,6 @@ impl Supervisor {
     fn ledger(&self, file: &Path) -> Ledger {
         let name = pipeline_name(file).unwrap_or_default();
         Ledger::load(&self.ctx.daemon.data_dir, &name)
-    }
-
-    /// Every pipeline with a worker, for the upgrade check.
-    pub(super) fn workers(&self) -> Vec<(String, Arc<Mutex<Shared>>, Sender<Control>)> {
-        guard(&self.pipelines)
-            .iter()
-            .filter_map(|(name, e)| {
-                let (control, _) = e.worker.as_ref()?;
-                Some((name.clone(), e.shared.clone(), control.clone()))
-            })
-            .collect()
     }
 
     /// The upgrade history of a pipeline that runs, or ran here before.
@@ -555,5 +544,18 @@ fn status(name: &str, shared: &Mutex<Shared>) -> PipelineStatus {
         events_in: s.events_in,
         events_out: s.events_out,
         dead_letters: s.dead_letters,
+    }
+}
+
+/// The upgrade check's view of the supervisor: every pipeline with a worker.
+impl Workers for Supervisor {
+    fn workers(&self) -> Vec<(String, Arc<Mutex<Shared>>, Sender<Control>)> {
+        guard(&self.pipelines)
+            .iter()
+            .filter_map(|(name, e)| {
+                let (control, _) = e.worker.as_ref()?;
+                Some((name.clone(), e.shared.clone(), control.clone()))
+            })
+            .collect()
     }
 }

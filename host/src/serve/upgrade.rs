@@ -23,84 +23,20 @@ use weft_schema::{check_can_read, parse_schema};
 
 use super::State;
 use super::build::{panicked, problems, select, selecting, versions};
-use super::decide::{Change, Decision, Pins, Target, decide, describe};
-use super::history::HistoryKind;
-use super::shared::{Context, Control, Shared, lock, processor_name};
-use super::supervisor::Supervisor;
-use crate::config::{KafkaSourceConfig, parse_plugin_ref};
-use crate::config::{PipelineConfig, SinkConfig, SourceConfig, WireFormat, is_local_plugin};
+use super::decide::{Decision, Pins, Target, decide, describe};
+use super::shared::{
+    Context, Control, Prepared, Shared, block, followed_source, is_file, lock, processor_name,
+    unblock,
+};
+use crate::config::{PipelineConfig, is_local_plugin, parse_plugin_ref};
 use crate::pipeline::{RUN_STACK_BYTES, build_chain};
 use crate::registry::client::{Client, ClientError};
 
-/// A chain built and checked beside the running one, for the worker to swap in.
-pub(super) struct Prepared {
-    /// The pipeline version it was built for: a reload since makes it stale.
-    pub key: String,
-    pub from: Pins,
-    pub to: Pins,
-    pub changes: Vec<Change>,
-    pub chain: Chain,
-    pub digests: Vec<String>,
-    /// The new reader schema with its id, when the source subject moved.
-    pub reader: Option<(u32, Arc<Schema>)>,
-}
-
-impl Prepared {
-    /// Stages whose plugin version changed (a canary watches them).
-    pub fn plugin_stages(&self) -> Vec<usize> {
-        self.changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::Plugin { stage, .. } => Some(*stage),
-                Change::Schema { .. } => None,
-            })
-            .collect()
-    }
-
-    pub fn describe(&self) -> String {
-        describe(&self.changes)
-    }
-}
-
-/// What `upgrade` in the status says while an upgrade is blocked.
-pub(super) const BLOCKED: &str = "upgrade blocked: ";
-
-/// Marks an upgrade to `to` as blocked: status, metric, history. The same target is not
-/// tried again (see [`decide`]).
-pub(super) fn block(
-    ctx: &Context,
-    name: &str,
-    shared: &Mutex<Shared>,
-    from: &Pins,
-    to: &Pins,
-    reason: String,
-) {
-    let message = format!("{BLOCKED}{reason}");
-    tracing::warn!(pipeline = %name, "{message}");
-    let mut s = lock(shared);
-    s.upgrade = Some(message);
-    s.blocked = Some(to.clone());
-    s.ledger.record(
-        HistoryKind::Blocked,
-        &from.to_string(),
-        &to.to_string(),
-        &reason,
-    );
-    drop(s);
-    ctx.metrics
-        .upgrade_blocked
-        .get_or_create(&super::metrics::Metrics::pipeline(name))
-        .set(1);
-}
-
-/// Clears a blocked upgrade (it was applied, the registry moved back, the file changed).
-pub(super) fn unblock(ctx: &Context, name: &str, s: &mut Shared) {
-    if s.upgrade.take().is_some() || s.blocked.take().is_some() {
-        ctx.metrics
-            .upgrade_blocked
-            .get_or_create(&super::metrics::Metrics::pipeline(name))
-            .set(0);
-    }
+/// The pipelines to check: the supervisor's workers. A trait, so the check stands below the
+/// supervisor that starts it (as the folder watch does with its callback).
+pub(super) trait Workers {
+    /// Every pipeline with a worker: its name, status and control channel.
+    fn workers(&self) -> Vec<(String, Arc<Mutex<Shared>>, Sender<Control>)>;
 }
 
 /// The checking thread; dropping it asks it to stop after the check in progress.
@@ -117,7 +53,10 @@ impl Drop for Upgrader {
 impl Upgrader {
     /// Starts checking every pipeline of `supervisor` each `interval_ms`; `None` when
     /// `[upgrades] enabled = false`.
-    pub fn start(supervisor: Weak<Supervisor>, ctx: Arc<Context>) -> anyhow::Result<Option<Self>> {
+    pub fn start<S: Workers + Send + Sync + 'static>(
+        supervisor: Weak<S>,
+        ctx: Arc<Context>,
+    ) -> anyhow::Result<Option<Self>> {
         let settings = ctx.daemon.upgrades;
         if !settings.enabled {
             return Ok(None);
@@ -240,17 +179,6 @@ fn check(ctx: &Context, name: &str, shared: &Mutex<Shared>, control: &Sender<Con
                 ),
             }
         }
-    }
-}
-
-/// The Confluent Kafka source that follows its subject's latest schema, if that is the
-/// pipeline's only source.
-pub(super) fn followed_source(config: &PipelineConfig) -> Option<(&KafkaSourceConfig, String)> {
-    match config.sources.as_slice() {
-        [SourceConfig::Kafka(k)] if k.format == WireFormat::Confluent && k.schema.is_none() => {
-            k.reader_subject().map(|subject| (k, subject))
-        }
-        _ => None,
     }
 }
 
@@ -415,10 +343,6 @@ fn refusal(e: &crate::Error, pins: &[String]) -> String {
         _ => "source".to_string(),
     };
     format!("link {upstream} → {processor}: its configure refused the new input: {reason}")
-}
-
-fn is_file(sink: &SinkConfig) -> bool {
-    matches!(sink, SinkConfig::Jsonl { .. } | SinkConfig::AvroFile { .. })
 }
 
 #[cfg(test)]

@@ -11,28 +11,18 @@ use std::time::{Duration, Instant, SystemTime};
 use weft_runtime::StageStats;
 
 use super::State;
-use super::apply::Canary;
+use super::apply::{Canary, Pipe};
 use super::build::{build, panicked, problems, resolver};
 use super::decide::Pins;
 use super::diff::{Plan, plan};
 use super::history::HistoryKind;
 use super::metrics::{LagLabels, Metrics, StageLabels};
-use super::shared::{Context, Control, Reply, Shared, Version, lock, processor_name};
-use super::upgrade::{followed_source, unblock};
-use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
+use super::shared::{
+    Context, Control, Outcome, Reply, Shared, Version, close, followed_source, is_file, lock,
+    processor_name, unblock,
+};
+use crate::config::{PipelineConfig, SourceConfig};
 use crate::pipeline::{Pipeline, RunningPipeline, Step, Swap, build_chain};
-
-/// How a run of [`Worker::run_once`] ended.
-pub(super) enum Outcome {
-    /// Deleted or shut down: the thread ends.
-    Stop,
-    /// The finite source is exhausted: STOPPED until restarted or given a new source.
-    Exhausted,
-    Paused,
-    /// Build again at once (restart on request, or a version with another source).
-    Rebuild,
-    Failed(String),
-}
 
 /// What ends a wait while not running.
 enum Wake {
@@ -54,7 +44,7 @@ pub(super) struct Worker {
     /// Source assignments already counted (the source's count is cumulative while it is open).
     assignments: u64,
     /// The canary window of the last upgrade that changed a plugin version.
-    pub canary: Option<Canary>,
+    canary: Option<Canary>,
 }
 
 impl Worker {
@@ -81,13 +71,6 @@ impl Worker {
     /// Plugin versions rolled back for this pipeline: never resolved for it again.
     pub(super) fn excluded(&self) -> std::collections::BTreeSet<String> {
         lock(&self.shared).ledger.excluded().clone()
-    }
-
-    pub(super) fn config(&self) -> Option<PipelineConfig> {
-        lock(&self.shared)
-            .version
-            .as_ref()
-            .map(|v| v.config.clone())
     }
 
     fn set_state(&self, state: State) {
@@ -532,9 +515,37 @@ impl Worker {
         drop(shared);
         self.seen = stats;
     }
+}
 
-    /// A new chain runs: its stages, and stats that start again from zero.
-    pub(super) fn chain_changed(&mut self, running: &RunningPipeline) {
+impl Pipe for Worker {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn ctx(&self) -> &Context {
+        &self.ctx
+    }
+
+    fn shared(&self) -> &Mutex<Shared> {
+        &self.shared
+    }
+
+    fn canary(&self) -> Option<&Canary> {
+        self.canary.as_ref()
+    }
+
+    fn canary_mut(&mut self) -> &mut Option<Canary> {
+        &mut self.canary
+    }
+
+    fn config(&self) -> Option<PipelineConfig> {
+        lock(&self.shared)
+            .version
+            .as_ref()
+            .map(|v| v.config.clone())
+    }
+
+    fn chain_changed(&mut self, running: &RunningPipeline) {
         let summary = running.summary();
         let mut shared = lock(&self.shared);
         shared.stage_ids = summary.processors;
@@ -554,7 +565,7 @@ impl Worker {
         self.seen = summary.stages;
     }
 
-    pub(super) fn changed(&self, config: &PipelineConfig) {
+    fn changed(&self, config: &PipelineConfig) {
         let hooks = self
             .ctx
             .hooks
@@ -571,19 +582,6 @@ impl Worker {
 /// What `last_error` says when a new version was not applied.
 pub(super) const REFUSED: &str = "reload refused: ";
 
-/// Closes the running pipeline (the last step was committed) and ends the run with `outcome`.
-fn close(running: RunningPipeline, outcome: Outcome) -> Outcome {
-    match (running.close(), outcome) {
-        (Err(e), Outcome::Failed(first)) => Outcome::Failed(format!("{first} (closing: {e})")),
-        (Err(e), Outcome::Stop) => {
-            tracing::warn!("closing: {e}");
-            Outcome::Stop
-        }
-        (Err(e), _) => Outcome::Failed(format!("closing: {e}")),
-        (Ok(_), outcome) => outcome,
-    }
-}
-
 /// The pins a freshly built pipeline will run with.
 fn built_pins(built: &Pipeline) -> Pins {
     Pins {
@@ -595,8 +593,4 @@ fn built_pins(built: &Pipeline) -> Pins {
             .collect(),
         reader: built.reader_schema_id(),
     }
-}
-
-pub(super) fn is_file(sink: &SinkConfig) -> bool {
-    matches!(sink, SinkConfig::Jsonl { .. } | SinkConfig::AvroFile { .. })
 }
