@@ -181,6 +181,10 @@ async fn hostile_subjects_and_field_names_get_clear_answers() {
     .await;
     let message = expect_error(&bad_reads, 422, 42213);
     assert!(message.contains("filter@1.0.0: reads"), "{message}");
+    assert!(
+        message.starts_with("invalid pipeline: filter@1.0.0: reads: invalid field path `a/b`"),
+        "said once: {message}"
+    );
     let typo = put(
         &h,
         "bad",
@@ -399,11 +403,73 @@ async fn thousands_of_pipelines_are_walked_and_the_answer_stays_bounded() {
         .await;
     assert_eq!(status, 200);
     let found = readers(&year);
-    // recent's filter, legacy downstream, and every fan-out pipeline once.
-    assert_eq!(found.len(), n + 2);
-    assert_eq!(year.get("truncated"), None);
+    // recent's filter, legacy downstream, then fan-out pipelines up to the cap on readers.
+    assert_eq!(found.len(), 1000);
+    assert_eq!(year["truncated"], true);
     let guarded = test_compat(&h, &order(&[ID, EMAIL, NOTE].join(",")), "?pipelines=true").await;
     let messages = guarded["messages"].as_array().expect("messages");
-    assert_eq!(messages.len(), 101, "100 messages and a count of the rest");
-    assert_eq!(messages[100], format!("... and {} more", n + 2 - 100));
+    assert_eq!(
+        messages.len(),
+        102,
+        "100 messages, a count of the rest, the cut"
+    );
+    assert_eq!(messages[100], "... and 900 more");
+    assert!(
+        messages[101]
+            .as_str()
+            .is_some_and(|m| m.contains("too large"))
+    );
+}
+
+/// 3000 pipelines in a chain (each reads the previous one's sink, each has a stage reading
+/// `f`): every reader downstream once carried the whole chain of topics before it, a 33 MB
+/// answer. Now the readers stop at 1000 and each names at most 16 topics and a count.
+#[tokio::test]
+async fn a_chain_of_thousands_of_pipelines_gives_a_bounded_answer() {
+    let h = Harness::new();
+    let store = h.state.store.clone();
+    let n = 3000;
+    tokio::task::spawn_blocking(move || {
+        for i in 0..n {
+            let topic = |t: usize| Endpoint {
+                topic: format!("d{t}"),
+                subject: None,
+            };
+            let p = Pipeline {
+                name: format!("chain-{i:05}"),
+                sources: vec![topic(i)],
+                processors: vec![PluginRef {
+                    name: "filter".into(),
+                    version: "1.0.0".into(),
+                    reads: Some(vec!["f".into()]),
+                }],
+                sinks: vec![topic(i + 1)],
+                ..Pipeline::default()
+            };
+            store.put_pipeline(&p).expect("stored");
+        }
+    })
+    .await
+    .expect("stored them all");
+    let (status, _, bytes) = h
+        .raw(
+            "GET",
+            "/v1/lineage/fields/d0-value/f",
+            None,
+            Some(TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(bytes.len() < 1_000_000, "a {} byte answer", bytes.len());
+    let answer = common::parse(&bytes);
+    assert_eq!(answer["truncated"], true);
+    let found = readers(&answer);
+    assert_eq!(found.len(), 1000);
+    let (_, _, _, topic, via, _) = &found[999];
+    assert_eq!(topic, "d999");
+    assert_eq!(via.len(), 17, "{via:?}");
+    assert_eq!(via[0], "d1");
+    assert_eq!(via[8], "… 983 more …");
+    assert_eq!(via[16], "d999");
 }

@@ -9,7 +9,7 @@ mod changes;
 mod walk;
 
 pub use changes::{Change, changes, valid_path};
-pub use walk::{Hit, MAX_VISITS, Walk, guard_messages, walk};
+pub use walk::{Hit, MAX_HITS, MAX_VIA, MAX_VISITS, Walk, guard_messages, walk};
 
 /// Whether a stage reading `read` depends on the field at `path`: the same field, a field
 /// inside it, or the record holding it. The root path `""` (the whole schema) is in all.

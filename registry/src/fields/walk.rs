@@ -11,9 +11,16 @@ use weft_registry_api::{Pipeline, PluginRef};
 
 use super::{Change, overlaps, top};
 
-/// Work a walk may do: one unit per pipeline examined and per (field, read) pair compared,
-/// so neither thousands of pipelines nor a stage listing thousands of fields stalls a request.
+/// Work a walk may do: one unit per pipeline examined, per (field, read) pair compared and
+/// per topic of a `via` spelled out, so neither thousands of pipelines, nor a stage listing
+/// thousands of fields, nor a chain thousands of pipelines long stalls a request.
 pub const MAX_VISITS: usize = 2_000_000;
+/// Readers a walk returns at most; past it the walk stops and says it was cut short, so an
+/// answer (JSON or a catalog page) stays a few hundred KB whatever the graph.
+pub const MAX_HITS: usize = 1000;
+/// Topics a hit's `via` spells out at most: the first and last halves, with one
+/// `… N more …` entry between (a 3000-pipeline chain is not worth 3000 names per reader).
+pub const MAX_VIA: usize = 16;
 /// Messages a guard answer lists at most; the rest are counted.
 const MAX_MESSAGES: usize = 100;
 
@@ -26,7 +33,8 @@ pub struct Hit<'a> {
     pub stage: &'a PluginRef,
     /// The topic the pipeline reads the field from.
     pub topic: String,
-    /// Sink topics the field went through to get there (empty: a direct reader).
+    /// Sink topics the field went through to get there (empty: a direct reader), at most
+    /// [`MAX_VIA`] of them plus a `… N more …` marker.
     pub via: Vec<String>,
     /// The field as the walk started with it (it keeps its name all the way).
     pub field: String,
@@ -34,11 +42,43 @@ pub struct Hit<'a> {
     pub all_fields: bool,
 }
 
-/// Every reader found, direct ones first; `truncated` if the work bound cut the walk short.
+/// Every reader found, direct ones first; `truncated` if the work bound or [`MAX_HITS`] cut
+/// the walk short.
 #[derive(Debug, Default)]
 pub struct Walk<'a> {
     pub hits: Vec<Hit<'a>>,
     pub truncated: bool,
+}
+
+/// One sink topic on a path from the start: its parent is the hop before it. Queue entries
+/// and hits point here instead of each copying the whole list of topics.
+struct Hop<'a> {
+    topic: &'a str,
+    parent: Option<usize>,
+    depth: usize,
+}
+
+/// The topics from the start to `hop`, shortened to [`MAX_VIA`]; costs one step per hop.
+fn spell_via(hops: &[Hop<'_>], hop: Option<usize>) -> Vec<String> {
+    let Some(last) = hop else {
+        return Vec::new();
+    };
+    let len = hops[last].depth;
+    let keep = |depth: usize| len <= MAX_VIA || depth <= MAX_VIA / 2 || depth > len - MAX_VIA / 2;
+    let mut back: Vec<&str> = Vec::new();
+    let mut at = Some(last);
+    while let Some(i) = at {
+        if keep(hops[i].depth) {
+            back.push(hops[i].topic);
+        }
+        at = hops[i].parent;
+    }
+    back.reverse();
+    let mut via: Vec<String> = back.into_iter().map(str::to_string).collect();
+    if len > MAX_VIA {
+        via.insert(MAX_VIA / 2, format!("… {} more …", len - MAX_VIA));
+    }
+    via
 }
 
 /// The stages reading any of `fields` of `subject`, directly or downstream.
@@ -57,15 +97,12 @@ pub fn walk<'a>(pipelines: &'a [Pipeline], subject: &str, fields: &[String]) -> 
     }
     let mut out = Walk::default();
     let mut work = 0usize;
+    let mut hops: Vec<Hop<'a>> = Vec::new();
     let mut walked: HashMap<String, BTreeSet<String>> = HashMap::new();
     let mut seen_hits: HashSet<(&str, usize, String)> = HashSet::new();
-    let mut queue: VecDeque<(String, BTreeSet<String>, Vec<String>)> = VecDeque::new();
-    queue.push_back((
-        subject.to_string(),
-        fields.iter().cloned().collect(),
-        Vec::new(),
-    ));
-    'walk: while let Some((subject, fields, via)) = queue.pop_front() {
+    let mut queue: VecDeque<(String, BTreeSet<String>, Option<usize>)> = VecDeque::new();
+    queue.push_back((subject.to_string(), fields.iter().cloned().collect(), None));
+    'walk: while let Some((subject, fields, hop)) = queue.pop_front() {
         let done = walked.entry(subject.clone()).or_default();
         let fresh: Vec<String> = fields.difference(done).cloned().collect();
         if fresh.is_empty() {
@@ -86,12 +123,17 @@ pub fn walk<'a>(pipelines: &'a [Pipeline], subject: &str, fields: &[String]) -> 
                         Some(list) => list.iter().any(|r| overlaps(r, field)),
                     };
                     if reads && seen_hits.insert((p.name.as_str(), i, field.clone())) {
+                        if out.hits.len() == MAX_HITS {
+                            out.truncated = true;
+                            break 'walk;
+                        }
+                        work += hop.map_or(0, |h| hops[h].depth);
                         out.hits.push(Hit {
                             pipeline: p,
                             position: i + 1,
                             stage,
                             topic: topic.to_string(),
-                            via: via.clone(),
+                            via: spell_via(&hops, hop),
                             field: field.clone(),
                             all_fields: stage.reads.is_none(),
                         });
@@ -110,10 +152,15 @@ pub fn walk<'a>(pipelines: &'a [Pipeline], subject: &str, fields: &[String]) -> 
             if passed.is_empty() {
                 continue;
             }
+            work += p.sinks.len();
+            let depth = hop.map_or(0, |h| hops[h].depth) + 1;
             for sink in &p.sinks {
-                let mut next = via.clone();
-                next.push(sink.topic.clone());
-                queue.push_back((sink.subject(), passed.clone(), next));
+                hops.push(Hop {
+                    topic: &sink.topic,
+                    parent: hop,
+                    depth,
+                });
+                queue.push_back((sink.subject(), passed.clone(), Some(hops.len() - 1)));
             }
         }
     }

@@ -73,13 +73,17 @@ pub struct PluginUse {
 
 pub(super) fn check_pipeline(store: &Store, p: &Pipeline) -> ApiResult<ValidationReport> {
     let mut errors = Vec::new();
+    // Its messages go into the report as they are: wrapped in InvalidPipeline here, the
+    // answer would say "invalid pipeline: invalid pipeline: ...".
+    if let Err(why) = field_lists(p) {
+        errors.push(why);
+    }
     let mut check_name = |r: ApiResult<()>| {
         if let Err(e) = r {
             errors.push(e.to_string());
         }
     };
     check_name(names::pipeline_name(&p.name));
-    check_name(field_lists(p));
     for e in p.sources.iter().chain(&p.sinks) {
         check_name(names::topic_name(&e.topic));
         check_name(names::subject(&e.subject()));
@@ -166,7 +170,7 @@ pub(super) fn check_pipeline(store: &Store, p: &Pipeline) -> ApiResult<Validatio
 const MAX_FIELDS: usize = 10_000;
 
 /// `reads` and `passes` list field paths (`owner.email`), a bounded number of them.
-fn field_lists(p: &Pipeline) -> ApiResult<()> {
+fn field_lists(p: &Pipeline) -> Result<(), String> {
     let lists = p
         .processors
         .iter()
@@ -174,16 +178,16 @@ fn field_lists(p: &Pipeline) -> ApiResult<()> {
         .chain(p.passes.as_ref().map(|l| ("passes".to_string(), l)));
     for (what, list) in lists {
         if list.len() > MAX_FIELDS {
-            return Err(ApiError::InvalidPipeline(format!(
+            return Err(format!(
                 "{what} lists {} fields, more than {MAX_FIELDS}",
                 list.len()
-            )));
+            ));
         }
         if let Some(bad) = list.iter().find(|f| !fields::valid_path(f)) {
-            return Err(ApiError::InvalidPipeline(format!(
+            return Err(format!(
                 "{what}: {}",
                 ApiError::InvalidField(bad.chars().take(100).collect())
-            )));
+            ));
         }
     }
     Ok(())
