@@ -4,6 +4,7 @@
 //! (plugin versions, the catalog, schema ids and texts, error bodies) are the registry's own
 //! types from `weft-registry-api`, so the two sides cannot drift apart.
 
+use std::io::Read;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -64,6 +65,15 @@ impl ClientError {
 }
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// The most a JSON answer may be: metadata is kilobytes and a cluster's pipeline list a few
+/// MiB, so a body past this is a broken or hostile registry, and reading it all would exhaust memory.
+pub const MAX_JSON_BYTES: u64 = 16 << 20;
+/// The most an error body is read for its message.
+const MAX_ERROR_BYTES: u64 = 64 << 10;
+/// The most a download may be whatever the metadata claims: far above any registry's
+/// `max_plugin_bytes` (32 MiB by default), far below what would take a host down.
+pub const MAX_DOWNLOAD_BYTES: u64 = 1 << 30;
 
 /// A blocking registry client. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -152,8 +162,11 @@ impl Client {
             seg(version)
         );
         let resp = self.send(self.request(reqwest::Method::GET, &path), &path)?;
-        let bytes = resp.bytes().map_err(|e| self.transport(&path, e))?.to_vec();
-        let actual = hex::encode(Sha256::digest(&bytes));
+        // The metadata says how many bytes the version has; more is not that version.
+        let cap = meta.size.min(MAX_DOWNLOAD_BYTES);
+        let mut hasher = Sha256::new();
+        let bytes = self.read_capped(resp, cap, &path, |chunk| hasher.update(chunk))?;
+        let actual = hex::encode(hasher.finalize());
         if actual != meta.sha256 {
             return Err(ClientError::DigestMismatch {
                 name: name.to_string(),
@@ -243,7 +256,7 @@ impl Client {
     ) -> Result<(u16, T)> {
         let resp = self.send(req, path)?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().map_err(|e| self.transport(path, e))?;
+        let body = self.read_capped(resp, MAX_JSON_BYTES, path, |_| ())?;
         let value = serde_json::from_slice(&body).map_err(|e| self.transport(path, e))?;
         Ok((status, value))
     }
@@ -259,7 +272,7 @@ impl Client {
         if status.is_success() {
             return Ok(resp);
         }
-        let body = resp.bytes().map_err(|e| self.transport(path, e))?;
+        let body = self.read_capped(resp, MAX_ERROR_BYTES, path, |_| ())?;
         Err(match serde_json::from_slice::<ErrorBody>(&body) {
             Ok(e) => ClientError::Api {
                 status: status.as_u16(),
@@ -272,6 +285,45 @@ impl Client {
                 message: String::from_utf8_lossy(&body).chars().take(200).collect(),
             },
         })
+    }
+
+    /// Reads a body of at most `cap` bytes, handing each chunk to `seen` as it arrives; a
+    /// larger Content-Length is refused before reading, a longer body (chunked, or lying
+    /// about its length) once it passes the cap, so memory stays bounded either way.
+    pub(super) fn read_capped(
+        &self,
+        resp: reqwest::blocking::Response,
+        cap: u64,
+        path: &str,
+        mut seen: impl FnMut(&[u8]),
+    ) -> Result<Vec<u8>> {
+        let too_large =
+            || self.transport(path, format!("answer larger than the cap of {cap} bytes"));
+        if resp.content_length().is_some_and(|len| len > cap) {
+            return Err(too_large());
+        }
+        let capacity = resp
+            .content_length()
+            .unwrap_or(0)
+            .min(cap)
+            .min(MAX_JSON_BYTES);
+        let mut body = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        let mut limited = resp.take(cap.saturating_add(1));
+        let mut chunk = [0u8; 64 << 10];
+        loop {
+            let n = limited
+                .read(&mut chunk)
+                .map_err(|e| self.transport(path, e))?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+            if body.len() as u64 > cap {
+                return Err(too_large());
+            }
+            seen(&chunk[..n]);
+        }
+        Ok(body)
     }
 
     pub(super) fn transport(&self, path: &str, e: impl std::fmt::Display) -> ClientError {
@@ -298,6 +350,109 @@ pub(super) fn seg(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    /// What the test registry answers on a connection, by request path.
+    type Answer = fn(&str, &mut TcpStream) -> std::io::Result<()>;
+
+    /// A registry on 127.0.0.1 that answers `connections` requests with `answer`, then stops.
+    fn registry(connections: usize, answer: Answer) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(connections) {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut first = String::new();
+                let _ = reader.read_line(&mut first);
+                let path = first.split(' ').nth(1).unwrap_or_default().to_string();
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                // The client hangs up at its cap: the write fails and this answer ends.
+                let _ = answer(&path, &mut stream);
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    /// A 200 whose chunked body never ends.
+    fn endless(stream: &mut TcpStream) -> std::io::Result<()> {
+        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")?;
+        let chunk = [b' '; 1 << 16];
+        loop {
+            stream.write_all(b"10000\r\n")?;
+            stream.write_all(&chunk)?;
+            stream.write_all(b"\r\n")?;
+        }
+    }
+
+    fn reason(err: ClientError) -> String {
+        match err {
+            ClientError::Transport { reason, .. } => reason,
+            other => panic!("not a transport error: {other}"),
+        }
+    }
+
+    #[test]
+    fn an_endless_json_answer_stops_at_the_cap() {
+        let base = registry(1, |_, s| endless(s));
+        let client = Client::new(&base, None).expect("client");
+        let err = client.list().expect_err("an endless body is refused");
+        assert_eq!(
+            reason(err),
+            format!("answer larger than the cap of {MAX_JSON_BYTES} bytes")
+        );
+    }
+
+    #[test]
+    fn an_announced_length_past_the_cap_is_refused_before_reading() {
+        let base = registry(1, |_, s| {
+            s.write_all(b"HTTP/1.1 500 Oops\r\ncontent-length: 99999999999\r\n\r\n")
+        });
+        let client = Client::new(&base, None).expect("client");
+        let err = client.list().expect_err("refused");
+        assert_eq!(
+            reason(err),
+            format!("answer larger than the cap of {MAX_ERROR_BYTES} bytes")
+        );
+    }
+
+    #[test]
+    fn a_download_stops_at_the_size_its_metadata_gives() {
+        let base = registry(2, |path, s| {
+            if path.ends_with("/download") {
+                return endless(s);
+            }
+            let meta = PluginVersion {
+                manifest: PluginManifest {
+                    name: "mask".into(),
+                    version: "1.0.0".into(),
+                    description: String::new(),
+                    input_schema: None,
+                    output_schema: None,
+                    params: Vec::new(),
+                },
+                sha256: hex::encode(Sha256::digest(b"0123456789")),
+                size: 10,
+                uploaded_at: String::new(),
+                yanked: false,
+                annotations: Vec::new(),
+            };
+            let body = serde_json::to_string(&meta).expect("json");
+            write!(
+                s,
+                "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        });
+        let client = Client::new(&base, None).expect("client");
+        let err = client.download("mask", "1.0.0").expect_err("refused");
+        assert_eq!(reason(err), "answer larger than the cap of 10 bytes");
+    }
 
     #[test]
     fn segments_are_percent_encoded() {

@@ -36,7 +36,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        let body = resp.bytes().map_err(|e| self.transport(&path, e))?;
+        let body = self.read_capped(resp, super::client::MAX_JSON_BYTES, &path, |_| ())?;
         let list = serde_json::from_slice(&body).map_err(|e| self.transport(&path, e))?;
         Ok(Some((etag, list)))
     }
