@@ -144,21 +144,35 @@ impl Instance {
 }
 
 /// The fields a stage reads, as the host keeps them: sorted, without duplicates. A list past
-/// [`READS_MAX`] entries, or with a path that is empty, past [`READ_PATH_MAX`] bytes or holds
-/// a control character (it travels to the registry and its pages), is not believed: `None`,
-/// every field, is the answer that cannot hide a dependency.
+/// [`READS_MAX`] entries, or with a path past [`READ_PATH_MAX`] bytes or that is not Avro
+/// field names joined by dots (`title.`, `title..x`, `sub field`, `é`, a control character
+/// that would forge log lines), is not believed: `None`, every field, is the answer that
+/// cannot hide a dependency — and the one the registry takes, where such a path would make
+/// it refuse the pipeline's whole lineage report.
 pub(crate) fn normalize_reads(reads: Option<Vec<String>>) -> Option<Vec<String>> {
     let mut reads = reads?;
     if reads.len() > READS_MAX
         || reads
             .iter()
-            .any(|r| r.is_empty() || r.len() > READ_PATH_MAX || r.chars().any(char::is_control))
+            .any(|r| r.len() > READ_PATH_MAX || !is_field_path(r))
     {
         return None;
     }
     reads.sort();
     reads.dedup();
     Some(reads)
+}
+
+/// Whether `path` is Avro names (`[A-Za-z_][A-Za-z0-9_]*`) joined by dots, as the registry
+/// checks `reads` (its `fields::valid_path`).
+fn is_field_path(path: &str) -> bool {
+    path.split('.').all(|name| {
+        let mut bytes = name.bytes();
+        bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
 }
 
 #[cfg(test)]
@@ -173,6 +187,22 @@ mod tests {
         assert_eq!(normalize_reads(None), None);
         assert_eq!(normalize_reads(some(&["a", ""])), None);
         assert_eq!(normalize_reads(some(&["a\n2026-01-01 ERROR forged"])), None);
+        // Not Avro names joined by dots: the registry would refuse the whole lineage report.
+        for bad in [
+            "title.",
+            ".title",
+            "title..x",
+            "title.sub field",
+            "title.é",
+            "1st",
+            "a-b",
+        ] {
+            assert_eq!(normalize_reads(some(&["id", bad])), None, "{bad:?}");
+        }
+        assert_eq!(
+            normalize_reads(some(&["owner.email", "_x.y_2"])),
+            some(&["_x.y_2", "owner.email"])
+        );
         let long = "x".repeat(READ_PATH_MAX + 1);
         assert_eq!(normalize_reads(some(&[long.as_str()])), None);
         let many: Vec<String> = (0..=READS_MAX).map(|i| format!("f{i}")).collect();
