@@ -229,3 +229,61 @@ fn a_running_daemon_reports_what_its_stages_read_and_the_guard_uses_it() {
         .register("gd-in-value", WITHOUT_NOTE)
         .expect("dropping a field no stage reads is taken");
 }
+
+/// A pipeline already in the folder when `weft serve` starts is still building its chain
+/// when the sync starts: its first report used to go out with no stages (and, with no Kafka
+/// topic either, the registry refused it, a spurious warning). It is reported once its chain
+/// runs, with its stage, and nothing is refused.
+#[test]
+fn a_pipeline_of_the_folder_is_reported_once_its_chain_runs_and_never_refused() {
+    let registry = Registry::start();
+    let client = Client::new(&registry.url, Some(TOKEN.into())).expect("client");
+    let bytes = std::fs::read(plugin("filter")).expect("the filter plugin is built");
+    let version = client
+        .push(bytes)
+        .expect("push")
+        .meta()
+        .manifest
+        .version
+        .clone();
+    let work = tempfile::tempdir().expect("temp dir");
+    let schema = work.path().join("order.avsc");
+    std::fs::write(&schema, V1).expect("schema");
+    std::fs::create_dir_all(work.path().join("pipelines")).expect("pipelines folder");
+    std::fs::write(
+        work.path().join("pipelines/booted.toml"),
+        format!(
+            "[[source]]\nkind = \"generate\"\nschema = {schema:?}\ncount = 10\n\n\
+             [[processor]]\nplugin = \"filter@={version}\"\nparams = {{ condition = \"year > 1000\" }}\n\n\
+             [sink]\nkind = \"null\"\n",
+            schema = schema.display().to_string(),
+        ),
+    )
+    .expect("pipeline file");
+    let daemon = Daemon::start(
+        work.path(),
+        &format!(
+            "[registry]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n",
+            registry.url
+        ),
+    );
+    let mut reported = None;
+    let arrived = wait_until(Duration::from_secs(120), || {
+        reported = client.pipeline("booted").ok();
+        reported.as_ref().is_some_and(|p| !p.processors.is_empty())
+    });
+    assert!(
+        arrived,
+        "the daemon never reported the pipeline with its stage: {reported:?}\nlog:\n{}",
+        daemon.log()
+    );
+    assert_eq!(
+        reported.expect("reported").processors[0].reads,
+        Some(vec!["year".to_string()])
+    );
+    let log = daemon.log();
+    assert!(
+        !log.contains("refused the lineage report"),
+        "a report was refused:\n{log}"
+    );
+}
