@@ -230,10 +230,10 @@ fn a_running_daemon_reports_what_its_stages_read_and_the_guard_uses_it() {
         .expect("dropping a field no stage reads is taken");
 }
 
-/// A pipeline already in the folder when `weft serve` starts is still building its chain
-/// when the sync starts: its first report used to go out with no stages (and, with no Kafka
-/// topic either, the registry refused it, a spurious warning). It is reported once its chain
-/// runs, with its stage, and nothing is refused.
+/// Pipelines already in the folder when `weft serve` starts have no chain yet when the sync
+/// starts (one still building, one that never builds): their first report used to go out
+/// with no stages (and, with no Kafka topic either, the registry refused it, a spurious
+/// warning). Each is reported once its chain runs, with its stage, and nothing is refused.
 #[test]
 fn a_pipeline_of_the_folder_is_reported_once_its_chain_runs_and_never_refused() {
     let registry = Registry::start();
@@ -256,6 +256,17 @@ fn a_pipeline_of_the_folder_is_reported_once_its_chain_runs_and_never_refused() 
             "[[source]]\nkind = \"generate\"\nschema = {schema:?}\ncount = 10\n\n\
              [[processor]]\nplugin = \"filter@={version}\"\nparams = {{ condition = \"year > 1000\" }}\n\n\
              [sink]\nkind = \"null\"\n",
+            schema = schema.display().to_string(),
+        ),
+    )
+    .expect("pipeline file");
+    // Never builds (no such version): nothing of it runs, so nothing is reported. Its name
+    // sorts first, so its report would be sent (and refused) before `booted`'s.
+    std::fs::write(
+        work.path().join("pipelines/a-broken.toml"),
+        format!(
+            "[[source]]\nkind = \"generate\"\nschema = {schema:?}\ncount = 10\n\n\
+             [[processor]]\nplugin = \"filter@=99.0.0\"\n\n[sink]\nkind = \"null\"\n",
             schema = schema.display().to_string(),
         ),
     )
