@@ -101,7 +101,8 @@ fn dashboard_and_alert_rules_cover_every_stage_and_parse() {
         [
             "WeftPipelineFailed",
             "WeftDeadLettersHigh",
-            "WeftStageTraps"
+            "WeftStageTraps",
+            "WeftUpgradeBlocked"
         ]
     );
     for rule in rules {
