@@ -84,10 +84,57 @@ impl Workdir {
 
     /// Writes `pipeline.toml`, builds and runs it.
     pub fn run(&self, pipeline_toml: &str) -> anyhow::Result<RunSummary> {
+        self.run_on(pipeline_toml, &runtime())
+    }
+
+    /// [`Workdir::run`] on a runtime of the test's own (another compiler, another policy).
+    pub fn run_on(&self, pipeline_toml: &str, runtime: &Runtime) -> anyhow::Result<RunSummary> {
         let path = self.write("pipeline.toml", pipeline_toml);
         let config = config::load_file(&path)?;
-        let pipeline = Pipeline::build(config, &runtime(), &LocalOnly)?;
+        let pipeline = Pipeline::build(config, runtime, &LocalOnly)?;
         Ok(pipeline.run(&RunOptions::default())?)
+    }
+
+    /// The isolation tests' pipeline: titles 1..=10 (written here) through
+    /// `enrich → hostile(mode, when id=3) → project` into `out.jsonl`, dead letters into
+    /// `dead.jsonl`, batches of 4, and `limits` as extra lines of the `[limits]` table.
+    pub fn hostile_pipeline(&self, mode: &str, limits: &str) -> String {
+        let input = self.write("titles.jsonl", &titles_jsonl(10));
+        format!(
+            r#"[[source]]
+kind = "jsonl"
+path = {input}
+schema = {schema}
+
+[[processor]]
+plugin = {enrich}
+
+[[processor]]
+plugin = {hostile}
+params = {{ mode = "{mode}", when = "id=3" }}
+
+[[processor]]
+plugin = {project}
+params = {{ keep = "id,title_slug" }}
+
+[sink]
+kind = "jsonl"
+path = "out.jsonl"
+
+[dead_letter]
+kind = "jsonl"
+path = "dead.jsonl"
+
+[limits]
+batch_size = 4
+{limits}
+"#,
+            input = toml_path(&input),
+            schema = toml_path(&title_schema()),
+            enrich = toml_path(&plugin("enrich")),
+            hostile = toml_path(&plugin("hostile")),
+            project = toml_path(&plugin("project")),
+        )
     }
 
     /// The JSON objects of a JSON-lines file written by a run.

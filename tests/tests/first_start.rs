@@ -8,10 +8,9 @@
 mod sdk_common;
 
 use serde_json::Value;
-use weft_host::config;
-use weft_host::pipeline::{LocalOnly, Pipeline, RunOptions, RunSummary};
+use weft_host::pipeline::RunSummary;
 use weft_runtime::{BaselinePolicy, Compiler, Runtime, RuntimeOptions};
-use weft_tests::{Workdir, plugin, title_schema, titles_jsonl, toml_path};
+use weft_tests::{Workdir, plugin};
 
 fn winch_runtime() -> Runtime {
     Runtime::with_policy(RuntimeOptions { cache_dir: None }, BaselinePolicy::Always)
@@ -21,49 +20,9 @@ fn winch_runtime() -> Runtime {
 /// `enrich → hostile(mode, when id=3) → project` over titles 1..=10 on Winch code.
 fn run_hostile_on_winch(mode: &str, limits: &str) -> (RunSummary, Vec<i64>, Vec<Value>) {
     let work = Workdir::new();
-    let input = work.write("titles.jsonl", &titles_jsonl(10));
-    let pipeline = format!(
-        r#"[[source]]
-kind = "jsonl"
-path = {input}
-schema = {schema}
-
-[[processor]]
-plugin = {enrich}
-
-[[processor]]
-plugin = {hostile}
-params = {{ mode = "{mode}", when = "id=3" }}
-
-[[processor]]
-plugin = {project}
-params = {{ keep = "id,title_slug" }}
-
-[sink]
-kind = "jsonl"
-path = "out.jsonl"
-
-[dead_letter]
-kind = "jsonl"
-path = "dead.jsonl"
-
-[limits]
-batch_size = 4
-{limits}
-"#,
-        input = toml_path(&input),
-        schema = toml_path(&title_schema()),
-        enrich = toml_path(&plugin("enrich")),
-        hostile = toml_path(&plugin("hostile")),
-        project = toml_path(&plugin("project")),
-    );
-    let path = work.write("pipeline.toml", &pipeline);
-    let config = config::load_file(&path).expect("pipeline file");
-    let runtime = winch_runtime();
-    let summary = Pipeline::build(config, &runtime, &LocalOnly)
-        .expect("builds on Winch")
-        .run(&RunOptions::default())
-        .expect("the host survives and finishes the run");
+    let summary = work
+        .run_on(&work.hostile_pipeline(mode, limits), &winch_runtime())
+        .expect("the host survives and finishes the run on Winch");
     let ids = work
         .read_jsonl("out.jsonl")
         .iter()

@@ -2,7 +2,7 @@
 //! sink with the processor and the reason, the instance is re-created, the rest flows on.
 
 use serde_json::Value;
-use weft_tests::{Workdir, plugin, title_schema, titles_jsonl, toml_path};
+use weft_tests::Workdir;
 
 /// Runs titles 1..=10 through `enrich → hostile(mode, when id=3) → project` and returns
 /// (summary, output ids, dead letters).
@@ -11,42 +11,7 @@ fn run_hostile(
     limits: &str,
 ) -> (weft_host::pipeline::RunSummary, Vec<i64>, Vec<Value>) {
     let work = Workdir::new();
-    let input = work.write("titles.jsonl", &titles_jsonl(10));
-    let pipeline = format!(
-        r#"[[source]]
-kind = "jsonl"
-path = {input}
-schema = {schema}
-
-[[processor]]
-plugin = {enrich}
-
-[[processor]]
-plugin = {hostile}
-params = {{ mode = "{mode}", when = "id=3" }}
-
-[[processor]]
-plugin = {project}
-params = {{ keep = "id,title_slug" }}
-
-[sink]
-kind = "jsonl"
-path = "out.jsonl"
-
-[dead_letter]
-kind = "jsonl"
-path = "dead.jsonl"
-
-[limits]
-batch_size = 4
-{limits}
-"#,
-        input = toml_path(&input),
-        schema = toml_path(&title_schema()),
-        enrich = toml_path(&plugin("enrich")),
-        hostile = toml_path(&plugin("hostile")),
-        project = toml_path(&plugin("project")),
-    );
+    let pipeline = work.hostile_pipeline(mode, limits);
     let summary = work
         .run(&pipeline)
         .expect("the host survives and finishes the run");
