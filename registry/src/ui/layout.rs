@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -138,6 +139,20 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         HeaderValue::from_static("same-origin"),
     );
     response
+}
+
+/// `?q=`, the search box of the plugins, subjects and pipelines lists.
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    pub q: String,
+}
+
+impl SearchQuery {
+    /// What to look for: the text without surrounding blanks, lower-cased (matching ignores case).
+    pub fn needle(&self) -> String {
+        self.q.trim().to_lowercase()
+    }
 }
 
 /// A query string read as `T`, refused with an error page (not axum's plain text).

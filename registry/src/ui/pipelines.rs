@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 use super::graph::{Graph, Kind, MAX_NODES, svg};
 use super::layout::{
-    PageQuery, Section, UiResult, cut_note, page, pipeline_href, plugin_version_href, seg,
-    subject_href,
+    PageQuery, SearchQuery, Section, UiResult, cut_note, page, pipeline_href, plugin_version_href,
+    seg, subject_href,
 };
 use crate::state::AppState;
 use crate::store::{Endpoint, Pipeline, PluginRef};
@@ -20,18 +20,12 @@ async fn all(state: &AppState) -> UiResult<Vec<Pipeline>> {
 /// Pipelines listed at most; a search narrows the rest.
 const MAX_LISTED: usize = 500;
 
-#[derive(Debug, Deserialize)]
-pub struct SearchQuery {
-    #[serde(default)]
-    pub q: String,
-}
-
 /// Every registered pipeline, or those whose name, description, topics or plugins hold `q`.
 pub async fn list(
     State(state): State<AppState>,
     PageQuery(query): PageQuery<SearchQuery>,
 ) -> UiResult {
-    let needle = query.q.trim().to_lowercase();
+    let needle = query.needle();
     let mut pipelines = all(&state).await?;
     if !needle.is_empty() {
         pipelines.retain(|p| {

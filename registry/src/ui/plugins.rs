@@ -6,12 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use serde::Deserialize;
 use weft_registry_api::PluginVersion;
 
 use super::layout::{
-    PageQuery, Section, UiResult, cut_note, human_size, page, pipeline_href, plugin_href,
-    plugin_version_href, seg,
+    PageQuery, SearchQuery, Section, UiResult, cut_note, human_size, page, pipeline_href,
+    plugin_href, plugin_version_href, seg,
 };
 use super::tables::schema_table;
 use crate::state::AppState;
@@ -20,18 +19,12 @@ use crate::store::Pipeline;
 /// Plugins listed per page of results.
 const MAX_LISTED: usize = 500;
 
-#[derive(Debug, Deserialize)]
-pub struct SearchQuery {
-    #[serde(default)]
-    pub q: String,
-}
-
 /// Every plugin (newest version's description), filtered by `q` over names and descriptions.
 pub async fn list(
     State(state): State<AppState>,
     PageQuery(query): PageQuery<SearchQuery>,
 ) -> UiResult {
-    let needle = query.q.trim().to_lowercase();
+    let needle = query.needle();
     let (rows, total) = state
         .store
         .read(move |store| {

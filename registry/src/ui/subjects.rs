@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::fields::{diff, outline};
 use super::layout::{
-    PageQuery, Section, UiResult, cut_note, page, pipeline_href, plugin_version_href, seg,
-    subject_href,
+    PageQuery, SearchQuery, Section, UiResult, cut_note, page, pipeline_href, plugin_version_href,
+    seg, subject_href,
 };
 use super::tables::{Readers, diff_table, outline_table};
 use crate::error::ApiError;
@@ -22,12 +22,6 @@ const MAX_SCANNED: usize = 5000;
 const MAX_LISTED: usize = 300;
 /// Matches shown per subject.
 const MAX_HITS: usize = 6;
-
-#[derive(Debug, Deserialize)]
-pub struct SearchQuery {
-    #[serde(default)]
-    pub q: String,
-}
 
 /// One subject in the results, with what matched.
 struct Found {
@@ -42,7 +36,7 @@ pub async fn list(
     State(state): State<AppState>,
     PageQuery(query): PageQuery<SearchQuery>,
 ) -> UiResult {
-    let needle = query.q.trim().to_lowercase();
+    let needle = query.needle();
     let searching = !needle.is_empty();
     let (found, total, scanned_all) = state
         .store
