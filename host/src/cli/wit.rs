@@ -5,8 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-/// `wit/processor.wit`, the `weft:processor@0.2.0` package.
-pub const PROCESSOR_WIT: &str = include_str!("../../../wit/processor.wit");
+use weft_host::scaffold::PROCESSOR_WIT;
 
 /// Prints the package, or writes it as `processor.wit` into `out` (created if missing).
 pub fn run(out: Option<&Path>) -> anyhow::Result<()> {
