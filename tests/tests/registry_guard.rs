@@ -76,13 +76,7 @@ fn a_pipelines_subject_refuses_dropping_a_field_a_running_filter_reads_and_takes
     let stored = client.report_pipeline(&report).expect("lineage report");
     assert_eq!(stored.processors[0].reads, Some(vec!["year".to_string()]));
 
-    let level = reqwest::blocking::Client::new()
-        .put(format!("{}/config/orders-value", registry.url))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({"compatibility": "PIPELINES"}))
-        .send()
-        .expect("set the level");
-    assert_eq!(level.status().as_u16(), 200);
+    guard_subject(&registry.url, "orders-value");
 
     let refused = client
         .register("orders-value", WITHOUT_YEAR)
@@ -209,13 +203,7 @@ fn a_running_daemon_reports_what_its_stages_read_and_the_guard_uses_it() {
     assert_eq!(lineage.readers.len(), 1, "{lineage:?}");
     assert_eq!(lineage.readers[0].topic, "gd-in");
 
-    let level = reqwest::blocking::Client::new()
-        .put(format!("{}/config/gd-in-value", registry.url))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({"compatibility": "PIPELINES"}))
-        .send()
-        .expect("set the level");
-    assert_eq!(level.status().as_u16(), 200);
+    guard_subject(&registry.url, "gd-in-value");
     let refused = client
         .register("gd-in-value", WITHOUT_YEAR)
         .expect_err("dropping the field the running filter reads is refused");
@@ -296,5 +284,20 @@ fn a_pipeline_of_the_folder_is_reported_once_its_chain_runs_and_never_refused() 
     assert!(
         !log.contains("refused the lineage report"),
         "a report was refused:\n{log}"
+    );
+}
+
+/// Sets `subject`'s compatibility level to PIPELINES through the registry's config route.
+fn guard_subject(registry_url: &str, subject: &str) {
+    let level = reqwest::blocking::Client::new()
+        .put(format!("{registry_url}/config/{subject}"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"compatibility": "PIPELINES"}))
+        .send()
+        .expect("set the level");
+    assert_eq!(
+        level.status().as_u16(),
+        200,
+        "PIPELINES level for {subject}"
     );
 }
