@@ -19,7 +19,7 @@ use weft_schema::datum::DatumCheck;
 use super::Stall;
 use super::json::avro_to_json;
 use super::kafka::KafkaDeadLetters;
-use super::stream::{create, decode};
+use super::stream::{DeliveryGate, create, decode};
 use crate::config::DeadLetterConfig;
 use crate::{Error, Result};
 
@@ -150,6 +150,15 @@ pub fn to_json(dead: &DeadLetter, checks: &mut Checks) -> Json {
 impl DeadLetterSink {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Waits for a Kafka topic's deliveries from another thread; `None` for JSON lines,
+    /// which a flush makes durable.
+    pub fn delivery_gate(&self) -> Option<Arc<dyn DeliveryGate>> {
+        match &self.out {
+            Output::Lines(_) => None,
+            Output::Kafka(kafka) => Some(kafka.delivery_gate()),
+        }
     }
 
     pub fn write(&mut self, dead: &[DeadLetter]) -> Result<()> {

@@ -101,6 +101,19 @@ pub trait Sink: Send {
     fn flush(&mut self) -> Result<()>;
     /// Flushes and finishes the output (e.g. the container file's last block).
     fn close(&mut self) -> Result<()>;
+    /// A handle that waits for this sink's deliveries from another thread; `None` for sinks
+    /// whose `write` is already durable once `flush` returns (files, stdout).
+    fn delivery_gate(&self) -> Option<Arc<dyn DeliveryGate>> {
+        None
+    }
+}
+
+/// Waits for a sink's deliveries from another place than the run loop (a Kafka
+/// source's revoke callback, which must not commit what is not delivered).
+pub trait DeliveryGate: Send + Sync {
+    /// Blocks until every message handed to the sink so far has a delivery report, at
+    /// most `timeout`; true when all of them were delivered successfully.
+    fn wait_delivered(&self, timeout: Duration) -> bool;
 }
 
 /// Reads and parses an Avro schema file (`.avsc`).

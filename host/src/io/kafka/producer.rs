@@ -6,12 +6,13 @@
 //!
 //! Delivery reports are served by the producer's own polling thread ([`ThreadedProducer`]),
 //! which counts them as they come; a flush sleeps on a condition variable until the count of
-//! messages without a report is zero. Polling from the flush itself spun: rust-rdkafka's
+//! messages without a report is zero. The same counters answer a [`DeliveryGate`], so another
+//! thread (a source's revoke callback) can wait for the deliveries without flushing. Polling from the flush itself spun: rust-rdkafka's
 //! `poll` turns a sub-millisecond remainder into a zero-timeout poll and loops to its
 //! deadline, so a 1 ms poll per turn kept a core busy on `clock_gettime`.
 
 use std::collections::BTreeMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
@@ -22,6 +23,7 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use super::{Diagnostics, client_config, show_key};
 use crate::config::ParamValue;
 use crate::io::Stall;
+use crate::io::stream::DeliveryGate;
 use crate::{Error, Result};
 
 /// Producer settings weft relies on; `properties` go over them.
@@ -73,24 +75,66 @@ struct Deliveries {
     /// Messages handed to librdkafka whose report has not come yet. librdkafka reports
     /// every message it accepted exactly once (delivered, failed, timed out or purged).
     outstanding: usize,
+    /// Messages sent whose delivery has not succeeded yet: a failed one stays counted while
+    /// it waits to be sent again, and for good once a flush gave up on it.
+    undelivered: usize,
     failures: Vec<Failure>,
     /// The sending thread waits for room in a full queue: wake it at the next report.
     room_wanted: bool,
 }
 
-struct DeliveryContext {
-    diagnostics: Diagnostics,
+/// The delivery counters, shared by the polling thread that reports, the flush, and every
+/// [`DeliveryGate`] handed out.
+#[derive(Default)]
+struct Tracker {
     deliveries: Mutex<Deliveries>,
     /// Signalled when `outstanding` reaches zero, or at a report while room is wanted.
     reported: Condvar,
 }
 
-impl DeliveryContext {
+impl Tracker {
     fn deliveries(&self) -> MutexGuard<'_, Deliveries> {
         // The counters stay meaningful whatever panicked while holding the lock.
         self.deliveries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn wait<'a>(
+        &self,
+        deliveries: MutexGuard<'a, Deliveries>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Deliveries> {
+        self.reported
+            .wait_timeout(deliveries, timeout)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .0
+    }
+}
+
+impl DeliveryGate for Tracker {
+    fn wait_delivered(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut deliveries = self.deliveries();
+        while deliveries.outstanding > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            deliveries = self.wait(deliveries, left);
+        }
+        deliveries.undelivered == 0
+    }
+}
+
+struct DeliveryContext {
+    diagnostics: Diagnostics,
+    tracker: Arc<Tracker>,
+}
+
+impl DeliveryContext {
+    fn deliveries(&self) -> MutexGuard<'_, Deliveries> {
+        self.tracker.deliveries()
     }
 }
 
@@ -112,17 +156,18 @@ impl ProducerContext for DeliveryContext {
     fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
         let mut deliveries = self.deliveries();
         deliveries.outstanding = deliveries.outstanding.saturating_sub(1);
-        if let Err((error, message)) = result {
-            deliveries.failures.push(Failure {
+        match result {
+            Ok(_) => deliveries.undelivered = deliveries.undelivered.saturating_sub(1),
+            Err((error, message)) => deliveries.failures.push(Failure {
                 index,
                 partition: message.partition(),
                 error: error.clone(),
-            });
+            }),
         }
         // Not on every report: a wake-up is a system call, and most reports have no waiter.
         if deliveries.outstanding == 0 || deliveries.room_wanted {
             deliveries.room_wanted = false;
-            self.reported.notify_all();
+            self.tracker.reported.notify_all();
         }
     }
 }
@@ -174,8 +219,7 @@ impl TopicProducer {
         let config = client_config(brokers, PRODUCER_DEFAULTS, properties).map_err(fail)?;
         let context = DeliveryContext {
             diagnostics: Diagnostics::new(name.clone()),
-            deliveries: Mutex::new(Deliveries::default()),
-            reported: Condvar::new(),
+            tracker: Arc::default(),
         };
         let producer = config
             .create_with_context(context)
@@ -196,14 +240,20 @@ impl TopicProducer {
         }
     }
 
+    /// Waits for this producer's deliveries from another thread.
+    pub fn gate(&self) -> Arc<dyn DeliveryGate> {
+        self.producer.context().tracker.clone()
+    }
+
     /// Queues a message; it is kept until a flush sees it acknowledged.
     pub fn send(&mut self, record: Record) -> Result<()> {
         self.unacked.push(record);
-        self.enqueue(self.unacked.len() - 1)
+        self.enqueue(self.unacked.len() - 1, true)
     }
 
-    /// Hands record `index` to librdkafka, waiting for room when its queue is full.
-    fn enqueue(&self, index: usize) -> Result<()> {
+    /// Hands record `index` to librdkafka, waiting for room when its queue is full; `fresh`
+    /// when it is sent for the first time rather than again.
+    fn enqueue(&self, index: usize, mut fresh: bool) -> Result<()> {
         let record = &self.unacked[index];
         let mut base: BaseRecord<'_, [u8], [u8], usize> =
             BaseRecord::with_opaque_to(&self.topic, index).payload(record.payload.as_slice());
@@ -228,7 +278,14 @@ impl TopicProducer {
         loop {
             // Counted before librdkafka has it: its report may come at once, on the
             // polling thread.
-            context.deliveries().outstanding += 1;
+            {
+                let mut deliveries = context.deliveries();
+                deliveries.outstanding += 1;
+                if fresh {
+                    deliveries.undelivered += 1;
+                    fresh = false;
+                }
+            }
             let (error, back) = match self.producer.send(base) {
                 Ok(()) => return Ok(()),
                 Err(refused) => refused,
@@ -241,12 +298,7 @@ impl TopicProducer {
                     deliveries.room_wanted = true;
                     // A report frees room; none may come if the queue emptied meanwhile,
                     // hence the bound.
-                    drop(
-                        context
-                            .reported
-                            .wait_timeout(deliveries, ROOM_WAIT)
-                            .unwrap_or_else(|poisoned| poisoned.into_inner()),
-                    );
+                    drop(context.tracker.wait(deliveries, ROOM_WAIT));
                 }
                 e => {
                     return Err(self.fail(format!(
@@ -329,7 +381,7 @@ impl TopicProducer {
             failures.sort_by_key(|f| f.index);
             failures.dedup_by_key(|f| f.index);
             for failure in &failures {
-                self.enqueue(failure.index)?;
+                self.enqueue(failure.index, false)?;
             }
         }
     }
@@ -344,11 +396,7 @@ impl TopicProducer {
         let mut reported = started;
         let mut deliveries = context.deliveries();
         while deliveries.outstanding > 0 {
-            deliveries = context
-                .reported
-                .wait_timeout(deliveries, FATAL_CHECK_EVERY)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
+            deliveries = context.tracker.wait(deliveries, FATAL_CHECK_EVERY);
             if deliveries.outstanding == 0 {
                 break;
             }

@@ -12,7 +12,7 @@ use super::wire::{Fetch, frame, with_retries};
 use super::{HEADER_PROCESSOR, HEADER_REASON, HEADER_STAGE, SOURCE_HEADER_PREFIX, registry};
 use crate::config::{KafkaDeadLetterConfig, KafkaSinkConfig, WireFormat};
 use crate::io::Stall;
-use crate::io::stream::{Refused, Sink, not_a_datum};
+use crate::io::stream::{DeliveryGate, Refused, Sink, not_a_datum};
 use crate::{Error, Result};
 
 /// Events to a topic, in the Confluent wire format or as bare datums; keys, headers and
@@ -137,6 +137,10 @@ impl Sink for KafkaSink {
     fn close(&mut self) -> Result<()> {
         self.producer.flush()
     }
+
+    fn delivery_gate(&self) -> Option<Arc<dyn DeliveryGate>> {
+        Some(self.producer.gate())
+    }
 }
 
 /// Dead letters to a topic: the value as it was where it failed (the raw message for
@@ -161,6 +165,10 @@ impl KafkaDeadLetters {
 
     pub fn name(&self) -> &str {
         &self.producer.name
+    }
+
+    pub fn delivery_gate(&self) -> Arc<dyn DeliveryGate> {
+        self.producer.gate()
     }
 
     pub fn write(&mut self, dead: &[DeadLetter]) -> Result<()> {
