@@ -184,8 +184,9 @@ pub struct Step {
 
 impl RunningPipeline {
     /// Moves one batch: polls the source, runs the chain, writes to the sink and the
-    /// dead-letter sink, flushes both, and only then commits the source. After an error the
-    /// batch is uncommitted (a restart reads it again) and the run should not go on.
+    /// dead-letter sink, flushes both, and only then acknowledges the batch to the source
+    /// (`Source::commit`; a Kafka source commits acknowledged offsets on a timer). After an
+    /// error the batch is unacknowledged (a restart reads it again) and the run should not go on.
     pub fn step(&mut self) -> Result<Step> {
         if self.exhausted {
             return Ok(Step {
@@ -245,11 +246,13 @@ impl RunningPipeline {
         }
     }
 
-    /// Closes the sink (finishing an Avro container file) and flushes the dead-letter sink.
-    /// A run closed before its source was exhausted counts as interrupted.
+    /// Closes the sink (finishing an Avro container file), flushes the dead-letter sink and
+    /// closes the source, which commits what the last steps acknowledged (a Kafka source
+    /// commits on a timer). A run closed before its source was exhausted counts as interrupted.
     pub fn close(mut self) -> Result<RunSummary> {
         self.sink.close()?;
         self.dead_sink.flush()?;
+        self.source.close()?;
         Ok(RunSummary {
             interrupted: !self.exhausted,
             ..self.summary()

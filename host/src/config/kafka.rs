@@ -96,6 +96,12 @@ pub struct KafkaSourceConfig {
     /// `[source.properties]`: librdkafka consumer properties, over weft's defaults.
     #[serde(default)]
     pub properties: BTreeMap<String, ParamValue>,
+    /// `commit_interval_ms = 1000` (default): how often offsets the sinks acknowledged are
+    /// committed (asynchronously). They are also committed at once when partitions are
+    /// revoked and on close; a host killed with SIGKILL re-reads at most this much more than
+    /// the batch it was writing. `0` commits after every batch.
+    #[serde(default = "default_commit_interval_ms")]
+    pub commit_interval_ms: u64,
     /// The registry for schema ids and its token, settled by the loader (`--registry`,
     /// `WEFT_REGISTRY_URL`, `[registry] url`; `--token`, `WEFT_REGISTRY_TOKEN`).
     #[serde(skip)]
@@ -105,6 +111,10 @@ pub struct KafkaSourceConfig {
     /// not take a version its upgrade check refused (the check moves it on when it can).
     #[serde(skip)]
     pub reader_id: Option<u32>,
+}
+
+fn default_commit_interval_ms() -> u64 {
+    1000
 }
 
 impl KafkaSourceConfig {

@@ -47,7 +47,13 @@ pub trait Source: Send {
     /// Returns `false` once the source is exhausted.
     fn poll(&mut self, max: usize, linger: Duration, batch: &mut Batch) -> Result<bool>;
     /// Everything polled so far has been written and flushed downstream: safe to commit.
+    /// A source may commit later (a Kafka source commits on a timer), never more than this.
     fn commit(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// The run is over: commit, now, whatever `commit` acknowledged and the source has not
+    /// committed yet; nothing polled after the last `commit` is.
+    fn close(&mut self) -> Result<()> {
         Ok(())
     }
     /// How far behind each partition's end the source is (Kafka); empty for sources

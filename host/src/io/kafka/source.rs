@@ -1,25 +1,36 @@
-//! The Kafka source: a consumer group whose offsets are committed only in `commit()`, i.e.
-//! only for messages handed over before the sinks acknowledged everything.
+//! The Kafka source: a consumer group that commits only offsets the sinks acknowledged.
 //!
-//! Offsets are tracked per partition as "one past the last message handed over". A revoked
-//! partition's tracked offset is dropped in the rebalance callback: its messages in the batch
-//! being built are not acknowledged yet, so the next owner must read them again (duplicates,
-//! never loss). Nothing is committed on revoke or on close.
+//! `commit()` (the run loop calls it once a batch is flushed) marks everything handed over
+//! as acknowledged; acknowledged offsets are committed asynchronously every
+//! `commit_interval_ms` (1 s by default) instead of once per batch, which at low rates cost
+//! a broker round trip per handful of events. They are also committed synchronously:
+//! - when partitions are revoked (a host joins or leaves the group), inside the rebalance
+//!   callback and before unassigning, so the next owner starts exactly after them; the events
+//!   of revoked partitions already taken into the batch being built (none is written yet)
+//!   leave it, so nobody writes them twice — a planned scale-out or scale-in makes no
+//!   duplicates;
+//! - on close (`RunningPipeline::close`, SIGTERM or Ctrl-C, `weft serve` stopping or
+//!   rebuilding a pipeline) and when the source is dropped.
+//!
+//! What a host killed with SIGKILL (or a machine lost) re-reads: the batch it was writing
+//! plus at most the last `commit_interval_ms` of acknowledged events — duplicates, never
+//! loss. `commit_interval_ms = 0` commits after every batch.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use weft_runtime::{DeadLetter, Event, Header};
 use weft_schema::parse_schema;
 
+use self::offsets::{Offsets, Partition, Start, Taken};
 use super::wire::{DecodeError, Decoder, Fetch, with_retries};
 use super::{
     Diagnostics, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC,
@@ -29,8 +40,7 @@ use crate::config::{KafkaSourceConfig, StartPosition, WireFormat};
 use crate::io::stream::{Batch, PartitionLag, Source, read_schema};
 use crate::{Error, Result};
 
-/// Next offset to commit, by topic and partition.
-type Offsets = HashMap<String, HashMap<i32, i64>>;
+mod offsets;
 
 /// A consumer group reading topics (by list or pattern) into events of one schema.
 pub struct KafkaSource {
@@ -43,6 +53,11 @@ pub struct KafkaSource {
     /// Topics, or `^pattern`; subscribed at the first poll, so building a pipeline (or
     /// `weft validate`) never joins the group and rebalances the hosts running it.
     subscription: Option<Vec<String>>,
+    /// Handed over since the last `commit()`, and where each item of the batch came from.
+    taken: Taken,
+    /// Acknowledged offsets are committed at most this often (on revoke and close at once).
+    commit_interval: Duration,
+    last_commit: Instant,
 }
 
 /// State the rebalance callback shares with the polling code (both run on the polling
@@ -53,7 +68,9 @@ struct SourceContext {
     /// group's committed offset.
     initial: Option<Offset>,
     started: Mutex<HashSet<(String, i32)>>,
-    pending: Mutex<Offsets>,
+    offsets: Mutex<Offsets>,
+    /// Set by a revoke, so the polling code looks at `offsets` only after one.
+    revoked: AtomicBool,
     /// Assignments received (`weft serve` counts rebalances: a chain swap must add none).
     assignments: AtomicU64,
     /// Lag per partition from librdkafka's last statistics.
@@ -100,6 +117,25 @@ impl ClientContext for SourceContext {
 }
 
 impl ConsumerContext for SourceContext {
+    /// An asynchronous commit's answer (served by `poll`): confirmed offsets are not sent
+    /// again; a failed commit is retried at the next interval, as its offsets stay due.
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                let mut tracked = lock(&self.offsets);
+                for e in offsets.elements() {
+                    if let (Offset::Offset(offset), Ok(())) = (e.offset(), e.error()) {
+                        tracked.confirm(&(e.topic().to_string(), e.partition()), offset);
+                    }
+                }
+            }
+            Err(e) => self.diagnostics.warn(&format!(
+                "committing {} failed (retried at the next interval): {e}",
+                partitions(offsets)
+            )),
+        }
+    }
+
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,
@@ -136,23 +172,21 @@ impl ConsumerContext for SourceContext {
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let mut pending = lock(&self.pending);
-                let mut dropped = 0;
-                for e in tpl.elements() {
-                    if let Some(parts) = pending.get_mut(e.topic()) {
-                        dropped += usize::from(parts.remove(&e.partition()).is_some());
-                    }
+                let revoked: Vec<Partition> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                // Before unassigning, so the next owner starts right after what this host
+                // wrote; the batch being built drops the rest (see `Source::poll`).
+                if let Err(e) = commit_now(consumer, Some(&revoked)) {
+                    self.diagnostics.warn(&format!(
+                        "committing the acknowledged offsets of revoked partitions failed: {e}; the next owner reads them again"
+                    ));
                 }
-                tracing::info!(
-                    client = %label,
-                    "revoked {}{}",
-                    partitions(tpl),
-                    if dropped > 0 {
-                        format!("; {dropped} partition(s) had events not yet acknowledged: not committed, the next owner reads them again")
-                    } else {
-                        String::new()
-                    }
-                );
+                lock(&self.offsets).revoke(&revoked);
+                self.revoked.store(true, Ordering::Relaxed);
+                tracing::info!(client = %label, "revoked {}", partitions(tpl));
                 if cooperative {
                     consumer.incremental_unassign(tpl)
                 } else {
@@ -161,7 +195,17 @@ impl ConsumerContext for SourceContext {
             }
             other => {
                 tracing::error!(client = %label, "rebalance failed: {other:?}; dropping the assignment");
-                lock(&self.pending).clear();
+                let held: Vec<Partition> = consumer
+                    .assignment()
+                    .map(|tpl| {
+                        tpl.elements()
+                            .iter()
+                            .map(|e| (e.topic().to_string(), e.partition()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                lock(&self.offsets).revoke(&held);
+                self.revoked.store(true, Ordering::Relaxed);
                 consumer.unassign()
             }
         };
@@ -270,7 +314,8 @@ impl KafkaSource {
                 StartPosition::Committed => None,
             },
             started: Mutex::new(HashSet::new()),
-            pending: Mutex::new(HashMap::new()),
+            offsets: Mutex::new(Offsets::default()),
+            revoked: AtomicBool::new(false),
             assignments: AtomicU64::new(0),
             lag: Mutex::new(Vec::new()),
         };
@@ -290,6 +335,9 @@ impl KafkaSource {
             schema_id,
             decoder,
             subscription: Some(subscription),
+            taken: Taken::default(),
+            commit_interval: Duration::from_millis(config.commit_interval_ms),
+            last_commit: Instant::now(),
         })
     }
 
@@ -359,9 +407,17 @@ impl Source for KafkaSource {
     /// Waits up to `linger` for the first message only, then takes what the consumer has
     /// already fetched and returns: the linger bounds a batch's wait, it is not a target, so
     /// at a low rate an event does not sit out the linger before it is processed.
+    ///
+    /// A rebalance runs inside the consumer's poll: the events of partitions it revoked
+    /// leave the batch before anything else is taken (the next owner reads them).
     fn poll(&mut self, max: usize, linger: Duration, batch: &mut Batch) -> Result<bool> {
         self.subscribe()?;
         let deadline = Instant::now() + linger;
+        let start = Start {
+            events: batch.events.len(),
+            dead: batch.dead.len(),
+        };
+        self.taken.begin();
         let mut took = false;
         while batch.len() < max {
             if let Some(fatal) = self.consumer.context().diagnostics.fatal() {
@@ -372,28 +428,27 @@ impl Source for KafkaSource {
             } else {
                 whole_millis(deadline.saturating_duration_since(Instant::now()))
             };
-            let Some(polled) = self.consumer.poll(wait) else {
-                break;
+            let polled = self.consumer.poll(wait);
+            drop_revoked(
+                self.consumer.context(),
+                &mut self.taken,
+                &self.name,
+                start,
+                batch,
+            );
+            let polled = match polled {
+                Some(polled) => polled,
+                None if took || wait.is_zero() => break,
+                // A rebalance or a commit's answer was served: the first message may
+                // still come within the linger.
+                None => continue,
             };
             match polled {
                 Ok(message) => {
                     took = true;
-                    take(&self.name, &mut self.decoder, &message, batch)?;
-                    let context = self.consumer.context();
-                    let mut pending = lock(&context.pending);
-                    let next = message.offset() + 1;
-                    match pending.get_mut(message.topic()) {
-                        Some(parts) => {
-                            let offset = parts.entry(message.partition()).or_insert(next);
-                            *offset = (*offset).max(next);
-                        }
-                        None => {
-                            pending.insert(
-                                message.topic().to_string(),
-                                HashMap::from([(message.partition(), next)]),
-                            );
-                        }
-                    }
+                    let dead = take(&self.name, &mut self.decoder, &message, batch)?;
+                    self.taken
+                        .take(message.topic(), message.partition(), message.offset(), dead);
                 }
                 Err(e) if is_fatal(&e) => {
                     return Err(self.fatal(format!("fatal consumer error: {e}")));
@@ -408,50 +463,107 @@ impl Source for KafkaSource {
         Ok(true)
     }
 
-    /// Commits, synchronously, one past the last message handed over on each partition
-    /// not revoked since. A failed commit is retried with the next one: until then the group
-    /// only restarts further back (duplicates, never loss).
+    /// Everything handed over is acknowledged; commits what is acknowledged, asynchronously,
+    /// once `commit_interval` has passed since the last commit. A failed commit is retried at
+    /// the next interval: until then the group only restarts further back (duplicates, never
+    /// loss).
     fn commit(&mut self) -> Result<()> {
         let context = self.consumer.context();
-        let pending = std::mem::take(&mut *lock(&context.pending));
-        let mut tpl = TopicPartitionList::new();
-        for (topic, parts) in &pending {
-            for (partition, offset) in parts {
-                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                    .map_err(|e| self.fatal(format!("{topic}/{partition}: {e}")))?;
-            }
-        }
-        if tpl.count() == 0 {
+        self.taken.acknowledge(&mut lock(&context.offsets));
+        if self.last_commit.elapsed() < self.commit_interval {
             return Ok(());
         }
-        match self.consumer.commit(&tpl, CommitMode::Sync) {
+        self.last_commit = Instant::now();
+        let due = lock(&context.offsets).uncommitted(None);
+        if due.is_empty() {
+            return Ok(());
+        }
+        let tpl = partition_list(&due).map_err(|e| self.fatal(e))?;
+        match self.consumer.commit(&tpl, CommitMode::Async) {
             Ok(()) => Ok(()),
             Err(e) if is_fatal(&e) => {
                 Err(self.fatal(format!("committing {}: {e}", partitions(&tpl))))
             }
             Err(e) => {
                 context.diagnostics.warn(&format!(
-                    "committing {} failed (retried with the next batch): {e}",
+                    "committing {} failed (retried at the next interval): {e}",
                     partitions(&tpl)
                 ));
-                let mut current = lock(&context.pending);
-                for (topic, parts) in pending {
-                    let entry = current.entry(topic).or_default();
-                    for (partition, offset) in parts {
-                        let slot = entry.entry(partition).or_insert(offset);
-                        *slot = (*slot).max(offset);
-                    }
-                }
                 Ok(())
             }
         }
     }
+
+    /// Commits what is acknowledged, synchronously; what was handed over since the last
+    /// `commit()` was not acknowledged and is not committed.
+    fn close(&mut self) -> Result<()> {
+        commit_now(&self.consumer, None)
+            .map_err(|e| self.fatal(format!("committing on close: {e}")))
+    }
+}
+
+/// Drops the items of partitions revoked since the last look from the batch being built
+/// (those `poll` appended after `start`) and forgets what was taken from them.
+fn drop_revoked(
+    context: &SourceContext,
+    taken: &mut Taken,
+    name: &str,
+    start: Start,
+    batch: &mut Batch,
+) {
+    if !context.revoked.swap(false, Ordering::Relaxed) {
+        return;
+    }
+    let revoked = lock(&context.offsets).take_revoked();
+    let dropped = taken.drop_revoked(&revoked, start, &mut batch.events, &mut batch.dead);
+    if dropped > 0 {
+        tracing::info!(
+            source = %name,
+            "{dropped} event(s) of revoked partitions left the batch unwritten: their next owner reads them"
+        );
+    }
+}
+
+/// Commits the acknowledged offsets not yet confirmed, on `only` these partitions (all when
+/// `None`), synchronously: on revoke and on close, where what follows (another owner, a
+/// restart) must find them.
+fn commit_now(
+    consumer: &BaseConsumer<SourceContext>,
+    only: Option<&[Partition]>,
+) -> std::result::Result<(), String> {
+    let context = consumer.context();
+    let due = lock(&context.offsets).uncommitted(only);
+    if due.is_empty() {
+        return Ok(());
+    }
+    let tpl = partition_list(&due)?;
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .map_err(|e| format!("committing {}: {e}", partitions(&tpl)))?;
+    let mut offsets = lock(&context.offsets);
+    for (partition, offset) in &due {
+        offsets.confirm(partition, *offset);
+    }
+    Ok(())
+}
+
+fn partition_list(due: &[(Partition, i64)]) -> std::result::Result<TopicPartitionList, String> {
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset) in due {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .map_err(|e| format!("{topic}/{partition}: {e}"))?;
+    }
+    Ok(tpl)
 }
 
 impl Drop for KafkaSource {
     fn drop(&mut self) {
-        // Dropping the consumer leaves the group (its partitions move to the others at once)
-        // without committing: everything safe was committed after the last flushed batch.
+        // A source dropped without `close` (a run that failed, `weft serve` rebuilding a
+        // pipeline) still commits what the sinks acknowledged; then dropping the consumer
+        // leaves the group and its partitions move to the others at once.
+        if let Err(e) = commit_now(&self.consumer, None) {
+            tracing::warn!(source = %self.name, "{e}; the next owner reads those events again");
+        }
         tracing::info!(source = %self.name, "closing the consumer and leaving the group");
     }
 }
@@ -487,13 +599,14 @@ fn whole_millis(wait: Duration) -> Duration {
     Duration::from_millis(wait.as_micros().div_ceil(1000) as u64)
 }
 
-/// Turns one message into an event, or a dead letter when its value cannot be decoded.
+/// Turns one message into an event, or a dead letter when its value cannot be decoded
+/// (then returns true).
 fn take(
     name: &str,
     decoder: &mut Decoder,
     message: &BorrowedMessage<'_>,
     batch: &mut Batch,
-) -> Result<()> {
+) -> Result<bool> {
     let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
     let mut headers = Vec::new();
     if let Some(incoming) = message.headers() {
@@ -533,6 +646,7 @@ fn take(
         Ok(value) => {
             event.value = value;
             batch.events.push(event);
+            Ok(false)
         }
         Err(DecodeError::Bad(reason)) => {
             event.value = payload.map(<[u8]>::to_vec).unwrap_or_default();
@@ -543,15 +657,13 @@ fn take(
                 reason: format!("{topic}/{partition}@{offset}: {reason}"),
                 schema: None,
             });
+            Ok(true)
         }
-        Err(DecodeError::Unavailable(reason)) => {
-            return Err(Error::Source {
-                source_name: name.to_string(),
-                reason: format!("{topic}/{partition}@{offset}: {reason}"),
-            });
-        }
+        Err(DecodeError::Unavailable(reason)) => Err(Error::Source {
+            source_name: name.to_string(),
+            reason: format!("{topic}/{partition}@{offset}: {reason}"),
+        }),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,252 @@
+//! Which offsets a Kafka source may commit: the bookkeeping behind its at-least-once
+//! guarantee, apart from librdkafka so it can be tested without a broker.
+//!
+//! An offset moves through three states per partition: *taken* (its message is in the batch
+//! being built: [`Taken`], owned by the polling code), *acknowledged* (the sinks flushed the
+//! batch: [`Offsets::acked`]) and *committed* (the broker confirmed it). Only acknowledged
+//! offsets are ever committed. A revoked partition leaves all three: its taken events leave
+//! the batch (none is written yet), its acknowledged offsets are committed on revoke.
+
+use std::collections::HashMap;
+
+/// A topic's partition, as the broker names it.
+pub(super) type Partition = (String, i32);
+
+/// Offsets the rebalance callback and the run loop share: one past the last acknowledged
+/// message of each partition, what the broker confirmed, and what was revoked since the
+/// polling code last looked.
+#[derive(Debug, Default)]
+pub(super) struct Offsets {
+    acked: HashMap<Partition, i64>,
+    committed: HashMap<Partition, i64>,
+    revoked: Vec<Partition>,
+}
+
+impl Offsets {
+    /// Acknowledged offsets the broker has not confirmed, on `only` these partitions (every
+    /// one when `None`), sorted (for logs and tests).
+    pub fn uncommitted(&self, only: Option<&[Partition]>) -> Vec<(Partition, i64)> {
+        let mut due: Vec<_> = self
+            .acked
+            .iter()
+            .filter(|(p, _)| only.is_none_or(|only| only.contains(p)))
+            .filter(|(p, offset)| self.committed.get(*p).is_none_or(|c| c < *offset))
+            .map(|(p, offset)| (p.clone(), *offset))
+            .collect();
+        due.sort();
+        due
+    }
+
+    /// The broker confirmed `offset` on `partition`. Ignored for a partition this source
+    /// no longer holds: a late confirmation must not outlive its revoke.
+    pub fn confirm(&mut self, partition: &Partition, offset: i64) {
+        if self.acked.contains_key(partition) {
+            let slot = self.committed.entry(partition.clone()).or_insert(offset);
+            *slot = (*slot).max(offset);
+        }
+    }
+
+    /// Forgets revoked partitions (after their acknowledged offsets were committed) and
+    /// notes them for the polling code, which drops their events from the batch it builds.
+    pub fn revoke(&mut self, partitions: &[Partition]) {
+        for p in partitions {
+            self.acked.remove(p);
+            self.committed.remove(p);
+        }
+        self.revoked.extend_from_slice(partitions);
+    }
+
+    /// Partitions revoked since the last call.
+    pub fn take_revoked(&mut self) -> Vec<Partition> {
+        std::mem::take(&mut self.revoked)
+    }
+}
+
+/// Where an item of the batch being built came from: a topic (index into [`Taken`]'s
+/// topics) and a partition.
+type Origin = (u32, i32);
+
+/// What the polling code took since the last acknowledgement: one past the last offset per
+/// partition, and the partition of each item of the batch being built, so the items of a
+/// revoked partition can leave it.
+#[derive(Debug, Default)]
+pub(super) struct Taken {
+    topics: Vec<String>,
+    next: HashMap<Origin, i64>,
+    /// Partition of each event, then of each dead letter, appended by this poll.
+    events: Vec<Origin>,
+    dead: Vec<Origin>,
+}
+
+/// Where a poll started appending to the batch: its lengths before the poll.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Start {
+    pub events: usize,
+    pub dead: usize,
+}
+
+impl Taken {
+    /// A new poll appends after `start`; origins of earlier polls are not needed any more
+    /// (their items left the batch with the step that handled them).
+    pub fn begin(&mut self) {
+        self.events.clear();
+        self.dead.clear();
+    }
+
+    /// Records a message taken as an event (or, `dead`, as a dead letter) at `offset`.
+    pub fn take(&mut self, topic: &str, partition: i32, offset: i64, dead: bool) {
+        let index = match self.topics.iter().position(|t| t == topic) {
+            Some(i) => i,
+            None => {
+                self.topics.push(topic.to_string());
+                self.topics.len() - 1
+            }
+        };
+        let origin = (index as u32, partition);
+        let next = self.next.entry(origin).or_insert(offset + 1);
+        *next = (*next).max(offset + 1);
+        if dead {
+            self.dead.push(origin);
+        } else {
+            self.events.push(origin);
+        }
+    }
+
+    /// Forgets what was taken from `revoked` partitions and removes their items from the
+    /// batch's `events` and `dead` past `start` (kept in step with this poll's takes).
+    /// Returns how many items left.
+    pub fn drop_revoked<E, D>(
+        &mut self,
+        revoked: &[Partition],
+        start: Start,
+        events: &mut Vec<E>,
+        dead: &mut Vec<D>,
+    ) -> usize {
+        let gone: Vec<Origin> = revoked
+            .iter()
+            .filter_map(|(topic, partition)| {
+                let index = self.topics.iter().position(|t| t == topic)?;
+                Some((index as u32, *partition))
+            })
+            .collect();
+        if gone.is_empty() {
+            return 0;
+        }
+        self.next.retain(|origin, _| !gone.contains(origin));
+        let before = events.len() + dead.len();
+        retain_from(events, start.events, &mut self.events, &gone);
+        retain_from(dead, start.dead, &mut self.dead, &gone);
+        before - events.len() - dead.len()
+    }
+
+    /// The sinks acknowledged everything taken: it becomes committable.
+    pub fn acknowledge(&mut self, offsets: &mut Offsets) {
+        for ((index, partition), next) in self.next.drain() {
+            let key = (self.topics[index as usize].clone(), partition);
+            let slot = offsets.acked.entry(key).or_insert(next);
+            *slot = (*slot).max(next);
+        }
+    }
+}
+
+/// Keeps `items[..start]` and those of `items[start..]` whose origin is not `gone`;
+/// `origins` lists the origin of each of `items[start..]` and is filtered alike.
+fn retain_from<T>(items: &mut Vec<T>, start: usize, origins: &mut Vec<Origin>, gone: &[Origin]) {
+    let mut index = 0;
+    items.retain(|_| {
+        let keep = index < start || !gone.contains(&origins[index - start]);
+        index += 1;
+        keep
+    });
+    origins.retain(|o| !gone.contains(o));
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn p(topic: &str, partition: i32) -> Partition {
+        (topic.to_string(), partition)
+    }
+
+    #[test]
+    fn only_acknowledged_offsets_become_committable_and_confirmed_ones_are_not_repeated() {
+        let mut offsets = Offsets::default();
+        let mut taken = Taken::default();
+        taken.take("t", 0, 10, false);
+        taken.take("t", 0, 11, true);
+        taken.take("t", 1, 5, false);
+        assert!(offsets.uncommitted(None).is_empty(), "nothing acknowledged");
+        taken.acknowledge(&mut offsets);
+        assert_eq!(
+            offsets.uncommitted(None),
+            vec![(p("t", 0), 12), (p("t", 1), 6)]
+        );
+        offsets.confirm(&p("t", 0), 12);
+        assert_eq!(offsets.uncommitted(None), vec![(p("t", 1), 6)]);
+        assert_eq!(offsets.uncommitted(Some(&[p("t", 0)])), vec![]);
+        // Taken after the acknowledgement: not committable until acknowledged in turn.
+        taken.take("t", 0, 12, false);
+        assert_eq!(offsets.uncommitted(Some(&[p("t", 0)])), vec![]);
+    }
+
+    #[test]
+    fn a_late_confirmation_for_a_revoked_partition_is_ignored() {
+        let mut offsets = Offsets::default();
+        let mut taken = Taken::default();
+        taken.take("t", 0, 3, false);
+        taken.acknowledge(&mut offsets);
+        offsets.revoke(&[p("t", 0)]);
+        offsets.confirm(&p("t", 0), 4);
+        assert_eq!(offsets.take_revoked(), vec![p("t", 0)]);
+        assert!(offsets.take_revoked().is_empty());
+        // Assigned again and read from the committed offset 4: committable as usual.
+        taken.take("t", 0, 4, false);
+        taken.acknowledge(&mut offsets);
+        assert_eq!(offsets.uncommitted(None), vec![(p("t", 0), 5)]);
+    }
+
+    proptest! {
+        /// Whatever the interleaving of partitions, a revoke removes exactly the items of the
+        /// revoked partitions taken by this poll, keeps the rest in order, and leaves nothing
+        /// of them to acknowledge.
+        #[test]
+        fn a_revoke_drops_exactly_the_revoked_partitions_items(
+            before in 0usize..4,
+            takes in proptest::collection::vec((0u8..2, 0i32..4, any::<bool>()), 0..60),
+            revoked in proptest::collection::btree_set((0u8..3, 0i32..4), 0..5),
+        ) {
+            let topic = |t: u8| format!("topic{t}");
+            let mut taken = Taken::default();
+            taken.begin();
+            // Items of an earlier poll stay whatever their partition.
+            let mut events: Vec<(u8, i32, i64)> = (0..before).map(|i| (0, 0, -(i as i64) - 1)).collect();
+            let mut dead: Vec<(u8, i32, i64)> = Vec::new();
+            let start = Start { events: events.len(), dead: 0 };
+            for (offset, (t, partition, is_dead)) in takes.iter().enumerate() {
+                taken.take(&topic(*t), *partition, offset as i64, *is_dead);
+                let item = (*t, *partition, offset as i64);
+                if *is_dead { dead.push(item) } else { events.push(item) }
+            }
+            let revoked: Vec<Partition> = revoked.iter().map(|(t, part)| (topic(*t), *part)).collect();
+            let is_revoked = |t: u8, part: i32| revoked.contains(&(topic(t), part));
+            let expect_events: Vec<_> = events.iter().enumerate()
+                .filter(|(i, (t, part, _))| *i < before || !is_revoked(*t, *part))
+                .map(|(_, e)| *e).collect();
+            let expect_dead: Vec<_> = dead.iter().filter(|(t, part, _)| !is_revoked(*t, *part)).copied().collect();
+            let gone = taken.drop_revoked(&revoked, start, &mut events, &mut dead);
+            prop_assert_eq!(&events, &expect_events);
+            prop_assert_eq!(&dead, &expect_dead);
+            prop_assert_eq!(gone, before + takes.len() - expect_events.len() - expect_dead.len());
+            let mut offsets = Offsets::default();
+            taken.acknowledge(&mut offsets);
+            for ((t, part), _) in offsets.uncommitted(None) {
+                prop_assert!(!revoked.contains(&(t.clone(), part)), "{t}/{part} revoked yet acknowledged");
+            }
+            // A second revoke of the same partitions finds nothing more to drop.
+            prop_assert_eq!(taken.drop_revoked(&revoked, start, &mut events, &mut dead), 0);
+        }
+    }
+}
