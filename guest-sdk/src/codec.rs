@@ -126,6 +126,17 @@ pub(crate) fn decode(
     Ok(value)
 }
 
+/// The reject reason for a datum the SDK's decoder (or its scan) refused.
+pub(crate) fn decode_error(error: decode::Error) -> String {
+    match error {
+        decode::Error::Malformed(reason) => format!("cannot decode the input event: {reason}"),
+        decode::Error::Unsupported => {
+            "cannot decode the input event: a type the SDK's decoder leaves to apache-avro"
+                .to_owned()
+        }
+    }
+}
+
 /// Whether `schema` refers to a named type by name somewhere. Serde encoding
 /// (`write_avro_datum_ref`) cannot follow such references.
 pub(crate) fn has_refs(schema: &Schema) -> bool {

@@ -30,7 +30,7 @@ pub(crate) enum Error {
     Malformed(String),
 }
 
-fn malformed<T>(reason: impl Into<String>) -> Result<T, Error> {
+pub(crate) fn malformed<T>(reason: impl Into<String>) -> Result<T, Error> {
     Err(Error::Malformed(reason.into()))
 }
 
@@ -134,7 +134,7 @@ pub(crate) fn decode(schema: &Schema, names: &Names, input: &mut &[u8]) -> Resul
 }
 
 /// The first `n` bytes of `input`, which moves past them.
-fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], Error> {
+pub(crate) fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], Error> {
     if n > input.len() {
         return malformed(format!(
             "the datum ends early: {n} bytes wanted, {} left",
@@ -146,13 +146,13 @@ fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], Error> {
     Ok(head)
 }
 
-fn array<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], Error> {
+pub(crate) fn array<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], Error> {
     Ok(take(input, N)?.try_into().expect("take returned N bytes"))
 }
 
 /// A zig-zag varint, read as apache-avro reads it: at most ten bytes, bits past the
 /// 64th dropped.
-fn long(input: &mut &[u8]) -> Result<i64, Error> {
+pub(crate) fn long(input: &mut &[u8]) -> Result<i64, Error> {
     let mut z = 0u64;
     for (i, &byte) in input.iter().enumerate() {
         if i > 9 {
@@ -167,13 +167,13 @@ fn long(input: &mut &[u8]) -> Result<i64, Error> {
     malformed("the datum ends inside a variable-length integer")
 }
 
-fn int(input: &mut &[u8]) -> Result<i32, Error> {
+pub(crate) fn int(input: &mut &[u8]) -> Result<i32, Error> {
     let n = long(input)?;
     i32::try_from(n).or_else(|_| malformed(format!("{n} does not fit an int")))
 }
 
 /// The length of bytes or a string.
-fn len(input: &mut &[u8]) -> Result<usize, Error> {
+pub(crate) fn len(input: &mut &[u8]) -> Result<usize, Error> {
     let n = long(input)?;
     match usize::try_from(n) {
         Ok(len) if len <= MAX_LEN => Ok(len),
@@ -183,7 +183,7 @@ fn len(input: &mut &[u8]) -> Result<usize, Error> {
 
 /// The item count of an array or map block; a negative count is followed by the block's
 /// size in bytes, which is not needed here.
-fn block_count(input: &mut &[u8]) -> Result<usize, Error> {
+pub(crate) fn block_count(input: &mut &[u8]) -> Result<usize, Error> {
     let n = long(input)?;
     let count = if n < 0 {
         long(input)?;
@@ -198,11 +198,14 @@ fn block_count(input: &mut &[u8]) -> Result<usize, Error> {
 }
 
 fn string(input: &mut &[u8]) -> Result<String, Error> {
+    str(input).map(str::to_owned)
+}
+
+/// A string, borrowed from `input`.
+pub(crate) fn str<'a>(input: &mut &'a [u8]) -> Result<&'a str, Error> {
     let len = len(input)?;
-    match std::str::from_utf8(take(input, len)?) {
-        Ok(s) => Ok(s.to_owned()),
-        Err(e) => malformed(format!("a string is not UTF-8: {e}")),
-    }
+    std::str::from_utf8(take(input, len)?)
+        .or_else(|e| malformed(format!("a string is not UTF-8: {e}")))
 }
 
 #[cfg(test)]

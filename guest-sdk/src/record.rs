@@ -1,7 +1,9 @@
 //! The generic record API: schema-agnostic processors over `apache_avro` values.
 
+use std::sync::Arc;
+
 use apache_avro::Schema;
-use apache_avro::schema::{NamesRef, ResolvedSchema, SchemaKind};
+use apache_avro::schema::SchemaKind;
 use apache_avro::to_avro_datum;
 use apache_avro::types::Value;
 
@@ -9,7 +11,10 @@ use crate::bindings::weft::processor::types as wit;
 use crate::codec;
 use crate::encode::{self, Names};
 use crate::event::{Event, EventMeta, Outcome};
+use crate::lazy::{Layout, Lazy, layout_keys};
 use crate::manifest::{ConfigError, Manifest, Params};
+pub use crate::path::FieldPath;
+use crate::path::Step;
 use crate::stage::Stage;
 
 /// A processor that accepts any record schema and sees events as [`Record`]s.
@@ -100,28 +105,49 @@ impl RecordOutcome {
 }
 
 /// An Avro record value (`Value::Record`) with field access by [`FieldPath`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record(Value);
+///
+/// A record the SDK hands to [`RecordProcessor::process`] is decoded on demand: `get`,
+/// `get_mut`, `field` and [`select`](Self::select) decode only the top-level fields they
+/// touch, and emitting it copies the bytes of the fields left unchanged. `value`,
+/// `fields`, `fields_mut` and `into_value` decode all of it.
+#[derive(Clone)]
+pub struct Record(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Value(Value),
+    Lazy(Lazy),
+}
 
 static NULL: Value = Value::Null;
 
 impl Record {
     /// Wraps `value` if it is a record.
     pub fn new(value: Value) -> Option<Self> {
-        matches!(value, Value::Record(_)).then_some(Self(value))
+        matches!(value, Value::Record(_)).then_some(Self(Repr::Value(value)))
+    }
+
+    pub(crate) fn lazy(lazy: Lazy) -> Self {
+        Self(Repr::Lazy(lazy))
     }
 
     pub fn value(&self) -> &Value {
-        &self.0
+        match &self.0 {
+            Repr::Value(value) => value,
+            Repr::Lazy(lazy) => lazy.whole(),
+        }
     }
 
     pub fn into_value(self) -> Value {
-        self.0
+        match self.0 {
+            Repr::Value(value) => value,
+            Repr::Lazy(lazy) => lazy.into_value(),
+        }
     }
 
     /// The fields in schema order.
     pub fn fields(&self) -> &[(String, Value)] {
-        match &self.0 {
+        match self.value() {
             Value::Record(fields) => fields,
             _ => unreachable!("Record always holds Value::Record"),
         }
@@ -129,26 +155,93 @@ impl Record {
 
     /// The fields in schema order, to change or reorder.
     pub fn fields_mut(&mut self) -> &mut Vec<(String, Value)> {
-        match &mut self.0 {
+        match self.plain() {
             Value::Record(fields) => fields,
             _ => unreachable!("Record always holds Value::Record"),
         }
     }
 
+    /// The record as a plain value, decoding what was not yet.
+    fn plain(&mut self) -> &mut Value {
+        if let Repr::Lazy(_) = self.0 {
+            if let Repr::Lazy(lazy) = std::mem::replace(&mut self.0, Repr::Value(Value::Null)) {
+                self.0 = Repr::Value(lazy.into_value());
+            }
+        }
+        match &mut self.0 {
+            Repr::Value(value) => value,
+            Repr::Lazy(_) => unreachable!("just decoded"),
+        }
+    }
+
+    /// Whether access may go through the lazy form (nothing decoded it whole through
+    /// `&self`, which `&mut` access would leave stale).
+    fn is_lazy(&self) -> bool {
+        matches!(&self.0, Repr::Lazy(lazy) if !lazy.is_whole())
+    }
+
+    fn lazy_mut(&mut self) -> Option<&mut Lazy> {
+        match &mut self.0 {
+            Repr::Lazy(lazy) if !lazy.is_whole() => Some(lazy),
+            _ => None,
+        }
+    }
+
     /// The top-level field `name`, with a union unwrapped to its branch's value.
     pub fn field(&self, name: &str) -> Option<&Value> {
-        self.fields()
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| unwrap_union(v))
+        let value = match &self.0 {
+            Repr::Lazy(lazy) if !lazy.is_whole() => lazy.get(lazy.position(name, 0)?)?,
+            _ => &self.fields().iter().find(|(n, _)| n == name)?.1,
+        };
+        Some(unwrap_union(value))
+    }
+
+    /// The top-level field at `index` (a position in [`fields`](Self::fields)) to change
+    /// in place, unions kept; decodes that field alone.
+    pub fn field_at_mut(&mut self, index: usize) -> Option<&mut Value> {
+        if self.is_lazy() {
+            return self.lazy_mut()?.get_mut(index);
+        }
+        self.fields_mut().get_mut(index).map(|(_, value)| value)
+    }
+
+    /// Keeps only the fields `picks` lists, in that order: each pick is the position of a
+    /// current field and the name it gets. The others are dropped without being decoded,
+    /// so a projection costs nothing for the fields it leaves out. A position out of range,
+    /// or picked a second time, gives a null field.
+    pub fn select<'a>(&mut self, picks: impl IntoIterator<Item = (usize, &'a str)>) {
+        if self.is_lazy() {
+            if let Some(lazy) = self.lazy_mut() {
+                lazy.select(picks);
+            }
+            return;
+        }
+        let fields = self.fields_mut();
+        let selected = picks
+            .into_iter()
+            .map(|(index, name)| {
+                let value = fields
+                    .get_mut(index)
+                    .map_or(Value::Null, |(_, v)| std::mem::replace(v, Value::Null));
+                (name.to_owned(), value)
+            })
+            .collect();
+        *fields = selected;
     }
 
     /// The value at `path`, with unions unwrapped; `Value::Null` when a record on the
     /// way is null. `None` only if the record does not have the shape of the schema
     /// the path was resolved against.
     pub fn get(&self, path: &FieldPath) -> Option<&Value> {
-        let mut current = &self.0;
-        for step in &path.steps {
+        let (first, rest) = path.steps.split_first()?;
+        let top = match &self.0 {
+            Repr::Lazy(lazy) if !lazy.is_whole() => {
+                lazy.get(lazy.position(&first.name, first.index)?)?
+            }
+            _ => &field_at(self.fields(), first)?.1,
+        };
+        let mut current = top;
+        for step in rest {
             match unwrap_union(current) {
                 Value::Record(fields) => current = &field_at(fields, step)?.1,
                 Value::Null => return Some(&NULL),
@@ -162,14 +255,52 @@ impl Record {
     /// value of the branch's type keeps the union); `None` when a record on the way is
     /// null or the record does not have the expected shape.
     pub fn get_mut(&mut self, path: &FieldPath) -> Option<&mut Value> {
-        let mut current = &mut self.0;
-        for step in &path.steps {
+        let (first, rest) = path.steps.split_first()?;
+        let top = if self.is_lazy() {
+            let lazy = self.lazy_mut()?;
+            let index = lazy.position(&first.name, first.index)?;
+            lazy.get_mut(index)?
+        } else {
+            &mut field_at_mut(self.fields_mut(), first)?.1
+        };
+        let mut current = top;
+        for step in rest {
             match unwrap_union_mut(current) {
                 Value::Record(fields) => current = &mut field_at_mut(fields, step)?.1,
                 _ => return None,
             }
         }
         Some(unwrap_union_mut(current))
+    }
+
+    /// Appends the encoding of the record (of `schema`, a record whose fields' layout keys
+    /// are `keys`) to `out`; unchanged fields of a lazy record are copied as bytes.
+    pub(crate) fn encode(
+        &self,
+        schema: &Schema,
+        keys: &[Option<String>],
+        names: &Names,
+        out: &mut Vec<u8>,
+    ) -> Result<(), encode::Unsupported> {
+        match (&self.0, schema) {
+            (Repr::Lazy(lazy), Schema::Record(record)) if !lazy.is_whole() => {
+                out.reserve(lazy.len());
+                lazy.encode(&record.fields, keys, names, out)
+            }
+            _ => encode::encode(self.value(), schema, names, out),
+        }
+    }
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Record").field(self.value()).finish()
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.value() == other.value()
     }
 }
 
@@ -208,157 +339,6 @@ fn unwrap_union_mut(value: &mut Value) -> &mut Value {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Step {
-    name: String,
-    index: usize,
-}
-
-/// A dotted field path (`owner.email`) checked against a schema once, in `configure`,
-/// so each event is read by position.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldPath {
-    path: String,
-    steps: Vec<Step>,
-    /// The field's schema with a top-level named reference (and those of union
-    /// branches) replaced by the definition.
-    schema: Box<Schema>,
-    /// Whether a record on the way can be null.
-    through_null: bool,
-}
-
-impl FieldPath {
-    /// Resolves `path` in `schema` (a record). Records inside nullable unions can be
-    /// traversed. The error names the unknown field and the fields that exist there.
-    pub fn resolve(schema: &Schema, path: &str) -> Result<Self, ConfigError> {
-        let resolved = ResolvedSchema::try_from(schema)
-            .map_err(|e| ConfigError::new(format!("the input schema is invalid: {e}")))?;
-        let names = resolved.get_names();
-        let mut current = deref(schema, names);
-        let mut steps = Vec::new();
-        let mut through_null = false;
-        for (depth, name) in path.split('.').enumerate() {
-            let so_far = path.split('.').take(depth).collect::<Vec<_>>().join(".");
-            let (record, nullable) = match as_record(current, names) {
-                Some(found) => found,
-                None => {
-                    return Err(ConfigError::new(format!(
-                        "field '{path}': '{so_far}' is not a record"
-                    )));
-                }
-            };
-            through_null |= nullable;
-            let Some(&index) = record.lookup.get(name) else {
-                let known: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
-                let place = if so_far.is_empty() {
-                    String::new()
-                } else {
-                    format!(" in '{so_far}'")
-                };
-                return Err(ConfigError::new(format!(
-                    "unknown field '{path}': no field '{name}'{place}; available: {}",
-                    known.join(", ")
-                )));
-            };
-            steps.push(Step {
-                name: name.to_owned(),
-                index,
-            });
-            current = deref(&record.fields[index].schema, names);
-        }
-        Ok(Self {
-            path: path.to_owned(),
-            steps,
-            schema: Box::new(deref_branches(current, names)),
-            through_null,
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.path
-    }
-
-    /// The field's schema (unions kept; named references replaced by definitions).
-    pub fn schema(&self) -> &Schema {
-        &self.schema
-    }
-
-    /// The field's schema without a null branch, and whether the field can be null
-    /// (it is a union with null, or a record on the way can be null).
-    pub fn value_schema(&self) -> (&Schema, bool) {
-        match self.schema.as_ref() {
-            Schema::Union(union) => {
-                let non_null: Vec<&Schema> = union
-                    .variants()
-                    .iter()
-                    .filter(|v| SchemaKind::from(*v) != SchemaKind::Null)
-                    .collect();
-                let nullable = union.is_nullable() || self.through_null;
-                match non_null.as_slice() {
-                    [single] => (single, nullable),
-                    _ => (&self.schema, nullable),
-                }
-            }
-            other => (other, self.through_null),
-        }
-    }
-
-    /// The names of the record fields on the way, outermost first.
-    pub fn segments(&self) -> impl Iterator<Item = &str> {
-        self.steps.iter().map(|step| step.name.as_str())
-    }
-}
-
-fn deref<'a>(schema: &'a Schema, names: &'a NamesRef<'a>) -> &'a Schema {
-    match schema {
-        Schema::Ref { name } => names.get(name).copied().unwrap_or(schema),
-        other => other,
-    }
-}
-
-fn deref_branches(schema: &Schema, names: &NamesRef<'_>) -> Schema {
-    match schema {
-        Schema::Union(union) => {
-            let branches = union
-                .variants()
-                .iter()
-                .map(|v| deref(v, names).clone())
-                .collect();
-            apache_avro::schema::UnionSchema::new(branches)
-                .map(Schema::Union)
-                .unwrap_or_else(|_| schema.clone())
-        }
-        other => other.clone(),
-    }
-}
-
-/// The record `schema` is, or the record branch of a nullable union.
-fn as_record<'a>(
-    schema: &'a Schema,
-    names: &'a NamesRef<'a>,
-) -> Option<(&'a apache_avro::schema::RecordSchema, bool)> {
-    match schema {
-        Schema::Record(record) => Some((record, false)),
-        Schema::Union(union) => {
-            let mut records = union
-                .variants()
-                .iter()
-                .map(|v| deref(v, names))
-                .filter_map(|v| match v {
-                    Schema::Record(record) => Some(record),
-                    _ => None,
-                });
-            let record = records.next()?;
-            let others_null = union
-                .variants()
-                .iter()
-                .all(|v| matches!(deref(v, names), Schema::Record(_) | Schema::Null));
-            (records.next().is_none() && others_null).then_some((record, union.is_nullable()))
-        }
-        _ => None,
-    }
-}
-
 /// A configured record processor with the schemas it decodes and encodes with.
 pub(crate) struct RecordStage<P> {
     processor: P,
@@ -369,6 +349,11 @@ pub(crate) struct RecordStage<P> {
     output: Option<Schema>,
     /// Named types of the output schema, for the encoder.
     names: Names,
+    /// The input schema for lazy records; `None` when it holds types the SDK's decoder
+    /// leaves to apache-avro (every event is then decoded whole).
+    layout: Option<Arc<Layout>>,
+    /// Binary layout of each output field, to tell which input bytes can be copied.
+    output_keys: Vec<Option<String>>,
 }
 
 impl<P: RecordProcessor> RecordStage<P> {
@@ -399,12 +384,19 @@ impl<P: RecordProcessor> RecordStage<P> {
             None => input_names.clone(),
             Some(output) => Names::of(output),
         };
+        let layout = Layout::of(&input, &input_names);
+        let output_keys = match output_schema.as_ref().unwrap_or(&input) {
+            Schema::Record(record) => layout_keys(&record.fields, &names),
+            _ => Vec::new(),
+        };
         let stage = Self {
             processor,
             input,
             input_names,
             output: output_schema,
             names,
+            layout,
+            output_keys,
         };
         let answer = wit::Configured {
             output_schema: output_json,
@@ -413,13 +405,22 @@ impl<P: RecordProcessor> RecordStage<P> {
         Ok((stage, answer))
     }
 
-    fn process_one(&mut self, event: wit::Event) -> wit::Outcome {
-        let record = match codec::decode(&self.input, &self.input_names, None, &event.value) {
-            Ok(value) => match Record::new(value) {
-                Some(record) => record,
-                None => return wit::Outcome::Reject("the input event is not a record".to_owned()),
+    fn process_one(&mut self, mut event: wit::Event) -> wit::Outcome {
+        let record = match &self.layout {
+            // The record owns the event's bytes: its unchanged fields are copied from them.
+            Some(layout) => match Lazy::new(std::mem::take(&mut event.value), layout.clone()) {
+                Ok(lazy) => Record::lazy(lazy),
+                Err(e) => return wit::Outcome::Reject(codec::decode_error(e)),
             },
-            Err(reason) => return wit::Outcome::Reject(reason),
+            None => match codec::decode(&self.input, &self.input_names, None, &event.value) {
+                Ok(value) => match Record::new(value) {
+                    Some(record) => record,
+                    None => {
+                        return wit::Outcome::Reject("the input event is not a record".to_owned());
+                    }
+                },
+                Err(reason) => return wit::Outcome::Reject(reason),
+            },
         };
         let meta = EventMeta::new(event.key.as_deref(), &event.headers, event.timestamp);
         let outcome = match self.processor.process(record, &meta) {
@@ -436,9 +437,10 @@ impl<P: RecordProcessor> RecordStage<P> {
             RecordOutcome::Drop => Outcome::Drop,
             RecordOutcome::Reject(reason) => Outcome::Reject(reason),
         };
-        let (schema, names) = (self.output.as_ref().unwrap_or(&self.input), &self.names);
+        let schema = self.output.as_ref().unwrap_or(&self.input);
+        let (names, keys) = (&self.names, self.output_keys.as_slice());
         codec::emit(outcome, event, |record: Record, buffer| {
-            if encode::encode(record.value(), schema, names, buffer).is_err() {
+            if record.encode(schema, keys, names, buffer).is_err() {
                 // apache-avro encodes what the lean encoder leaves, or says what is wrong.
                 *buffer = to_avro_datum(schema, record.into_value()).map_err(|e| e.to_string())?;
             }

@@ -34,13 +34,23 @@ impl Mode {
         match self {
             Mode::Redact => REDACTED.to_owned(),
             Mode::Hash { salt } => {
-                let mut hasher = Sha256::new();
-                hasher.update(salt.as_bytes());
-                hasher.update(value.as_bytes());
-                hex::encode(hasher.finalize())
+                let hex = salted_sha256_hex(salt, value);
+                // Hex digits are ASCII.
+                String::from_utf8_lossy(&hex).into_owned()
             }
         }
     }
+}
+
+/// The lower-case hex SHA-256 of `salt` followed by `value`, without allocating.
+pub fn salted_sha256_hex(salt: &str, value: &str) -> [u8; 64] {
+    let mut hasher = Sha256::new();
+    hasher.update(salt.as_bytes());
+    hasher.update(value.as_bytes());
+    let mut hex = [0u8; 64];
+    // 32 bytes always fit 64 hex digits.
+    let _ = hex::encode_to_slice(hasher.finalize(), &mut hex);
+    hex
 }
 
 pub struct Mask {

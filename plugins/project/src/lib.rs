@@ -147,8 +147,7 @@ impl RecordProcessor for Project {
     }
 
     fn process(&mut self, mut record: Record, _meta: &EventMeta<'_>) -> RecordOutcome {
-        let fields = self.plan.apply(record.fields_mut());
-        *record.fields_mut() = fields;
+        self.plan.apply_to(&mut record);
         RecordOutcome::Emit(record)
     }
 }

@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use weft_guest::ConfigError;
 use weft_guest::avro::Schema;
 use weft_guest::avro::schema::{NamesRef, RecordField, RecordSchema, UnionSchema};
 use weft_guest::avro::types::Value;
+use weft_guest::{ConfigError, Record};
 
 /// What the parameters say about one record level, by field name.
 #[derive(Debug, Default)]
@@ -287,6 +287,23 @@ pub fn inline_dropped_definitions(
 }
 
 impl Plan {
+    /// Reshapes a top-level `record` in place: picks the output fields by position (the
+    /// fields left out are never decoded), then reshapes the nested records it changes.
+    pub fn apply_to(&self, record: &mut Record) {
+        record.select(
+            self.fields
+                .iter()
+                .map(|field| (field.index, field.name.as_str())),
+        );
+        for (position, field) in self.fields.iter().enumerate() {
+            if let Some(nested) = &field.nested
+                && let Some(value) = record.field_at_mut(position)
+            {
+                reshape_value(nested, value);
+            }
+        }
+    }
+
     /// Builds the output fields from `input` (a record's fields in schema order),
     /// moving values, not copying them.
     pub fn apply(&self, input: &mut [(String, Value)]) -> Vec<(String, Value)> {

@@ -1,0 +1,313 @@
+//! A record decoded on demand: the event's bytes, checked once by [`scan`](crate::scan),
+//! with each top-level field decoded into a `Value` only when the processor reads it.
+//!
+//! Encoding the output copies the bytes of every field the processor did not change
+//! (when the output field has the same binary layout as the input field it came from) and
+//! encodes only the changed ones, so a filter reading `year` decodes one int, a projection
+//! dropping `genres` copies bytes, and a mask rewriting `owner.email` decodes `owner` alone.
+
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+use apache_avro::Schema;
+use apache_avro::schema::{RecordField, RecordSchema};
+use apache_avro::types::Value;
+
+use crate::decode;
+use crate::encode::{self, Names, Unsupported};
+use crate::scan;
+
+/// An input record schema, prepared once per configured stage.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    record: RecordSchema,
+    names: Names,
+    /// The binary layout of each field (see [`layout_keys`]).
+    keys: Vec<Option<String>>,
+}
+
+impl Layout {
+    /// `None` unless `schema` is a record every datum of which the SDK's own decoder reads.
+    pub(crate) fn of(schema: &Schema, names: &Names) -> Option<Arc<Self>> {
+        let Schema::Record(record) = schema else {
+            return None;
+        };
+        scan::supported(schema, names).then(|| {
+            Arc::new(Self {
+                keys: layout_keys(&record.fields, names),
+                record: record.clone(),
+                names: names.clone(),
+            })
+        })
+    }
+}
+
+/// For each field, a text that is equal for two fields exactly when their datums have the
+/// same bytes (named references spelled out); `None` for recursive types, whose bytes are
+/// never copied from one schema to another.
+pub(crate) fn layout_keys(fields: &[RecordField], names: &Names) -> Vec<Option<String>> {
+    fields
+        .iter()
+        .map(|field| {
+            let mut key = String::new();
+            write_key(&field.schema, names, 0, &mut key).then_some(key)
+        })
+        .collect()
+}
+
+fn write_key(schema: &Schema, names: &Names, depth: usize, out: &mut String) -> bool {
+    use std::fmt::Write;
+    if depth > 32 {
+        return false;
+    }
+    match schema {
+        Schema::Ref { name } => match names.get(name) {
+            Some(definition) => write_key(definition, names, depth + 1, out),
+            None => false,
+        },
+        Schema::Record(record) => {
+            out.push('{');
+            for field in &record.fields {
+                if !write_key(&field.schema, names, depth + 1, out) {
+                    return false;
+                }
+                out.push(',');
+            }
+            out.push('}');
+            true
+        }
+        Schema::Array(array) => {
+            out.push('[');
+            write_key(&array.items, names, depth + 1, out) && {
+                out.push(']');
+                true
+            }
+        }
+        Schema::Map(map) => {
+            out.push('<');
+            write_key(&map.types, names, depth + 1, out) && {
+                out.push('>');
+                true
+            }
+        }
+        Schema::Union(union) => {
+            out.push('(');
+            for variant in union.variants() {
+                if !write_key(variant, names, depth + 1, out) {
+                    return false;
+                }
+                out.push('|');
+            }
+            out.push(')');
+            true
+        }
+        // Symbols matter to the decoded value, so they are part of the key.
+        Schema::Enum(e) => write!(out, "enum{:?}", e.symbols).is_ok(),
+        Schema::Fixed(fixed) => write!(out, "fixed{}", fixed.size).is_ok(),
+        // Primitives and logical types: the kind says it all.
+        other => write!(out, "{:?}", apache_avro::schema::SchemaKind::from(other)).is_ok(),
+    }
+}
+
+/// One field of a lazy record.
+#[derive(Debug, Clone)]
+struct Slot {
+    /// Position of the input field it holds.
+    from: usize,
+    span: Range<usize>,
+    /// A name given by [`Lazy::select`], when it differs from the input field's.
+    name: Option<String>,
+    value: OnceLock<Value>,
+    /// Handed out mutably (or emptied): encoded from `value`, not copied from `span`.
+    changed: bool,
+}
+
+/// A record of a [`Layout`] over the bytes of one event.
+#[derive(Debug, Clone)]
+pub(crate) struct Lazy {
+    datum: Vec<u8>,
+    layout: Arc<Layout>,
+    slots: Vec<Slot>,
+    /// The whole record, decoded for a caller asking for all of it through `&self`.
+    whole: OnceLock<Value>,
+}
+
+impl Lazy {
+    /// Checks `datum` against `layout` and wraps it; the error is the decoder's.
+    pub(crate) fn new(datum: Vec<u8>, layout: Arc<Layout>) -> Result<Self, decode::Error> {
+        let mut spans = Vec::with_capacity(layout.record.fields.len());
+        scan::record_spans(&layout.record, &layout.names, &datum, &mut spans)?;
+        let slots = spans
+            .into_iter()
+            .enumerate()
+            .map(|(from, span)| Slot {
+                from,
+                span,
+                name: None,
+                value: OnceLock::new(),
+                changed: false,
+            })
+            .collect();
+        Ok(Self {
+            datum,
+            layout,
+            slots,
+            whole: OnceLock::new(),
+        })
+    }
+
+    /// Whether the whole record was decoded through `&self` (so `&mut` access must turn
+    /// the record into a plain value first, or the two copies would disagree).
+    pub(crate) fn is_whole(&self) -> bool {
+        self.whole.get().is_some()
+    }
+
+    fn name<'a>(&'a self, slot: &'a Slot) -> &'a str {
+        slot.name
+            .as_deref()
+            .unwrap_or(&self.layout.record.fields[slot.from].name)
+    }
+
+    /// Position of the field named `name`, trying `hint` first.
+    pub(crate) fn position(&self, name: &str, hint: usize) -> Option<usize> {
+        match self.slots.get(hint) {
+            Some(slot) if self.name(slot) == name => Some(hint),
+            _ => self.slots.iter().position(|slot| self.name(slot) == name),
+        }
+    }
+
+    fn decode_slot(&self, slot: &Slot) -> Value {
+        let schema = &self.layout.record.fields[slot.from].schema;
+        let mut bytes = &self.datum[slot.span.clone()];
+        // The scan checked these bytes with the decoder's own checks and `Layout::of` that
+        // the decoder covers the schema: this cannot fail.
+        decode::decode(schema, &self.layout.names, &mut bytes).unwrap_or(Value::Null)
+    }
+
+    /// The field at `index`, decoded on first use.
+    pub(crate) fn get(&self, index: usize) -> Option<&Value> {
+        let slot = self.slots.get(index)?;
+        Some(slot.value.get_or_init(|| self.decode_slot(slot)))
+    }
+
+    /// The field at `index` to change in place; its bytes are no longer copied.
+    pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut Value> {
+        let slot = self.slots.get(index)?;
+        if slot.value.get().is_none() {
+            let value = self.decode_slot(slot);
+            let _ = self.slots[index].value.set(value);
+        }
+        let slot = &mut self.slots[index];
+        slot.changed = true;
+        slot.value.get_mut()
+    }
+
+    /// The whole record as a value, decoded once.
+    pub(crate) fn whole(&self) -> &Value {
+        self.whole.get_or_init(|| {
+            Value::Record(
+                self.slots
+                    .iter()
+                    .map(|slot| {
+                        let value = match slot.value.get() {
+                            Some(value) => value.clone(),
+                            None => self.decode_slot(slot),
+                        };
+                        (self.name(slot).to_owned(), value)
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    pub(crate) fn into_value(mut self) -> Value {
+        if let Some(whole) = self.whole.take() {
+            return whole;
+        }
+        let slots = std::mem::take(&mut self.slots);
+        Value::Record(
+            slots
+                .into_iter()
+                .map(|mut slot| {
+                    let value = match slot.value.take() {
+                        Some(value) => value,
+                        None => self.decode_slot(&slot),
+                    };
+                    let name = match slot.name.take() {
+                        Some(name) => name,
+                        None => self.layout.record.fields[slot.from].name.clone(),
+                    };
+                    (name, value)
+                })
+                .collect(),
+        )
+    }
+
+    /// Keeps the fields `picks` names, in that order: each is a current position and the
+    /// name the field gets. A position out of range, or picked twice, gives a null.
+    pub(crate) fn select<'a>(&mut self, picks: impl IntoIterator<Item = (usize, &'a str)>) {
+        let mut old: Vec<Option<Slot>> = std::mem::take(&mut self.slots)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let fields = &self.layout.record.fields;
+        self.slots = picks
+            .into_iter()
+            .map(|(index, name)| {
+                let mut slot = match old.get_mut(index).and_then(Option::take) {
+                    Some(slot) => slot,
+                    None => Slot {
+                        from: 0,
+                        span: 0..0,
+                        name: None,
+                        value: OnceLock::from(Value::Null),
+                        changed: true,
+                    },
+                };
+                let current = slot.name.as_deref().unwrap_or(&fields[slot.from].name);
+                if current != name {
+                    slot.name = Some(name.to_owned());
+                }
+                slot
+            })
+            .collect();
+    }
+
+    /// Appends the record's encoding as a record with `fields` (of the output schema,
+    /// whose layout keys are `keys` and named types `names`) to `out`. Unchanged fields
+    /// whose layout is the same as their input field's are copied as bytes.
+    pub(crate) fn encode(
+        &self,
+        fields: &[RecordField],
+        keys: &[Option<String>],
+        names: &Names,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Unsupported> {
+        if fields.len() != self.slots.len() {
+            return Err(Unsupported);
+        }
+        for (position, field) in fields.iter().enumerate() {
+            let index = self.position(&field.name, position).ok_or(Unsupported)?;
+            let slot = &self.slots[index];
+            let same = match (&self.layout.keys[slot.from], keys.get(position)) {
+                (Some(input), Some(Some(output))) => input == output,
+                _ => false,
+            };
+            if same && !slot.changed {
+                out.extend_from_slice(&self.datum[slot.span.clone()]);
+            } else {
+                let value = self.get(index).ok_or(Unsupported)?;
+                encode::encode(value, &field.schema, names, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Length of the input datum, a good guess at the output's.
+    pub(crate) fn len(&self) -> usize {
+        self.datum.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+use apache_avro::to_avro_datum;
+
+use super::*;
+use crate::Record;
+use crate::path::FieldPath;
+use crate::scan::tests::title;
+
+const TITLE: &str = include_str!("../../../plugins/enrich/schemas/title.avsc");
+
+fn title_lazy() -> (Schema, Vec<u8>, Lazy) {
+    let schema = Schema::parse_str(TITLE).expect("title");
+    let layout = Layout::of(&schema, &Names::of(&schema)).expect("title is supported");
+    let bytes = to_avro_datum(&schema, title()).expect("encodes");
+    let lazy = Lazy::new(bytes.clone(), layout).expect("a title");
+    (schema, bytes, lazy)
+}
+
+fn decoded(lazy: &Lazy) -> Vec<&str> {
+    lazy.slots
+        .iter()
+        .filter(|slot| slot.value.get().is_some())
+        .map(|slot| lazy.name(slot))
+        .collect()
+}
+
+fn encoded(lazy: &Lazy, schema: &Schema) -> Result<Vec<u8>, Unsupported> {
+    let Schema::Record(record) = schema else {
+        panic!("a record")
+    };
+    let names = Names::of(schema);
+    let mut out = Vec::new();
+    lazy.encode(
+        &record.fields,
+        &layout_keys(&record.fields, &names),
+        &names,
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+#[test]
+fn reading_a_field_decodes_that_field_alone() {
+    let (_, _, lazy) = title_lazy();
+    assert!(decoded(&lazy).is_empty());
+    assert_eq!(lazy.get(3), Some(&Value::Int(2001)));
+    assert_eq!(decoded(&lazy), ["year"]);
+}
+
+#[test]
+fn an_unchanged_record_is_its_input_bytes_and_a_changed_field_is_encoded() {
+    let (schema, bytes, lazy) = title_lazy();
+    lazy.get(6);
+    assert_eq!(encoded(&lazy, &schema).expect("encodes"), bytes);
+
+    let email = FieldPath::resolve(&schema, "owner.email").expect("a path");
+    let mut record = Record::lazy(lazy);
+    *record.get_mut(&email).expect("a string") = Value::String("x".into());
+    let mut expected = title();
+    if let Value::Record(fields) = &mut expected
+        && let Value::Record(owner) = &mut fields[6].1
+    {
+        owner[1].1 = Value::String("x".into());
+    }
+    assert_eq!(record.value(), &expected);
+    let mut out = Vec::new();
+    record
+        .encode(&schema, &[], &Names::of(&schema), &mut out)
+        .expect("encodes");
+    assert_eq!(out, to_avro_datum(&schema, expected).expect("encodes"));
+}
+
+#[test]
+fn a_selection_copies_the_fields_it_keeps_and_never_decodes_the_others() {
+    let (_, _, mut lazy) = title_lazy();
+    lazy.select([(0, "id"), (3, "released"), (6, "owner")]);
+    assert!(decoded(&lazy).is_empty());
+    let output = Schema::parse_str(
+        r#"{"type": "record", "name": "T", "fields": [{"name": "id", "type": "long"},
+            {"name": "released", "type": "int"},
+            {"name": "owner", "type": {"type": "record", "name": "Owner", "fields": [
+                {"name": "name", "type": "string"}, {"name": "email", "type": "string"}]}}]}"#,
+    )
+    .expect("schema");
+    let Value::Record(fields) = title() else {
+        unreachable!()
+    };
+    let expected = Value::Record(vec![
+        ("id".into(), fields[0].1.clone()),
+        ("released".into(), fields[3].1.clone()),
+        ("owner".into(), fields[6].1.clone()),
+    ]);
+    assert_eq!(
+        encoded(&lazy, &output).expect("encodes"),
+        to_avro_datum(&output, expected.clone()).expect("encodes")
+    );
+    assert!(decoded(&lazy).is_empty(), "copied, not decoded");
+    assert_eq!(lazy.into_value(), expected);
+}
+
+#[test]
+fn bytes_are_not_copied_into_a_field_of_another_layout() {
+    let (_, _, lazy) = title_lazy();
+    // The same names, but `rating`'s union branches the other way round: its input bytes
+    // (branch 1, a double) would read as a null here.
+    let swapped =
+        Schema::parse_str(&TITLE.replace(r#"["null", "double"]"#, r#"["double", "null"]"#))
+            .expect("schema");
+    let expected = crate::encode::encode(&title(), &swapped, &Names::of(&swapped), &mut Vec::new());
+    assert!(
+        expected.is_err(),
+        "the value does not fit the swapped union"
+    );
+    assert!(encoded(&lazy, &swapped).is_err());
+}
+
+#[test]
+fn named_references_and_their_definitions_have_the_same_layout() {
+    let inline = Schema::parse_str(
+        r#"{"type": "record", "name": "R", "fields": [
+            {"name": "a", "type": {"type": "fixed", "name": "F", "size": 2}},
+            {"name": "b", "type": "F"}, {"name": "c", "type": "int"},
+            {"name": "d", "type": "long"}]}"#,
+    )
+    .expect("schema");
+    let Schema::Record(record) = &inline else {
+        unreachable!()
+    };
+    let keys = layout_keys(&record.fields, &Names::of(&inline));
+    assert_eq!(keys[0], keys[1]);
+    assert_ne!(keys[2], keys[3], "int and long differ in their values");
+}
