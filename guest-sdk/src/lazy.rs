@@ -109,6 +109,9 @@ fn write_key(schema: &Schema, names: &Names, depth: usize, out: &mut String) -> 
     }
 }
 
+/// The `from` of a slot that holds no input field (a null made by `select`).
+const TAKEN: usize = usize::MAX;
+
 /// One field of a lazy record.
 #[derive(Debug, Clone)]
 struct Slot {
@@ -120,6 +123,19 @@ struct Slot {
     value: OnceLock<Value>,
     /// Handed out mutably (or emptied): encoded from `value`, not copied from `span`.
     changed: bool,
+}
+
+impl Slot {
+    /// A null field named `name`, holding no input field.
+    fn null(name: String) -> Self {
+        Self {
+            from: TAKEN,
+            span: 0..0,
+            name: Some(name),
+            value: OnceLock::from(Value::Null),
+            changed: true,
+        }
+    }
 }
 
 /// A record of a [`Layout`] over the bytes of one event.
@@ -135,19 +151,16 @@ pub(crate) struct Lazy {
 impl Lazy {
     /// Checks `datum` against `layout` and wraps it; the error is the decoder's.
     pub(crate) fn new(datum: Vec<u8>, layout: Arc<Layout>) -> Result<Self, decode::Error> {
-        let mut spans = Vec::with_capacity(layout.record.fields.len());
-        scan::record_spans(&layout.record, &layout.names, &datum, &mut spans)?;
-        let slots = spans
-            .into_iter()
-            .enumerate()
-            .map(|(from, span)| Slot {
-                from,
+        let mut slots = Vec::with_capacity(layout.record.fields.len());
+        scan::record_spans(&layout.record, &layout.names, &datum, |span| {
+            slots.push(Slot {
+                from: slots.len(),
                 span,
                 name: None,
                 value: OnceLock::new(),
                 changed: false,
-            })
-            .collect();
+            });
+        })?;
         Ok(Self {
             datum,
             layout,
@@ -163,9 +176,10 @@ impl Lazy {
     }
 
     fn name<'a>(&'a self, slot: &'a Slot) -> &'a str {
-        slot.name
-            .as_deref()
-            .unwrap_or(&self.layout.record.fields[slot.from].name)
+        match &slot.name {
+            Some(name) => name,
+            None => &self.layout.record.fields[slot.from].name,
+        }
     }
 
     /// Position of the field named `name`, trying `hint` first.
@@ -246,29 +260,19 @@ impl Lazy {
     /// Keeps the fields `picks` names, in that order: each is a current position and the
     /// name the field gets. A position out of range, or picked twice, gives a null.
     pub(crate) fn select<'a>(&mut self, picks: impl IntoIterator<Item = (usize, &'a str)>) {
-        let mut old: Vec<Option<Slot>> = std::mem::take(&mut self.slots)
-            .into_iter()
-            .map(Some)
-            .collect();
+        let mut old = std::mem::take(&mut self.slots);
         let fields = &self.layout.record.fields;
         self.slots = picks
             .into_iter()
-            .map(|(index, name)| {
-                let mut slot = match old.get_mut(index).and_then(Option::take) {
-                    Some(slot) => slot,
-                    None => Slot {
-                        from: 0,
-                        span: 0..0,
-                        name: None,
-                        value: OnceLock::from(Value::Null),
-                        changed: true,
-                    },
-                };
-                let current = slot.name.as_deref().unwrap_or(&fields[slot.from].name);
-                if current != name {
-                    slot.name = Some(name.to_owned());
+            .map(|(index, name)| match old.get_mut(index) {
+                Some(slot) if slot.from != TAKEN => {
+                    let mut slot = std::mem::replace(slot, Slot::null(String::new()));
+                    if fields[slot.from].name != name {
+                        slot.name = Some(name.to_owned());
+                    }
+                    slot
                 }
-                slot
+                _ => Slot::null(name.to_owned()),
             })
             .collect();
     }
@@ -289,8 +293,8 @@ impl Lazy {
         for (position, field) in fields.iter().enumerate() {
             let index = self.position(&field.name, position).ok_or(Unsupported)?;
             let slot = &self.slots[index];
-            let same = match (&self.layout.keys[slot.from], keys.get(position)) {
-                (Some(input), Some(Some(output))) => input == output,
+            let same = match (self.layout.keys.get(slot.from), keys.get(position)) {
+                (Some(Some(input)), Some(Some(output))) => input == output,
                 _ => false,
             };
             if same && !slot.changed {

@@ -46,19 +46,19 @@ pub(crate) fn supported(schema: &Schema, names: &Names) -> bool {
     walk(schema, names, &mut HashSet::new())
 }
 
-/// Checks the datum of `record` in `datum` and appends the byte range of each of its
-/// fields to `spans`, in schema order. Bytes left after the datum are an error.
+/// Checks the datum of `record` in `datum` and hands the byte range of each of its
+/// fields to `span`, in schema order. Bytes left after the datum are an error.
 pub(crate) fn record_spans(
     record: &RecordSchema,
     names: &Names,
     datum: &[u8],
-    spans: &mut Vec<Range<usize>>,
+    mut span: impl FnMut(Range<usize>),
 ) -> Result<(), Error> {
     let mut rest = datum;
     for field in &record.fields {
         let start = datum.len() - rest.len();
         skip(&field.schema, names, &mut rest, 1)?;
-        spans.push(start..datum.len() - rest.len());
+        span(start..datum.len() - rest.len());
     }
     if !rest.is_empty() {
         return malformed(format!(

@@ -129,3 +129,23 @@ fn named_references_and_their_definitions_have_the_same_layout() {
     assert_eq!(keys[0], keys[1]);
     assert_ne!(keys[2], keys[3], "int and long differ in their values");
 }
+
+#[test]
+fn a_field_picked_twice_or_out_of_range_is_null_as_for_a_plain_record() {
+    let (_, _, lazy) = title_lazy();
+    let picks = [(3, "year"), (3, "again"), (99, "nowhere"), (1, "name")];
+    let mut plain = Record::new(title()).expect("a record");
+    plain.select(picks);
+    let mut record = Record::lazy(lazy);
+    record.select(picks);
+    assert_eq!(record, plain);
+    assert_eq!(
+        record
+            .fields()
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
+        ["year", "again", "nowhere", "name"]
+    );
+    assert_eq!(record.fields()[1].1, Value::Null);
+}
