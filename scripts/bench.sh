@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Benchmarks (issue 5): builds the plugins and weft in release, then runs every variant of
-# weft-bench on one workload and prints the table. Arguments go to weft-bench, e.g.
-#   scripts/bench.sh --json target/bench.json          # the full run (1,000,000 events)
-#   scripts/bench.sh --quick --skip-kafka              # a smoke run without a broker
-# The Kafka variants start a tansu broker (tansu on the PATH, in ~/.cargo/bin, or $TANSU).
+# Benchmarks (issue 12): builds the plugins, weft and weft-bench in release, then runs every
+# variant on one workload and writes the report the README's Performance section shows:
+# over Kafka (passthrough, fused, unfused, and the no-weft floor) throughput, CPU-seconds per
+# million events, latency at steady rates and at saturation, peak RSS per process; in memory
+# native against the fused Wasm chain; issue 12's targets, met or not.
+#   scripts/bench.sh                    # the full run, ~8 min on 2 cores after the build
+#   scripts/bench.sh --quick            # a fast functional run, ~1.5 min
+#   scripts/bench.sh --quick --skip-kafka   # without a broker
+# Writes target/bench.md (Markdown tables) and target/bench.json; later arguments win, e.g.
+# --json other.json. Progress and the expected duration go to stderr. The Kafka variants start
+# a tansu broker (tansu on the PATH, in ~/.cargo/bin, or $TANSU).
 # Criterion microbenchmarks: cargo bench -p weft-bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build-plugins.sh
-cargo build --release -p weft-host -p weft-bench
-exec target/release/weft-bench "$@"
+cargo build --release -p weft-host --bin weft -p weft-bench
+started=$(date +%s)
+export WEFT_BENCH_COMMAND="scripts/bench.sh${*:+ $*}"
+target/release/weft-bench --json target/bench.json --markdown target/bench.md "$@"
+echo "scripts/bench.sh: the benchmark took $(($(date +%s) - started)) s" >&2

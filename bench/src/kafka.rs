@@ -10,14 +10,15 @@
 //! Each variant gets fresh topics (3 partitions) and bare Avro datums (`format = "avro"`, no
 //! registry). Its processes are started, a warm-up of events is sent through until it comes
 //! out at the end (so every consumer group has joined), then the timed events are produced
-//! and the clock stops when the last expected event reaches the output topic. Then, for each
-//! steady rate asked for, events stamped with their send time are produced at that rate and
-//! timed as they come out. Peak RSS is sampled from `/proc/<pid>/status` while the processes
-//! run; CPU time of every `weft run` process and of the broker is read from `/proc/<pid>/stat`
-//! around each phase.
+//! and the clock stops when the last expected event reaches the output topic (several runs,
+//! all through the same processes). Then, for each steady rate asked for and at the variant's
+//! own median throughput ("saturation"), events stamped with their send time are produced at
+//! that rate and timed as they come out. The floor runs the same phases with no weft between
+//! the bench's producer and reader. Peak RSS of each process is sampled from
+//! `/proc/<pid>/status` while the processes run; CPU time of every `weft run` process and of
+//! the broker is read from `/proc/<pid>/stat` around each phase.
 
 use std::fmt::Write as _;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -27,9 +28,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+pub use crate::broker::{Broker, PARTITIONS};
 use crate::clients::{Counter, EventProducer};
-use crate::measure::{CpuFigures, LatencyFigures, VariantResult, cpu_seconds_of, peak_rss_mib_of};
+use crate::measure::{
+    CpuFigures, LatencyFigures, SaturationRun, Spread, VariantResult, cpu_seconds_of,
+    peak_rss_mib_of,
+};
 use crate::native::{self, NativeChain};
+use crate::progress;
 use crate::stages::{STAGES, StageDef, plugin_path};
 use crate::workload::{DISTINCT, TITLE_SCHEMA, Workload};
 
@@ -37,8 +43,6 @@ use crate::workload::{DISTINCT, TITLE_SCHEMA, Workload};
 const WARM_UP: u64 = 2_000;
 /// Longest wait for the events of one phase to come out.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(600);
-/// Partitions of every topic.
-const PARTITIONS: u32 = 3;
 
 /// `weft` beside this binary (both are built into the same target folder).
 pub fn default_weft_binary() -> anyhow::Result<PathBuf> {
@@ -46,31 +50,17 @@ pub fn default_weft_binary() -> anyhow::Result<PathBuf> {
     Ok(exe.with_file_name("weft"))
 }
 
-/// `$TANSU`, else `tansu` on the `PATH`, else `~/.cargo/bin/tansu`.
-fn tansu_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("TANSU") {
-        return PathBuf::from(path);
-    }
-    let on_path = std::env::var_os("PATH").map(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("tansu"))
-            .find(|p| p.is_file())
-    });
-    if let Some(Some(path)) = on_path {
-        return path;
-    }
-    std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".cargo/bin/tansu"))
-        .unwrap_or_else(|| PathBuf::from("tansu"))
-}
-
 /// What to run over Kafka besides the timed events.
 #[derive(Debug, Clone)]
 pub struct KafkaOptions {
     /// Only these variants (`fused`, `unfused`, `passthrough`, `floor`); all when empty.
     pub only: Vec<String>,
+    /// Timed runs at saturation per variant (their median and range are reported).
+    pub runs: usize,
     /// Steady rates (events/s) at which latency is measured after the timed events.
     pub rates: Vec<u64>,
+    /// Seconds of latency at the variant's own median throughput at saturation (0: none).
+    pub saturation_seconds: u64,
     /// How long each steady rate is produced.
     pub rate_seconds: u64,
     /// `[source.properties]` and `[sink.properties]` of every pipeline, to try settings.
@@ -85,84 +75,6 @@ impl KafkaOptions {
                 .only
                 .iter()
                 .any(|o| variant.trim_end_matches("-kafka") == o.trim_end_matches("-kafka"))
-    }
-}
-
-/// A tansu broker with in-memory storage on a free local port, stopped on drop.
-pub struct Broker {
-    child: Child,
-    tansu: PathBuf,
-    port: u16,
-}
-
-impl Broker {
-    pub fn start(log: &Path) -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("finding a free port")?
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let tansu = tansu_binary();
-        let log = std::fs::File::create(log).context("creating the broker log")?;
-        let child = Command::new(&tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| {
-                format!(
-                    "starting {} (the Kafka variants need tansu)",
-                    tansu.display()
-                )
-            })?;
-        let broker = Self { child, tansu, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("tansu did not listen on port {port} within 20 s");
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        Ok(broker)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// `127.0.0.1:PORT`, as Kafka clients take it.
-    pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    pub fn create_topic(&self, name: &str) -> anyhow::Result<()> {
-        let output = Command::new(&self.tansu)
-            .args(["topic", "create", name, "--broker"])
-            .arg(format!("tcp://127.0.0.1:{}", self.port))
-            .args(["--partitions", &PARTITIONS.to_string()])
-            .output()
-            .context("running tansu topic create")?;
-        if !output.status.success() {
-            bail!(
-                "creating topic {name}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -333,8 +245,13 @@ pub fn run_all(
     let workload = Workload::generate(DISTINCT)?;
     let mut chain = NativeChain::build(TITLE_SCHEMA)?;
     let mut results = Vec::new();
-    for plan in &plans {
-        eprintln!("running {} over Kafka", plan.variant);
+    for (i, plan) in plans.iter().enumerate() {
+        progress(format_args!(
+            "over Kafka {}/{}: {}",
+            i + 1,
+            plans.len(),
+            plan.variant
+        ));
         let mut expected = |n: u64| -> anyhow::Result<u64> {
             if plan.stages == 0 {
                 Ok(n)
@@ -514,35 +431,75 @@ fn run_plan(
         }),
         ..VariantResult::default()
     };
-    if !floor {
+    let per_run = expected(run.events)?;
+    for i in 0..run.options.runs {
+        progress(format_args!(
+            "  {}: saturation run {}/{}, {} events",
+            plan.variant,
+            i + 1,
+            run.options.runs,
+            run.events
+        ));
         let started = Instant::now();
         let (weft0, broker0) = cpu_now(&processes, run.broker);
         producer.send(&plan.input, run.workload, run.events)?;
-        result.events_out = expected(run.events)?;
-        total += result.events_out;
+        total += per_run;
         let last = counter.wait_for(total, PHASE_TIMEOUT, || processes.check_running())?;
         let (weft1, broker1) = cpu_now(&processes, run.broker);
         let per_million = 1e6 / run.events as f64;
-        result.events_in = run.events;
-        result.elapsed_s = last.duration_since(started).as_secs_f64();
-        result.cpu = Some(CpuFigures {
-            weft_s_per_million: (weft1 - weft0) * per_million,
-            broker_s_per_million: (broker1 - broker0) * per_million,
+        let elapsed_s = last.duration_since(started).as_secs_f64();
+        result.runs.push(SaturationRun {
+            events: run.events,
+            elapsed_s,
+            events_per_s: run.events as f64 / elapsed_s.max(1e-9),
+            weft_cpu_s_per_million: (weft1 - weft0) * per_million,
+            broker_cpu_s_per_million: (broker1 - broker0) * per_million,
         });
+    }
+    let median = |f: fn(&SaturationRun) -> f64| {
+        Spread::of(result.runs.iter().map(f)).map_or(0.0, |s| s.median)
+    };
+    let (elapsed, events_per_s) = (median(|r| r.elapsed_s), median(|r| r.events_per_s));
+    let cpu = CpuFigures {
+        weft_s_per_million: median(|r| r.weft_cpu_s_per_million),
+        broker_s_per_million: median(|r| r.broker_cpu_s_per_million),
+    };
+    if !result.runs.is_empty() {
+        result.events_in = run.events;
+        result.events_out = per_run;
+        result.elapsed_s = elapsed;
+        result.finish_rates();
+        result.events_per_s = events_per_s;
+        result.cpu = Some(cpu);
     }
 
     let paced = EventProducer::new(&address)?;
-    for &rate in &run.options.rates {
-        let n = rate * run.options.rate_seconds;
+    let mut rates: Vec<(u64, bool)> = run.options.rates.iter().map(|&r| (r, false)).collect();
+    if run.options.saturation_seconds > 0 && result.events_per_s >= 1.0 {
+        rates.push((result.events_per_s.round() as u64, true));
+    }
+    for (rate, at_saturation) in rates {
+        let seconds = if at_saturation {
+            run.options.saturation_seconds
+        } else {
+            run.options.rate_seconds
+        };
+        progress(format_args!(
+            "  {}: {} events/s for {} s{}",
+            plan.variant,
+            rate,
+            seconds,
+            if at_saturation { " (saturation)" } else { "" }
+        ));
+        let n = rate * seconds;
         counter.latencies_us.clear();
         let started = Instant::now();
         let (weft0, broker0) = cpu_now(&processes, run.broker);
         total += expected(n)?;
         // Read while producing: an event is timed when it arrives, not after the phase.
         thread::scope(|scope| -> anyhow::Result<()> {
-            let sending = scope.spawn(|| {
-                paced.send_paced(&plan.input, run.workload, rate, run.options.rate_seconds)
-            });
+            let sending =
+                scope.spawn(|| paced.send_paced(&plan.input, run.workload, rate, seconds));
             let read = counter.wait_for(total, PHASE_TIMEOUT, || processes.check_running());
             sending
                 .join()
@@ -559,6 +516,7 @@ fn run_plan(
             .fold(0.0, f64::max);
         result.latency.push(LatencyFigures {
             rate,
+            at_saturation,
             samples: samples.len(),
             p50_ms: quantile_ms(samples, 0.5),
             p99_ms: quantile_ms(samples, 0.99),
@@ -571,9 +529,8 @@ fn run_plan(
     drop(processes);
     let peaks = sampler.finish();
     if !floor {
-        result.peak_rss_mib = Some(peaks.iter().sum());
-        result.process_rss_mib = if peaks.len() > 1 { peaks } else { Vec::new() };
-        result.finish_rates();
+        result.peak_rss_mib = Some(peaks.iter().copied().fold(0.0, f64::max));
+        result.process_rss_mib = peaks;
     }
     Ok(result)
 }

@@ -6,6 +6,7 @@
 //! same pieces.
 
 pub mod bare;
+pub mod broker;
 pub mod clients;
 pub mod fused;
 pub mod kafka;
@@ -13,5 +14,28 @@ pub mod measure;
 pub mod native;
 pub mod report;
 pub mod stages;
+pub mod targets;
 pub mod variants;
 pub mod workload;
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// When the run began, for the elapsed time of progress lines.
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Starts the clock of progress lines (the first call wins; later ones change nothing).
+pub fn start_clock() {
+    STARTED.get_or_init(Instant::now);
+}
+
+/// Seconds since [`start_clock`] (0 before it).
+pub fn elapsed_s() -> f64 {
+    STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64())
+}
+
+/// A progress line on stderr, prefixed with the run's elapsed time as `[mm:ss]`.
+pub fn progress(message: std::fmt::Arguments<'_>) {
+    let s = elapsed_s() as u64;
+    eprintln!("[{:02}:{:02}] {message}", s / 60, s % 60);
+}

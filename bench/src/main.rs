@@ -1,4 +1,4 @@
-//! `weft-bench`: runs every variant of issue 5 on one workload and prints the table.
+//! `weft-bench`: runs every variant on one workload and prints the report of issue 12.
 //!
 //! Each variant runs in its own child process (this binary re-executed with the hidden
 //! `variant` subcommand), so each peak RSS is that variant's alone.
@@ -9,7 +9,8 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use weft_bench::measure::VariantResult;
-use weft_bench::report::{Machine, Report, Startup};
+use weft_bench::progress;
+use weft_bench::report::{Machine, Report};
 use weft_bench::stages::{STAGES, default_plugin_dir};
 use weft_bench::workload::{DISTINCT, Workload};
 use weft_bench::{kafka, variants};
@@ -17,40 +18,57 @@ use weft_bench::{kafka, variants};
 #[derive(Parser)]
 #[command(
     name = "weft-bench",
-    about = "Benchmarks the fused Wasm chain against native code, one process per processor over Kafka, and Kafka passthrough."
+    about = "Benchmarks weft over Kafka (passthrough, fused, unfused beside a no-weft floor: \
+             throughput, CPU per event, latency, RSS) and the fused Wasm chain against native \
+             code in memory, and checks the figures against issue 12's targets.",
+    after_help = "A full run (scripts/bench.sh) takes about 8 minutes on 2 cores; --quick about 1.5. \
+                  Progress goes to stderr, the Markdown report to stdout (and --markdown).",
+    args_override_self = true
 )]
 struct Cli {
-    /// Events per variant.
+    /// Events per in-memory run (native, fused).
     #[arg(long, default_value_t = 1_000_000, global = true)]
     events: u64,
+    /// Events per saturation run over Kafka.
+    #[arg(long, default_value_t = 500_000)]
+    kafka_events: u64,
+    /// Runs per figure where runs are cheap (in memory, saturation over Kafka); the report
+    /// shows their median and range. Default 3, 1 with --quick.
+    #[arg(long)]
+    runs: Option<usize>,
+    /// A fast functional run: a tenth of the events, one run, 3 s per steady rate.
+    #[arg(long)]
+    quick: bool,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also write the Markdown report to this file.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
     /// Leave out the Kafka variants (no broker needed).
     #[arg(long)]
     skip_kafka: bool,
-    /// A smoke run: a tenth of the events (at least 10,000).
+    /// Only the Kafka variants (no native, in-memory fused or start-up figures).
+    #[arg(long, conflicts_with = "skip_kafka")]
+    kafka_only: bool,
+    /// Only these variants (comma-separated): native, fused (in memory; with --kafka-only,
+    /// fused means fused over Kafka), startup, passthrough, fused-kafka, unfused, floor.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Steady rates (events/s) at which each Kafka variant's latency is measured, after its
+    /// saturation runs and before one more at its own saturation throughput; `--rates 0` for
+    /// no latency phase at all.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000u64, 2_000, 10_000])]
+    rates: Vec<u64>,
+    /// Seconds each steady rate is produced for. Default 20, 3 with --quick.
     #[arg(long)]
-    quick: bool,
+    rate_seconds: Option<u64>,
     /// Folder of the plugin components (default: target/wasm32-wasip2/plugin).
     #[arg(long, global = true)]
     plugins: Option<PathBuf>,
     /// The `weft` binary for the Kafka variants (default: beside this one).
     #[arg(long)]
     weft: Option<PathBuf>,
-    /// Only the Kafka variants (no native, in-memory fused or start-up figures).
-    #[arg(long, conflicts_with = "skip_kafka")]
-    kafka_only: bool,
-    /// Only these Kafka variants: fused, unfused, passthrough, floor (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    only: Vec<String>,
-    /// Steady rates (events/s) at which each Kafka variant's latency is measured, after its
-    /// timed events; `--rates 0` for none.
-    #[arg(long, value_delimiter = ',', default_values_t = [1_000u64, 10_000])]
-    rates: Vec<u64>,
-    /// Seconds each steady rate is produced for.
-    #[arg(long, default_value_t = 20)]
-    rate_seconds: u64,
     /// A librdkafka consumer property for every Kafka pipeline's source (KEY=VALUE, repeatable),
     /// over weft's defaults.
     #[arg(long, value_parser = key_value)]
@@ -99,15 +117,113 @@ fn warm_code_cache(plugins: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Seconds of the latency phase at each Kafka variant's own saturation throughput: queues
+/// build at capacity, so a longer phase says little more and fills the broker's memory.
+const SATURATION_SECONDS: u64 = 5;
+
+/// What one run does, settled from the flags.
+struct Plan {
+    events: u64,
+    kafka_events: u64,
+    runs: usize,
+    rate_seconds: u64,
+    native: bool,
+    fused: bool,
+    startup: bool,
+    kafka: Vec<&'static str>,
+    rates: Vec<u64>,
+}
+
+impl Plan {
+    fn from(cli: &Cli) -> Self {
+        let tenth = |n: u64, least: u64| if cli.quick { (n / 10).max(least) } else { n };
+        let wants = |name: &str| cli.only.is_empty() || cli.only.iter().any(|o| o == name);
+        let memory = !cli.kafka_only;
+        let kafka_names = |variant: &'static str| {
+            let short = variant.trim_end_matches("-kafka");
+            let fused_alias = cli.kafka_only && short == "fused";
+            let plain = short != "fused" || fused_alias;
+            (wants(variant) || (plain && wants(short))).then_some(variant)
+        };
+        Self {
+            events: tenth(cli.events, 10_000),
+            kafka_events: tenth(cli.kafka_events, 20_000),
+            runs: cli.runs.unwrap_or(if cli.quick { 1 } else { 3 }).max(1),
+            rate_seconds: cli
+                .rate_seconds
+                .unwrap_or(if cli.quick { 3 } else { 20 })
+                .max(1),
+            native: memory && wants("native"),
+            fused: memory && wants("fused"),
+            startup: memory && wants("startup"),
+            kafka: if cli.skip_kafka {
+                Vec::new()
+            } else {
+                [
+                    "passthrough-kafka",
+                    "fused-kafka",
+                    "unfused-kafka",
+                    "floor-kafka",
+                ]
+                .into_iter()
+                .filter_map(kafka_names)
+                .collect()
+            },
+            rates: cli.rates.iter().copied().filter(|r| *r > 0).collect(),
+        }
+    }
+
+    /// Seconds of the latency phase at saturation (none without latency phases).
+    fn saturation_seconds(&self) -> u64 {
+        if self.rates.is_empty() {
+            0
+        } else {
+            self.rate_seconds.min(SATURATION_SECONDS)
+        }
+    }
+
+    /// A rough duration on an idle 2-core machine, from the throughputs measured there, so
+    /// the run can say how long it will take.
+    fn expected_s(&self) -> f64 {
+        let n = self.events as f64;
+        let mut memory = 0.0;
+        if self.native {
+            memory += 3.0 * (n / 500_000.0 + 1.0);
+        }
+        if self.fused {
+            memory += n / 170_000.0 + 2.0 * n / 300_000.0 + 3.0;
+        }
+        let startup = if self.startup { 9.0 } else { 0.0 };
+        let kafka: f64 = self
+            .kafka
+            .iter()
+            .map(|v| {
+                let eps = match *v {
+                    "passthrough-kafka" => 120_000.0,
+                    "fused-kafka" => 70_000.0,
+                    "unfused-kafka" => 60_000.0,
+                    _ => 150_000.0,
+                };
+                let latency = if self.rates.is_empty() {
+                    0.0
+                } else {
+                    (self.rates.len() as u64 * self.rate_seconds + self.saturation_seconds()) as f64
+                        + 0.7 * (self.rates.len() + 1) as f64
+                };
+                2.0 + self.runs as f64 * self.kafka_events as f64 / eps + latency
+            })
+            .sum();
+        memory * self.runs as f64 + startup + kafka + if self.kafka.is_empty() { 0.0 } else { 3.0 }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let plugins = cli.plugins.clone().unwrap_or_else(default_plugin_dir);
-    let events = if cli.quick {
-        (cli.events / 10).max(10_000)
-    } else {
-        cli.events
-    };
+    let plan = Plan::from(&cli);
     if let Some(Cmd::Variant { which, batch }) = cli.command {
+        // The driver passes the settled event count: no second `--quick` reduction here.
+        let events = cli.events;
         let json = match which {
             Which::Native => serde_json::to_string(&variants::native(events, batch)?)?,
             Which::Fused => serde_json::to_string(&variants::fused(&plugins, events, batch)?)?,
@@ -116,12 +232,27 @@ fn main() -> anyhow::Result<()> {
         println!("{json}");
         return Ok(());
     }
+    weft_bench::start_clock();
+    let expected = plan.expected_s();
+    progress(format_args!(
+        "expected duration about {:.0} min {:02.0} s on an idle 2-core machine (longer while \
+         others build)",
+        (expected / 60.0).floor(),
+        expected % 60.0
+    ));
 
     let workload = Workload::generate(DISTINCT)?;
     let mut report = Report {
         machine: Machine::detect(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        events,
+        date: weft_bench::report::utc_now(),
+        // scripts/bench.sh names itself (with its arguments) rather than the binary it runs.
+        command: std::env::var("WEFT_BENCH_COMMAND")
+            .unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" ")),
+        events: plan.events,
+        kafka_events: plan.kafka_events,
+        runs: plan.runs,
+        rate_seconds: plan.rate_seconds,
+        saturation_seconds: plan.saturation_seconds(),
         event_mean_bytes: workload.mean_bytes(),
         chain: STAGES
             .iter()
@@ -131,21 +262,23 @@ fn main() -> anyhow::Result<()> {
                 format!("{}({})", s.plugin, params.join(", "))
             })
             .collect(),
+        duration_s: 0.0,
         variants: Vec::new(),
         startup: None,
-        ratios: Vec::new(),
         targets: Vec::new(),
     };
     drop(workload);
-    warm_code_cache(&plugins)?;
+    if plan.native || plan.fused || plan.startup {
+        warm_code_cache(&plugins)?;
+    }
 
     let child = |args: &[&str]| -> anyhow::Result<String> {
         let exe = std::env::current_exe().context("locating this binary")?;
-        eprintln!("running {}", args.join(" "));
+        progress(format_args!("in memory: {}", args[1..].join(" ")));
         let output = Command::new(exe)
             .args(args)
             .arg("--events")
-            .arg(events.to_string())
+            .arg(plan.events.to_string())
             .arg("--plugins")
             .arg(&plugins)
             .output()
@@ -160,43 +293,63 @@ fn main() -> anyhow::Result<()> {
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     };
 
-    if !cli.kafka_only {
-        report.variants.push(serde_json::from_str(&child(&[
-            "variant", "native", "--batch", "1024",
-        ])?)?);
+    // Native and fused at one batch size run back to back, run after run, so each pair
+    // shares the machine's load of its moment (the ratios are taken pair by pair).
+    for run in 0..plan.runs {
         for batch in [1usize, 64, 1024] {
             let batch = batch.to_string();
-            let result: VariantResult =
-                serde_json::from_str(&child(&["variant", "fused", "--batch", &batch])?)?;
-            report.variants.push(result);
+            for (wanted, which) in [(plan.native, "native"), (plan.fused, "fused")] {
+                if wanted {
+                    let result: VariantResult =
+                        serde_json::from_str(&child(&["variant", which, "--batch", &batch])?)?;
+                    report.variants.push(result);
+                }
+            }
         }
-        let startup: Startup = serde_json::from_str(&child(&["variant", "startup"])?)?;
-        report.startup = Some(startup);
+        if run == 0 && plan.startup {
+            report.startup = Some(serde_json::from_str(&child(&["variant", "startup"])?)?);
+        }
     }
 
-    if !cli.skip_kafka {
+    if !plan.kafka.is_empty() {
         let weft = match &cli.weft {
             Some(path) => path.clone(),
             None => kafka::default_weft_binary()?,
         };
         let options = kafka::KafkaOptions {
-            only: cli.only.clone(),
-            rates: cli.rates.iter().copied().filter(|r| *r > 0).collect(),
-            rate_seconds: cli.rate_seconds,
+            only: plan.kafka.iter().map(|v| (*v).to_owned()).collect(),
+            runs: plan.runs,
+            rates: plan.rates.clone(),
+            saturation_seconds: plan.saturation_seconds(),
+            rate_seconds: plan.rate_seconds,
             source_properties: cli.source_property.clone(),
             sink_properties: cli.sink_property.clone(),
         };
-        report
-            .variants
-            .extend(kafka::run_all(&weft, &plugins, events, &options)?);
+        report.variants.extend(kafka::run_all(
+            &weft,
+            &plugins,
+            plan.kafka_events,
+            &options,
+        )?);
     }
 
+    report.duration_s = weft_bench::elapsed_s();
     report.evaluate();
-    println!("{}", report.to_markdown());
+    let markdown = report.to_markdown();
+    println!("{markdown}");
+    if let Some(path) = &cli.markdown {
+        std::fs::write(path, &markdown).with_context(|| format!("writing {}", path.display()))?;
+        progress(format_args!("Markdown written to {}", path.display()));
+    }
     if let Some(path) = &cli.json {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("results written to {}", path.display());
+        progress(format_args!("JSON written to {}", path.display()));
     }
+    progress(format_args!(
+        "done in {:.1} min (expected {:.1})",
+        report.duration_s / 60.0,
+        expected / 60.0
+    ));
     Ok(())
 }

@@ -27,14 +27,17 @@ pub struct VariantResult {
     /// Latency of one batch from the source's hand-over to the sink, in microseconds.
     pub p50_batch_us: Option<f64>,
     pub p99_batch_us: Option<f64>,
-    /// Highest resident set of the process (sum over processes for multi-process variants).
+    /// Highest resident set of the process (of the largest process over Kafka).
     pub peak_rss_mib: Option<f64>,
-    /// Peak RSS of each process, for multi-process variants.
+    /// Peak RSS of each `weft run` process over Kafka.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub process_rss_mib: Vec<f64>,
     /// CPU over Kafka: the timed events, and each steady rate (Kafka variants only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<CpuFigures>,
+    /// Each timed run at saturation over Kafka; `events_per_s` and `cpu` are their medians.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<SaturationRun>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latency: Vec<LatencyFigures>,
     /// What a reader should know to interpret the figures.
@@ -64,12 +67,59 @@ pub struct CpuFigures {
     pub broker_s_per_million: f64,
 }
 
+/// One timed run over Kafka: a burst of events produced as fast as the client takes them,
+/// from the first produced to the last read at the end.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SaturationRun {
+    pub events: u64,
+    pub elapsed_s: f64,
+    pub events_per_s: f64,
+    /// Every weft process of the variant together (0 for the floor, which has none).
+    pub weft_cpu_s_per_million: f64,
+    pub broker_cpu_s_per_million: f64,
+}
+
+/// Several runs of one figure: their median and range.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub runs: usize,
+}
+
+impl Spread {
+    /// `None` without samples; the median of an even count is the mean of the middle two.
+    pub fn of(samples: impl IntoIterator<Item = f64>) -> Option<Self> {
+        let mut sorted: Vec<f64> = samples.into_iter().filter(|x| x.is_finite()).collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        let mid = sorted.len() / 2;
+        let median = if sorted.len().is_multiple_of(2) {
+            (sorted[mid - 1] + sorted[mid]) / 2.0
+        } else {
+            sorted[mid]
+        };
+        Some(Self {
+            median,
+            min: sorted[0],
+            max: sorted[sorted.len() - 1],
+            runs: sorted.len(),
+        })
+    }
+}
+
 /// End-to-end latency at a steady rate: from just before the event is handed to the
 /// producing client to when the reading client has it (both in the bench process).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LatencyFigures {
     /// Events per second produced.
     pub rate: u64,
+    /// The rate is the variant's own median throughput at saturation, not a fixed one.
+    #[serde(default)]
+    pub at_saturation: bool,
     /// Events timed (those that came out at the end).
     pub samples: usize,
     pub p50_ms: f64,
@@ -171,6 +221,15 @@ mod tests {
         assert_eq!(quantile_us(&mut samples, 0.5), Some(51.0));
         assert_eq!(quantile_us(&mut samples, 0.99), Some(99.0));
         assert_eq!(quantile_us(&mut [], 0.5), None);
+    }
+
+    #[test]
+    fn spread_takes_median_and_range() {
+        let s = Spread::of([3.0, 1.0, 2.0]).expect("samples");
+        assert_eq!((s.median, s.min, s.max, s.runs), (2.0, 1.0, 3.0, 3));
+        assert_eq!(Spread::of([4.0, 1.0]).map(|s| s.median), Some(2.5));
+        assert_eq!(Spread::of([f64::NAN]), None);
+        assert_eq!(Spread::of(Vec::new()), None);
     }
 
     #[test]

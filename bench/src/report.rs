@@ -1,11 +1,13 @@
-//! The report: the table with ratios, the targets of issue 5 checked against the figures,
-//! the machine, and the JSON document written with `--json`.
+//! The report: the Kafka tables (throughput and CPU per event, latency beside the no-weft
+//! floor), the in-memory native/fused table, the targets of issue 12, the machine, as
+//! Markdown and as the JSON document written with `--json`.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::measure::VariantResult;
+use crate::measure::{Spread, VariantResult};
+use crate::targets::{self, Target};
 
 /// Start-up costs, from the `startup` child.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
@@ -56,195 +58,119 @@ impl Machine {
     }
 }
 
-/// One target of issue 5 against its figure.
-#[derive(Debug, Clone, Serialize)]
-pub struct Target {
-    pub what: String,
-    pub goal: String,
-    pub figure: Option<f64>,
-    pub unit: String,
-    /// `None` when the figure is missing (variant skipped or blocked).
-    pub met: Option<bool>,
-}
-
 /// Everything one run found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub machine: Machine,
+    /// When the run began, UTC (`YYYY-MM-DD HH:MM`).
+    pub date: String,
     pub command: String,
+    /// Events per in-memory run.
     pub events: u64,
+    /// Events per saturation run over Kafka.
+    pub kafka_events: u64,
+    /// Runs per figure where runs repeat (in memory, saturation over Kafka).
+    pub runs: usize,
+    /// Seconds each steady rate is produced for, and the rate at saturation.
+    pub rate_seconds: u64,
+    pub saturation_seconds: u64,
     pub event_mean_bytes: f64,
     pub chain: Vec<String>,
+    /// Wall time of the whole run.
+    pub duration_s: f64,
+    /// Every run of every variant (in memory: one entry per run; over Kafka: one per
+    /// variant, with its saturation runs inside).
     pub variants: Vec<VariantResult>,
     pub startup: Option<Startup>,
-    pub ratios: Vec<(String, f64)>,
     pub targets: Vec<Target>,
 }
 
 impl Report {
-    pub fn find(&self, variant: &str, batch: usize) -> Option<&VariantResult> {
+    /// The runs of an in-memory variant at `batch`, in the order they ran.
+    pub fn runs<'a>(
+        &'a self,
+        variant: &'a str,
+        batch: usize,
+    ) -> impl Iterator<Item = &'a VariantResult> + 'a {
         self.variants
             .iter()
-            .find(|v| v.variant == variant && v.batch == batch && v.events_in > 0)
+            .filter(move |v| v.variant == variant && v.batch == batch && v.events_in > 0)
     }
 
-    /// Fills the ratios and the targets from the variants and start-up figures.
-    pub fn evaluate(&mut self) {
-        let native = self.find("native", 1024).cloned();
-        let unfused = self.find("unfused-kafka", 1024).cloned();
-        let fused_kafka = self.find("fused-kafka", 1024).cloned();
-        let mut ratios = Vec::new();
-        let fused: Vec<VariantResult> = self
-            .variants
+    /// A figure of an in-memory variant at `batch` over its runs.
+    pub fn spread(
+        &self,
+        variant: &str,
+        batch: usize,
+        f: fn(&VariantResult) -> f64,
+    ) -> Option<Spread> {
+        Spread::of(self.runs(variant, batch).map(f))
+    }
+
+    /// A figure comparing the i-th run of `a` with the i-th run of `b` at `batch` (they run
+    /// back to back, so a pair shares the machine's load of the moment).
+    pub fn paired(
+        &self,
+        a: &str,
+        b: &str,
+        batch: usize,
+        f: impl Fn(&VariantResult, &VariantResult) -> f64,
+    ) -> Option<Spread> {
+        Spread::of(
+            self.runs(a, batch)
+                .zip(self.runs(b, batch))
+                .map(|(x, y)| f(x, y)),
+        )
+    }
+
+    /// A Kafka variant (`fused-kafka`, `floor-kafka`, ...) that ran.
+    pub fn kafka(&self, variant: &str) -> Option<&VariantResult> {
+        self.variants
             .iter()
-            .filter(|v| v.variant == "fused" && v.events_in > 0)
-            .cloned()
-            .collect();
-        for f in &fused {
-            if let Some(n) = &native {
-                ratios.push((
-                    format!("fused batch {} / native (events/s)", f.batch),
-                    f.events_per_s / n.events_per_s,
-                ));
-            }
-        }
-        let fused_1024 = fused.iter().find(|f| f.batch == 1024).cloned();
-        if let (Some(f), Some(u)) = (&fused_1024, &unfused) {
-            ratios.push((
-                "fused batch 1024 (memory) / unfused over Kafka (events/s)".into(),
-                f.events_per_s / u.events_per_s,
-            ));
-        }
-        if let (Some(f), Some(u)) = (&fused_kafka, &unfused) {
-            ratios.push((
-                "fused over Kafka / unfused over Kafka (events/s)".into(),
-                f.events_per_s / u.events_per_s,
-            ));
-        }
-        let overhead = match (&fused_1024, &native) {
-            (Some(f), Some(n)) => Some(f.ns_per_event_stage - n.ns_per_event_stage),
-            _ => None,
-        };
-        if let Some(o) = overhead {
-            ratios.push(("Wasm overhead per stage at batch 1024 (ns/event)".into(), o));
-        }
-        self.ratios = ratios.clone();
-        let ratio = |name: &str| {
-            ratios
-                .iter()
-                .find(|(n, _)| n.starts_with(name))
-                .map(|(_, r)| *r)
-        };
-        let at_most = |figure: Option<f64>, bound: f64| figure.map(|f| f <= bound);
-        let at_least = |figure: Option<f64>, bound: f64| figure.map(|f| f >= bound);
-        let fused_native = ratio("fused batch 1024 / native");
-        let fused_unfused = ratio("fused batch 1024 (memory) / unfused");
-        let startup = self.startup.clone();
-        let rss = fused_1024.as_ref().and_then(|f| f.peak_rss_mib);
-        self.targets = vec![
-            Target {
-                what: "fused / native events/s at batch 1024".into(),
-                goal: ">= 0.5 (aim 0.8)".into(),
-                figure: fused_native,
-                unit: "x".into(),
-                met: at_least(fused_native, 0.5),
-            },
-            Target {
-                what: "fused / unfused over Kafka events/s".into(),
-                goal: ">= 10".into(),
-                figure: fused_unfused,
-                unit: "x".into(),
-                met: at_least(fused_unfused, 10.0),
-            },
-            Target {
-                what: "Wasm overhead per stage at batch 1024".into(),
-                goal: "<= 150".into(),
-                figure: overhead,
-                unit: "ns/event".into(),
-                met: at_most(overhead, 150.0),
-            },
-            Target {
-                what: "warm plugin load".into(),
-                goal: "<= 10".into(),
-                figure: startup.as_ref().map(|s| s.load_warm_ms),
-                unit: "ms".into(),
-                met: at_most(startup.as_ref().map(|s| s.load_warm_ms), 10.0),
-            },
-            Target {
-                what: "instantiation".into(),
-                goal: "<= 100".into(),
-                figure: startup.as_ref().map(|s| s.instantiate_us),
-                unit: "µs".into(),
-                met: at_most(startup.as_ref().map(|s| s.instantiate_us), 100.0),
-            },
-            Target {
-                what: "peak RSS of the 3-stage fused pipeline".into(),
-                goal: "<= 100".into(),
-                figure: rss,
-                unit: "MiB".into(),
-                met: at_most(rss, 100.0),
-            },
-        ];
+            .find(|v| v.variant == variant && (!v.runs.is_empty() || !v.latency.is_empty()))
     }
 
-    /// The report as Markdown: machine, table, ratios, start-up, targets.
+    /// Fills the targets from the figures.
+    pub fn evaluate(&mut self) {
+        self.targets = targets::evaluate(self);
+    }
+
+    /// The report as Markdown, ready for the README: header, the Kafka tables, the in-memory
+    /// table, start-up, targets, and what failed.
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let m = &self.machine;
+        let minutes = self.duration_s / 60.0;
         let _ = writeln!(
             out,
-            "Machine: {} cores ({}), {:.0} GiB. Workload: {} events of `weft.demo.Title` \
-             ({:.0} bytes Avro each on average), chain {}.\n",
+            "Run {} UTC on {} cores (`nproc` = {}, {}), {:.0} GiB; `{}`, {minutes:.1} min.\n\
+             Workload: `weft.demo.Title` ({:.0} bytes of Avro on average), chain {}. In memory \
+             {} events per run; over Kafka {} events per saturation run, {} s per steady \
+             rate and {} s at saturation. {}",
+            self.date,
+            m.nproc,
             m.nproc,
             m.cpu,
             m.memory_gib,
-            self.events,
+            self.command,
             self.event_mean_bytes,
-            self.chain.join(" → ")
+            self.chain.join(" → "),
+            thousands(self.events as f64),
+            thousands(self.kafka_events as f64),
+            self.rate_seconds,
+            self.saturation_seconds,
+            if self.runs > 1 {
+                format!(
+                    "Figures with a range are the median (min–max) of {} runs.",
+                    self.runs
+                )
+            } else {
+                "One run per figure.".to_owned()
+            },
         );
-        let _ = writeln!(
-            out,
-            "| variant | batch | events/s | ns/event/stage | p50 batch | p99 batch | peak RSS | vs native |"
-        );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
-        let native = self.find("native", 1024).map(|n| n.events_per_s);
-        for v in &self.variants {
-            if v.events_in == 0 && !v.latency.is_empty() {
-                // Latency only (the floor): in the Kafka table below.
-                continue;
-            }
-            if v.events_in == 0 {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | — | — | — | — | — | {} |",
-                    v.variant,
-                    v.batch,
-                    v.note.as_deref().unwrap_or("not run")
-                );
-                continue;
-            }
-            let vs = native.map_or("—".to_owned(), |n| format!("{:.2}×", v.events_per_s / n));
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {:.0} | {} | {} | {} | {} |",
-                v.variant,
-                v.batch,
-                thousands(v.events_per_s),
-                v.ns_per_event_stage,
-                micros(v.p50_batch_us),
-                micros(v.p99_batch_us),
-                v.peak_rss_mib
-                    .map_or("—".to_owned(), |r| format!("{r:.1} MiB")),
-                vs
-            );
-        }
         self.kafka_table(&mut out);
-        if !self.ratios.is_empty() {
-            let _ = writeln!(out);
-            for (name, value) in &self.ratios {
-                let _ = writeln!(out, "- {name}: **{value:.2}**");
-            }
-        }
+        self.latency_table(&mut out);
+        self.memory_table(&mut out);
         if let Some(s) = &self.startup {
             let _ = writeln!(
                 out,
@@ -257,96 +183,276 @@ impl Report {
                 s.chain_build_us
             );
         }
-        let _ = writeln!(out, "\n| target | goal | figure | met |");
-        let _ = writeln!(out, "|---|---|---:|---|");
-        for t in &self.targets {
-            let figure = t
-                .figure
-                .map_or("—".to_owned(), |f| format!("{f:.2} {}", t.unit));
-            let met = match t.met {
-                Some(true) => "yes",
-                Some(false) => "**no**",
-                None => "not measured",
-            };
-            let _ = writeln!(out, "| {} | {} | {} | {} |", t.what, t.goal, figure, met);
+        if !self.targets.is_empty() {
+            let _ = writeln!(out, "\n| target (issue 12) | goal | figure | met |");
+            let _ = writeln!(out, "|---|---|---:|---|");
+            for t in &self.targets {
+                let met = match t.met {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "not measured",
+                };
+                let _ = writeln!(out, "| {} | {} | {} | {met} |", t.what, t.goal, t.figure);
+            }
         }
-        let notes: Vec<String> = self
+        let failed: Vec<String> = self
             .variants
             .iter()
-            .filter(|v| v.events_in > 0)
-            .filter_map(|v| {
-                v.note
-                    .as_ref()
-                    .map(|n| format!("- {} (batch {}): {n}", v.variant, v.batch))
+            .filter(|v| v.events_in == 0 && v.latency.is_empty())
+            .map(|v| {
+                format!(
+                    "- {} (batch {}): {}",
+                    v.variant,
+                    v.batch,
+                    v.note.as_deref().unwrap_or("not run")
+                )
             })
             .collect();
-        if !notes.is_empty() {
-            let _ = writeln!(out, "\n{}", notes.join("\n"));
+        if !failed.is_empty() {
+            let _ = writeln!(out, "\nNot measured:\n{}", failed.join("\n"));
         }
         out
     }
-}
 
-impl Report {
-    /// CPU per event over Kafka, and latency at each steady rate beside the no-weft floor.
+    /// Over Kafka at saturation: throughput, CPU per event, peak RSS per process.
     fn kafka_table(&self, out: &mut String) {
-        let kafka: Vec<&VariantResult> = self
-            .variants
+        let rows: Vec<&VariantResult> = KAFKA_VARIANTS
             .iter()
-            .filter(|v| v.cpu.is_some() || !v.latency.is_empty())
+            .filter_map(|v| self.kafka(v))
             .collect();
-        if kafka.is_empty() {
+        if rows.is_empty() {
             return;
         }
         let _ = writeln!(
             out,
-            "\n| over Kafka | events/s | weft CPU-s / M events | broker CPU-s / M events | rate | p50 | p99 | weft % of a core | broker % of a core | weft peak RSS |"
+            "\nOver Kafka: tansu with in-memory storage on the same machine, 3 partitions per \
+             topic, bare Avro. Saturation: events produced as fast as the bench's client takes \
+             them, timed from the first produced to the last read at the end; CPU-seconds from \
+             `/proc` of every weft process together and of the broker, per million events; the \
+             floor is the bench's producer → broker → reader with no weft."
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        let none = || "—".to_owned();
-        for v in kafka {
-            let (rate, cpu_w, cpu_b) = match &v.cpu {
-                Some(c) => (
-                    thousands(v.events_per_s),
-                    format!("{:.2}", c.weft_s_per_million),
-                    format!("{:.2}", c.broker_s_per_million),
-                ),
-                None => (none(), none(), none()),
-            };
+        let _ = writeln!(
+            out,
+            "\n| over Kafka, saturation | weft processes | events/s | weft CPU-s / M events | \
+             broker CPU-s / M events | peak RSS per weft process |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for v in rows {
+            let eps = Spread::of(v.runs.iter().map(|r| r.events_per_s));
+            let weft = Spread::of(v.runs.iter().map(|r| r.weft_cpu_s_per_million));
+            let broker = Spread::of(v.runs.iter().map(|r| r.broker_cpu_s_per_million));
+            let floor = v.variant == "floor-kafka";
+            let rss: Vec<String> = v
+                .process_rss_mib
+                .iter()
+                .map(|r| format!("{r:.1}"))
+                .collect();
             let _ = writeln!(
                 out,
-                "| {} | {rate} | {cpu_w} | {cpu_b} | saturation | — | — | — | — | {} |",
-                v.variant,
-                v.peak_rss_mib.map_or_else(none, |r| format!("{r:.1} MiB"))
+                "| {} | {} | {} | {} | {} | {} |",
+                label(&v.variant),
+                v.process_rss_mib.len(),
+                spread_with(eps, thousands, kilo),
+                if floor {
+                    "—".to_owned()
+                } else {
+                    spread(weft, |x| format!("{x:.2}"))
+                },
+                spread(broker, |x| format!("{x:.2}")),
+                if rss.is_empty() {
+                    "—".to_owned()
+                } else {
+                    format!("{} MiB", rss.join(" / "))
+                },
             );
+        }
+    }
+
+    /// Over Kafka at steady rates: latency beside the floor's at the same rate, CPU shares.
+    fn latency_table(&self, out: &mut String) {
+        let floor = self.kafka("floor-kafka");
+        let rows: Vec<&VariantResult> = KAFKA_VARIANTS
+            .iter()
+            .filter(|v| **v != "floor-kafka")
+            .filter_map(|v| self.kafka(v))
+            .filter(|v| !v.latency.is_empty())
+            .collect();
+        if rows.is_empty() && floor.is_none_or(|f| f.latency.is_empty()) {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\nLatency: each event carries its send time; p50/p99 of produce → read at the end, \
+             beside the floor at the same rate. Saturation: produced at the variant's own \
+             median throughput above, so queues build."
+        );
+        let _ = writeln!(
+            out,
+            "\n| over Kafka, latency | rate (events/s) | p50 | p99 | floor p50 | floor p99 | \
+             weft % of a core | broker % of a core |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        let ms = |x: Option<f64>| x.map_or("—".to_owned(), |x| format!("{x:.1} ms"));
+        for v in &rows {
             for l in &v.latency {
+                let f = floor.and_then(|f| {
+                    f.latency.iter().find(|x| {
+                        x.at_saturation == l.at_saturation && (l.at_saturation || x.rate == l.rate)
+                    })
+                });
+                let rate = if l.at_saturation {
+                    format!("saturation ({})", thousands(l.rate as f64))
+                } else {
+                    thousands(l.rate as f64)
+                };
                 let _ = writeln!(
                     out,
-                    "| {} | — | — | — | {}/s | {:.1} ms | {:.1} ms | {:.1}% | {:.1}% | {:.1} MiB |",
-                    v.variant,
-                    thousands(l.rate as f64),
+                    "| {} | {rate} | {:.1} ms | {:.1} ms | {} | {} | {:.1}% | {:.1}% |",
+                    label(&v.variant),
                     l.p50_ms,
                     l.p99_ms,
+                    ms(f.map(|f| f.p50_ms)),
+                    ms(f.map(|f| f.p99_ms)),
                     l.weft_core_pct,
                     l.broker_core_pct,
-                    l.weft_peak_rss_mib
+                );
+            }
+        }
+        if let Some(f) = floor {
+            for l in &f.latency {
+                let rate = if l.at_saturation {
+                    format!("saturation ({})", thousands(l.rate as f64))
+                } else {
+                    thousands(l.rate as f64)
+                };
+                let _ = writeln!(
+                    out,
+                    "| floor (no weft) | {rate} | {:.1} ms | {:.1} ms | — | — | — | {:.1}% |",
+                    l.p50_ms, l.p99_ms, l.broker_core_pct,
                 );
             }
         }
     }
-}
 
-fn micros(us: Option<f64>) -> String {
-    match us {
-        None => "—".to_owned(),
-        Some(us) if us >= 10_000.0 => format!("{:.1} ms", us / 1e3),
-        Some(us) if us >= 100.0 => format!("{us:.0} µs"),
-        Some(us) => format!("{us:.1} µs"),
+    /// In memory: native against the fused Wasm chain at each batch size.
+    fn memory_table(&self, out: &mut String) {
+        let batches: Vec<usize> = [1, 64, 1024]
+            .into_iter()
+            .filter(|b| {
+                self.runs("native", *b).next().is_some() || self.runs("fused", *b).next().is_some()
+            })
+            .collect();
+        if batches.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\nIn memory (source → chain → null sink, one process per run): native is the \
+             plugins' logic compiled as Rust; fused is the shipped components in one `Store`, \
+             one call per stage per batch. Overhead and ratio are taken run by run (native and \
+             fused at a batch size run back to back)."
+        );
+        let _ = writeln!(
+            out,
+            "\n| in memory, batch | native events/s | fused events/s | native ns/event/stage | \
+             fused ns/event/stage | Wasm overhead ns/event/stage | fused / native | fused peak RSS |"
+        );
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for batch in batches {
+            let eps = |v: &VariantResult| v.events_per_s;
+            let ns = |v: &VariantResult| v.ns_per_event_stage;
+            let rss = self.spread("fused", batch, |v| v.peak_rss_mib.unwrap_or(f64::NAN));
+            let _ = writeln!(
+                out,
+                "| {batch} | {} | {} | {} | {} | {} | {} | {} |",
+                spread_with(self.spread("native", batch, eps), thousands, kilo),
+                spread_with(self.spread("fused", batch, eps), thousands, kilo),
+                spread(self.spread("native", batch, ns), |x| format!("{x:.0}")),
+                spread(self.spread("fused", batch, ns), |x| format!("{x:.0}")),
+                spread(
+                    self.paired("native", "fused", batch, |n, f| f.ns_per_event_stage
+                        - n.ns_per_event_stage),
+                    |x| format!("{x:.0}")
+                ),
+                spread(
+                    self.paired("native", "fused", batch, |n, f| f.events_per_s
+                        / n.events_per_s),
+                    |x| format!("{x:.2}×")
+                ),
+                rss.map_or("—".to_owned(), |r| format!("{:.1} MiB", r.median)),
+            );
+        }
     }
 }
 
+/// The Kafka variants in the order the tables show them.
+const KAFKA_VARIANTS: [&str; 4] = [
+    "passthrough-kafka",
+    "fused-kafka",
+    "unfused-kafka",
+    "floor-kafka",
+];
+
+/// A Kafka variant's name for a table row.
+fn label(variant: &str) -> &str {
+    match variant {
+        "floor-kafka" => "floor (no weft)",
+        other => targets::short(other),
+    }
+}
+
+/// `median (min–max)` with `f` for each number, or the median alone for one run.
+pub fn spread(s: Option<Spread>, f: impl Fn(f64) -> String) -> String {
+    spread_with(s, &f, &f)
+}
+
+/// As [`spread`], the median written with `median` and the range with `range`.
+pub fn spread_with(
+    s: Option<Spread>,
+    median: impl Fn(f64) -> String,
+    range: impl Fn(f64) -> String,
+) -> String {
+    match s {
+        None => "—".to_owned(),
+        Some(s) if s.runs < 2 => median(s.median),
+        Some(s) => format!("{} ({}–{})", median(s.median), range(s.min), range(s.max)),
+    }
+}
+
+/// `117,400` as `117k` (ranges of events/s).
+fn kilo(x: f64) -> String {
+    if x >= 10_000.0 {
+        format!("{:.0}k", x / 1e3)
+    } else {
+        thousands(x)
+    }
+}
+
+/// The current time, UTC, as `YYYY-MM-DD HH:MM`.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
 /// `1234567.8` as `1,234,568`.
-fn thousands(x: f64) -> String {
+pub fn thousands(x: f64) -> String {
     let digits = format!("{:.0}", x.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

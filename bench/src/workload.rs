@@ -84,7 +84,7 @@ impl MemorySource<'_> {
     }
 
     /// Up to `max` events, each made from a copy of the next value by `make`.
-    pub fn next_batch<E>(&mut self, max: usize, make: impl Fn(Vec<u8>) -> E) -> Vec<E> {
+    pub fn next_batch<E>(&mut self, max: usize, mut make: impl FnMut(Vec<u8>) -> E) -> Vec<E> {
         let n = (max as u64).min(self.remaining) as usize;
         let mut batch = Vec::with_capacity(n);
         for _ in 0..n {
