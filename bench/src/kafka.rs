@@ -264,19 +264,35 @@ pub fn run_all(
             broker: &broker,
             workload: &workload,
             events,
-            dir: dir.as_path(),
             options,
         };
         let result = run_plan(plan, &run, &mut expected).unwrap_or_else(|e| VariantResult {
             variant: plan.variant.into(),
             batch: 1024,
             stages: plan.stages,
-            note: Some(format!("failed: {e:#}")),
+            note: Some(format!("failed: {e:#}{}", log_tails(plan))),
             ..VariantResult::default()
         });
         results.push(result);
     }
     Ok(results)
+}
+
+/// The last lines of each `weft run` log of a plan, for a failure's note: the work dir is
+/// gone once the run ends (unless `WEFT_BENCH_KEEP` is set).
+fn log_tails(plan: &Plan) -> String {
+    let mut out = String::new();
+    for pipeline in &plan.pipelines {
+        let log = pipeline.with_extension("log");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
+        if !tail.is_empty() {
+            let name = log.file_stem().unwrap_or_default().to_string_lossy();
+            let _ = write!(out, "; {name}: {tail}");
+        }
+    }
+    out
 }
 
 /// How many of the workload's first `n` events come out of the chain (each phase produces
@@ -359,7 +375,6 @@ struct Run<'a> {
     broker: &'a Broker,
     workload: &'a Workload,
     events: u64,
-    dir: &'a Path,
     options: &'a KafkaOptions,
 }
 
@@ -388,13 +403,8 @@ fn run_plan(
     let mut counter = Counter::new(&address, &plan.output)?;
     let mut children = Vec::new();
     for pipeline in &plan.pipelines {
-        let log = run.dir.join(format!(
-            "{}.log",
-            pipeline
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ));
+        // Beside the pipeline file, where `log_tails` finds it.
+        let log = pipeline.with_extension("log");
         let log = std::fs::File::create(&log).context("creating a process log")?;
         children.push(
             Command::new(run.weft)
