@@ -344,7 +344,7 @@ impl Processes {
     fn check_running(&mut self) -> anyhow::Result<()> {
         for child in &mut self.0 {
             if let Some(status) = child.try_wait()? {
-                bail!("a weft run process exited early ({status}); see its log");
+                bail!("a weft run process exited early ({status})");
             }
         }
         Ok(())

@@ -200,12 +200,12 @@ impl Report {
             .iter()
             .filter(|v| v.events_in == 0 && v.latency.is_empty())
             .map(|v| {
-                format!(
-                    "- {} (batch {}): {}",
-                    v.variant,
-                    v.batch,
-                    v.note.as_deref().unwrap_or("not run")
-                )
+                let note = v.note.as_deref().unwrap_or("not run");
+                if v.variant.ends_with("-kafka") {
+                    format!("- {}: {note}", v.variant)
+                } else {
+                    format!("- {} (batch {}): {note}", v.variant, v.batch)
+                }
             })
             .collect();
         if !failed.is_empty() {
