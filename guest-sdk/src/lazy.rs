@@ -24,6 +24,8 @@ pub(crate) struct Layout {
     names: Names,
     /// The binary layout of each field (see [`layout_keys`]).
     keys: Vec<Option<String>>,
+    /// Each field's layout as the position of the first field of the same layout.
+    classes: Vec<Option<usize>>,
 }
 
 impl Layout {
@@ -33,11 +35,57 @@ impl Layout {
             return None;
         };
         scan::supported(schema, names).then(|| {
+            let keys = layout_keys(&record.fields, names);
             Arc::new(Self {
-                keys: layout_keys(&record.fields, names),
+                classes: keys
+                    .iter()
+                    .map(|key| class_of(&keys, key.as_ref()))
+                    .collect(),
+                keys,
                 record: record.clone(),
                 names: names.clone(),
             })
+        })
+    }
+}
+
+/// The position of the first of `keys` equal to `key`.
+fn class_of(keys: &[Option<String>], key: Option<&String>) -> Option<usize> {
+    let key = key?;
+    keys.iter().position(|k| k.as_ref() == Some(key))
+}
+
+/// An output record schema, prepared once per stage for encoding lazy records into it.
+#[derive(Debug)]
+pub(crate) struct Target {
+    record: RecordSchema,
+    names: Names,
+    /// Per output field: the input field of the same name, if any.
+    named: Vec<Option<usize>>,
+    /// Per output field: its layout as a class of the input's (`Layout::classes`); `None`
+    /// when no input field has it.
+    classes: Vec<Option<usize>>,
+}
+
+impl Target {
+    /// `None` unless `output` is a record.
+    pub(crate) fn new(layout: &Layout, output: &Schema, names: &Names) -> Option<Self> {
+        let Schema::Record(record) = output else {
+            return None;
+        };
+        let keys = layout_keys(&record.fields, names);
+        Some(Self {
+            named: record
+                .fields
+                .iter()
+                .map(|field| layout.record.lookup.get(&field.name).copied())
+                .collect(),
+            classes: keys
+                .iter()
+                .map(|key| class_of(&layout.keys, key.as_ref()))
+                .collect(),
+            record: record.clone(),
+            names: names.clone(),
         })
     }
 }
@@ -126,6 +174,17 @@ struct Slot {
 }
 
 impl Slot {
+    /// What `select` leaves where it moved a slot out: never read again.
+    fn taken() -> Self {
+        Self {
+            from: TAKEN,
+            span: 0..0,
+            name: None,
+            value: OnceLock::new(),
+            changed: true,
+        }
+    }
+
     /// A null field named `name`, holding no input field.
     fn null(name: String) -> Self {
         Self {
@@ -266,7 +325,7 @@ impl Lazy {
             .into_iter()
             .map(|(index, name)| match old.get_mut(index) {
                 Some(slot) if slot.from != TAKEN => {
-                    let mut slot = std::mem::replace(slot, Slot::null(String::new()));
+                    let mut slot = std::mem::replace(slot, Slot::taken());
                     if fields[slot.from].name != name {
                         slot.name = Some(name.to_owned());
                     }
@@ -277,31 +336,30 @@ impl Lazy {
             .collect();
     }
 
-    /// Appends the record's encoding as a record with `fields` (of the output schema,
-    /// whose layout keys are `keys` and named types `names`) to `out`. Unchanged fields
-    /// whose layout is the same as their input field's are copied as bytes.
-    pub(crate) fn encode(
-        &self,
-        fields: &[RecordField],
-        keys: &[Option<String>],
-        names: &Names,
-        out: &mut Vec<u8>,
-    ) -> Result<(), Unsupported> {
+    /// Appends the record's encoding as a record of `target` to `out`. Unchanged fields
+    /// are copied as bytes when the output field has the layout of the input field they
+    /// hold.
+    pub(crate) fn encode(&self, target: &Target, out: &mut Vec<u8>) -> Result<(), Unsupported> {
+        let fields = &target.record.fields;
         if fields.len() != self.slots.len() {
             return Err(Unsupported);
         }
         for (position, field) in fields.iter().enumerate() {
-            let index = self.position(&field.name, position).ok_or(Unsupported)?;
-            let slot = &self.slots[index];
-            let same = match (self.layout.keys.get(slot.from), keys.get(position)) {
-                (Some(Some(input)), Some(Some(output))) => input == output,
-                _ => false,
+            // Slots normally come in output order, each holding the input field of the
+            // same name: then no name needs comparing.
+            let index = match self.slots.get(position) {
+                Some(slot) if slot.name.is_none() && Some(slot.from) == target.named[position] => {
+                    position
+                }
+                _ => self.position(&field.name, position).ok_or(Unsupported)?,
             };
-            if same && !slot.changed {
+            let slot = &self.slots[index];
+            let class = self.layout.classes.get(slot.from).copied().flatten();
+            if !slot.changed && class.is_some() && class == target.classes[position] {
                 out.extend_from_slice(&self.datum[slot.span.clone()]);
             } else {
                 let value = self.get(index).ok_or(Unsupported)?;
-                encode::encode(value, &field.schema, names, out)?;
+                encode::encode(value, &field.schema, &target.names, out)?;
             }
         }
         Ok(())

@@ -11,7 +11,7 @@ use crate::bindings::weft::processor::types as wit;
 use crate::codec;
 use crate::encode::{self, Names};
 use crate::event::{Event, EventMeta, Outcome};
-use crate::lazy::{Layout, Lazy, layout_keys};
+use crate::lazy::{Layout, Lazy, Target};
 use crate::manifest::{ConfigError, Manifest, Params};
 pub use crate::path::FieldPath;
 use crate::path::Step;
@@ -273,19 +273,20 @@ impl Record {
         Some(unwrap_union_mut(current))
     }
 
-    /// Appends the encoding of the record (of `schema`, a record whose fields' layout keys
-    /// are `keys`) to `out`; unchanged fields of a lazy record are copied as bytes.
+    /// Appends the encoding of the record (of `schema`, which `target` describes when it
+    /// is a record) to `out`; unchanged fields of a lazy record are copied as bytes.
     pub(crate) fn encode(
         &self,
         schema: &Schema,
-        keys: &[Option<String>],
+        target: Option<&Target>,
         names: &Names,
         out: &mut Vec<u8>,
     ) -> Result<(), encode::Unsupported> {
-        match (&self.0, schema) {
-            (Repr::Lazy(lazy), Schema::Record(record)) if !lazy.is_whole() => {
-                out.reserve(lazy.len());
-                lazy.encode(&record.fields, keys, names, out)
+        match (&self.0, target) {
+            (Repr::Lazy(lazy), Some(target)) if !lazy.is_whole() => {
+                // Room for the input and some growth (a masked value is longer).
+                out.reserve(lazy.len() + lazy.len() / 2);
+                lazy.encode(target, out)
             }
             _ => encode::encode(self.value(), schema, names, out),
         }
@@ -352,8 +353,8 @@ pub(crate) struct RecordStage<P> {
     /// The input schema for lazy records; `None` when it holds types the SDK's decoder
     /// leaves to apache-avro (every event is then decoded whole).
     layout: Option<Arc<Layout>>,
-    /// Binary layout of each output field, to tell which input bytes can be copied.
-    output_keys: Vec<Option<String>>,
+    /// The output schema as lazy records are encoded into it.
+    target: Option<Target>,
 }
 
 impl<P: RecordProcessor> RecordStage<P> {
@@ -385,10 +386,9 @@ impl<P: RecordProcessor> RecordStage<P> {
             Some(output) => Names::of(output),
         };
         let layout = Layout::of(&input, &input_names);
-        let output_keys = match output_schema.as_ref().unwrap_or(&input) {
-            Schema::Record(record) => layout_keys(&record.fields, &names),
-            _ => Vec::new(),
-        };
+        let target = layout.as_ref().and_then(|layout| {
+            Target::new(layout, output_schema.as_ref().unwrap_or(&input), &names)
+        });
         let stage = Self {
             processor,
             input,
@@ -396,7 +396,7 @@ impl<P: RecordProcessor> RecordStage<P> {
             output: output_schema,
             names,
             layout,
-            output_keys,
+            target,
         };
         let answer = wit::Configured {
             output_schema: output_json,
@@ -438,9 +438,9 @@ impl<P: RecordProcessor> RecordStage<P> {
             RecordOutcome::Reject(reason) => Outcome::Reject(reason),
         };
         let schema = self.output.as_ref().unwrap_or(&self.input);
-        let (names, keys) = (&self.names, self.output_keys.as_slice());
+        let (names, target) = (&self.names, self.target.as_ref());
         codec::emit(outcome, event, |record: Record, buffer| {
-            if record.encode(schema, keys, names, buffer).is_err() {
+            if record.encode(schema, target, names, buffer).is_err() {
                 // apache-avro encodes what the lean encoder leaves, or says what is wrong.
                 *buffer = to_avro_datum(schema, record.into_value()).map_err(|e| e.to_string())?;
             }
