@@ -153,6 +153,14 @@ pub(crate) fn array<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], Error>
 /// A zig-zag varint, read as apache-avro reads it: at most ten bytes, bits past the
 /// 64th dropped.
 pub(crate) fn long(input: &mut &[u8]) -> Result<i64, Error> {
+    // Most are one byte (small numbers, short lengths, union indexes): no loop for those.
+    if let Some((&byte, rest)) = input.split_first()
+        && byte < 0x80
+    {
+        *input = rest;
+        let z = u64::from(byte);
+        return Ok((z >> 1) as i64 ^ -((z & 1) as i64));
+    }
     let mut z = 0u64;
     for (i, &byte) in input.iter().enumerate() {
         if i > 9 {
