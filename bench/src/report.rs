@@ -348,7 +348,7 @@ impl Report {
         let _ = writeln!(
             out,
             "\nIn memory (source → chain → null sink, one process per run): native is the \
-             plugins' logic compiled as Rust; fused is the shipped components in one `Store`, \
+             same chain in plain Rust over the same bytes (`bench/src/native.rs`); fused is the shipped components in one `Store`, \
              one call per stage per batch. Overhead and ratio are taken run by run (native and \
              fused at a batch size run back to back)."
         );
