@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use weft_tests::kafka::{
@@ -356,6 +358,18 @@ fn distinct_after(
     seen.len()
 }
 
+/// Distinct ids in `out` once what has arrived is read.
+fn distinct_now(out: &mut Collector) -> usize {
+    out.poll(Duration::from_millis(200));
+    let schema = titles();
+    let ids: std::collections::HashSet<i64> = out
+        .messages
+        .iter()
+        .map(|m| title_id(&schema, &m.value, Framing::Raw))
+        .collect();
+    ids.len()
+}
+
 /// Offsets and counts per partition, to explain a shortfall.
 fn diagnose(brokers: &str, group: &str, out: &Collector) -> String {
     let mut read = [0usize; PARTITIONS as usize];
@@ -611,6 +625,181 @@ fn hosts_in_a_group_share_partitions_and_take_over_from_killed_and_stopped_ones(
         "scale-out: SIGKILL at {at_kill} and SIGTERM at {at_stop} distinct written, {duplicates} duplicates, {:?}",
         started.elapsed()
     );
+}
+
+/// A planned scale-out and scale-in, no fault at all: two more hosts join the group one
+/// after the other, later they are stopped with SIGTERM one after the other, while events
+/// keep coming faster than the hosts write them. Each of those rebalances revokes partitions
+/// from busy hosts, often in the middle of a batch; the events of revoked partitions already
+/// taken into it are dropped (their next owner reads them from the offsets committed on
+/// revoke), so an independent reader finds every id exactly once. Everything written is
+/// committed by the end.
+#[test]
+fn hosts_joining_and_leaving_mid_stream_write_every_event_exactly_once() {
+    const FIRST: u64 = 20_000;
+    // Produced in slices while the hosts join and leave, up to this many in all.
+    const SLICE: u64 = 1_000;
+    const MAX: u64 = 400_000;
+    let broker = raw_setup(FIRST, Storage::Sqlite);
+    let brokers = broker.address();
+    let produced = Arc::new(AtomicU64::new(FIRST));
+    let stop = Arc::new(AtomicBool::new(false));
+    let work = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(raw_pipeline(work.path(), &brokers, "join-leave-test"))
+        .expect("pipeline");
+    // Large batches: a host spends much of its time taking events into the batch being
+    // built, so a rebalance often lands in the middle of one.
+    let limits = "batch_size = 200\nlinger_ms = 20";
+    assert!(text.contains(limits), "{text}");
+    let pipeline = write(
+        work.path(),
+        "pipeline.toml",
+        &text.replace(limits, "batch_size = 2000\nlinger_ms = 20"),
+    );
+    let started = Instant::now();
+    let mut out = Collector::new(&brokers, "out");
+
+    let mut first = join(work.path(), "first", &pipeline, &mut out);
+    distinct_after(&mut out, Duration::from_secs(90), |d| {
+        d as u64 >= FIRST / 10
+    });
+    let producing = {
+        let (brokers, produced, stop) = (brokers.clone(), produced.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let producer = TestProducer::new(&brokers);
+            let mut next = FIRST;
+            while !stop.load(Ordering::Relaxed) && next < MAX {
+                producer.titles("in", next + 1..=next + SLICE, Framing::Raw, false);
+                next += SLICE;
+                produced.store(next, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    // (what happened, distinct ids written once it was over, ids produced by then)
+    let mut moments: Vec<(&str, usize, u64)> = Vec::new();
+    let mut hosts = Vec::new();
+    for name in ["second", "third"] {
+        hosts.push(join(work.path(), name, &pipeline, &mut out));
+        moments.push((
+            name,
+            distinct_now(&mut out),
+            produced.load(Ordering::Relaxed),
+        ));
+    }
+    for (host, name) in hosts.iter_mut().zip(["second left", "third left"]) {
+        let rebalances = first.rebalances();
+        assert_eq!(
+            host.terminate().and_then(|s| s.code()),
+            Some(130),
+            "a stopped host exits 130:\n{}",
+            host.log()
+        );
+        // The group moves the leaver's partitions to the hosts left.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while first.rebalances() == rebalances && Instant::now() < deadline {
+            out.poll(Duration::from_millis(200));
+        }
+        assert!(
+            first.rebalances() > rebalances,
+            "a host left and the first saw no rebalance:\n{}",
+            first.log()
+        );
+        moments.push((
+            name,
+            distinct_now(&mut out),
+            produced.load(Ordering::Relaxed),
+        ));
+    }
+    stop.store(true, Ordering::Relaxed);
+    producing.join().expect("the producer thread");
+    let n = produced.load(Ordering::Relaxed);
+    let distinct = wait_for_ids(&mut out, n, Duration::from_secs(180));
+    // Anything written twice late would show up now.
+    out.poll(Duration::from_secs(2));
+    assert_eq!(
+        distinct as u64,
+        n,
+        "only {distinct} of {n} arrived; {}\nfirst:\n{}",
+        diagnose(&brokers, "join-leave-test", &out),
+        first.log()
+    );
+    assert_eq!(first.terminate().and_then(|s| s.code()), Some(130));
+    let duplicates = check_no_loss("join and leave", &out, n);
+    println!(
+        "join and leave: (rebalance, distinct written after it, produced by then) {moments:?}, {duplicates} duplicates, {:?}",
+        started.elapsed()
+    );
+    assert!(
+        moments
+            .iter()
+            .all(|(_, written, by_then)| (*written as u64) < *by_then && *by_then < n),
+        "every rebalance must land mid-stream: {moments:?} of {n}"
+    );
+    let logs = || {
+        std::iter::once(&first)
+            .chain(&hosts)
+            .map(|h| h.log())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+    assert_eq!(
+        duplicates,
+        0,
+        "planned joins and leaves wrote {duplicates} events twice\n{}",
+        logs()
+    );
+    let ends: Vec<Option<i64>> = end_offsets(&brokers, "in", PARTITIONS as i32)
+        .into_iter()
+        .map(Some)
+        .collect();
+    assert_eq!(
+        committed(&brokers, "join-leave-test", "in", PARTITIONS as i32),
+        ends,
+        "after every host stopped cleanly, everything they wrote is committed"
+    );
+}
+
+/// Acknowledged offsets are committed on a timer (`commit_interval_ms`), not after every
+/// batch, and at once when the host stops: with a ten-minute interval nothing is committed
+/// while every event is already written, and everything is once SIGTERM stopped the host.
+#[test]
+fn offsets_are_committed_on_a_timer_and_at_once_on_stop() {
+    const N: u64 = 3000;
+    let broker = raw_setup(N, Storage::Sqlite);
+    let brokers = broker.address();
+    let work = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(raw_pipeline(work.path(), &brokers, "timer-test"))
+        .expect("pipeline");
+    let group = "group = \"timer-test\"";
+    assert!(text.contains(group), "{text}");
+    let pipeline = write(
+        work.path(),
+        "pipeline.toml",
+        &text.replace(group, &format!("{group}\ncommit_interval_ms = 600000")),
+    );
+    let mut host = Host::start(work.path(), "host", &pipeline, &[]);
+    let mut out = Collector::new(&brokers, "out");
+    let distinct = wait_for_ids(&mut out, N, Duration::from_secs(90));
+    assert_eq!(distinct as u64, N, "log:\n{}", host.log());
+    assert_eq!(
+        committed(&brokers, "timer-test", "in", PARTITIONS as i32),
+        vec![None; PARTITIONS as usize],
+        "committed before the interval was over\nlog:\n{}",
+        host.log()
+    );
+    assert_eq!(host.terminate().and_then(|s| s.code()), Some(130));
+    let ends: Vec<Option<i64>> = end_offsets(&brokers, "in", PARTITIONS as i32)
+        .into_iter()
+        .map(Some)
+        .collect();
+    assert_eq!(
+        committed(&brokers, "timer-test", "in", PARTITIONS as i32),
+        ends,
+        "a stopped host commits everything it wrote\nlog:\n{}",
+        host.log()
+    );
+    check_no_loss("commit timer", &out, N);
 }
 
 /// `topic_pattern` picks up every matching topic and `start = "latest"` skips what was
