@@ -1,5 +1,6 @@
 //! A fused chain: every processor of a task instantiated in one `Store`, called once per batch,
-//! with traps isolated to the event that caused them.
+//! with traps isolated to the event that caused them. The source's position headers stay in
+//! the host (see [`super::positions`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use weft_schema::parse_schema;
 use super::bindings::{Event, Outcome};
 use super::contract::{Configured, Instance, normalize_reads};
 use super::manifest::{SCHEMA_MAX, cap};
+use super::positions::{Positions, Traced, drop_forged};
 use super::state::{Export, begin_call};
 use super::{HostState, Plugin, Runtime};
 use crate::{Error, Result};
@@ -124,7 +126,14 @@ pub struct Chain {
     /// Bytes the current stage has emitted for the current batch (see
     /// `ChainLimits::max_batch_output_bytes`).
     batch_output: usize,
+    /// The emptied buffers of a stage's input, which the next stage's output is written to:
+    /// a batch then allocates one list of events for the chain, not one per stage (a list
+    /// of 1024 events is large enough that freeing it makes the allocator consolidate).
+    spare: Traced<Event>,
 }
+
+/// Most events a kept spare buffer may have room for: a fan-out's buffer is let go.
+const SPARE_MAX: usize = 1 << 14;
 
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -240,6 +249,7 @@ impl Chain {
             instances,
             stats,
             batch_output: 0,
+            spare: Traced::default(),
         })
     }
 
@@ -282,9 +292,14 @@ impl Chain {
     /// Runs one batch through every processor. Rejected events and events that made a
     /// processor trap come back as dead letters; the rest flows on. Fails only when an
     /// instance cannot be re-created after a trap.
+    ///
+    /// Headers whose key starts with `weft.source.` (the source's position) are not handed
+    /// to any processor: every output event and every dead letter gets those of the input
+    /// event it comes from, after its own headers, and what a processor emits under that
+    /// prefix is dropped.
     pub fn process(&mut self, batch: Vec<Event>) -> Result<ChainOutput> {
-        let mut current = batch;
-        let mut dead = Vec::new();
+        let (positions, mut current) = Positions::hold(batch);
+        let mut dead = Traced::with_capacity(0);
         for index in 0..self.stages.len() {
             if current.is_empty() {
                 break;
@@ -292,9 +307,11 @@ impl Chain {
             self.stats[index].events_in += current.len() as u64;
             let started = Instant::now();
             self.batch_output = 0;
-            let next = match self.call(index, &current) {
+            let mut next = std::mem::take(&mut self.spare);
+            next.reserve(current.len());
+            match self.call(index, &current.items) {
                 Ok(outcomes) if outcomes.len() == current.len() => {
-                    self.apply(index, current, outcomes, &mut dead)
+                    self.apply(index, &mut current, outcomes, &mut next, &mut dead)
                 }
                 Ok(outcomes) => {
                     let reason = format!(
@@ -303,60 +320,68 @@ impl Chain {
                         current.len()
                     );
                     tracing::warn!(processor = %self.stages[index].id, "{reason}; isolating events one by one");
-                    self.isolate(index, current, &mut dead)?
+                    self.isolate(index, &mut current, &mut next, &mut dead)?
                 }
                 Err(CallError::Fatal(reason)) => {
                     tracing::warn!(processor = %self.stages[index].id, "batch failed: {reason}; isolating events one by one");
-                    self.isolate(index, current, &mut dead)?
+                    self.isolate(index, &mut current, &mut next, &mut dead)?
                 }
                 Err(CallError::Trap(reason)) => {
                     self.stats[index].traps += 1;
                     tracing::warn!(processor = %self.stages[index].id, "trapped on a batch: {reason}; isolating events one by one");
                     self.reset()?;
-                    self.isolate(index, current, &mut dead)?
+                    self.isolate(index, &mut current, &mut next, &mut dead)?
                 }
-            };
+            }
             self.stats[index].busy += started.elapsed();
             self.stats[index].events_out += next.len() as u64;
-            current = next;
+            let drained = std::mem::replace(&mut current, next);
+            if drained.items.capacity() <= SPARE_MAX {
+                self.spare = drained;
+            }
         }
-        Ok(ChainOutput {
-            events: current,
-            dead,
-        })
+        let (events, dead) = positions.restore(current, dead);
+        Ok(ChainOutput { events, dead })
     }
 
+    /// Moves `events` on as their outcomes say: into `next`, or to `dead`.
     fn apply(
         &mut self,
         index: usize,
-        events: Vec<Event>,
+        events: &mut Traced<Event>,
         outcomes: Vec<Outcome>,
-        dead: &mut Vec<DeadLetter>,
-    ) -> Vec<Event> {
-        let mut next = Vec::with_capacity(events.len());
-        for (event, outcome) in events.into_iter().zip(outcomes) {
+        next: &mut Traced<Event>,
+        dead: &mut Traced<DeadLetter>,
+    ) {
+        for ((event, origin), outcome) in events.drain().zip(outcomes) {
             match outcome {
-                Outcome::Keep if self.stages[index].keep_allowed => next.push(event),
-                Outcome::Keep => dead.push(self.dead_letter(
-                    index,
-                    event,
-                    "contract violation: `keep` from a processor that changes the schema".into(),
-                )),
-                Outcome::Emit(emitted) => match self.check_emitted(index, &emitted) {
-                    Ok(()) => next.extend(emitted),
-                    Err(reason) => dead.push(self.dead_letter(index, event, reason)),
+                Outcome::Keep if self.stages[index].keep_allowed => next.push(origin, event),
+                Outcome::Keep => dead.push(
+                    origin,
+                    self.dead_letter(
+                        index,
+                        event,
+                        "contract violation: `keep` from a processor that changes the schema"
+                            .into(),
+                    ),
+                ),
+                Outcome::Emit(mut emitted) => match self.check_emitted(index, &mut emitted) {
+                    Ok(()) => next.extend(origin, emitted),
+                    Err(reason) => dead.push(origin, self.dead_letter(index, event, reason)),
                 },
-                Outcome::Reject(reason) => dead.push(self.dead_letter(index, event, reason)),
+                Outcome::Reject(reason) => {
+                    dead.push(origin, self.dead_letter(index, event, reason))
+                }
             }
         }
-        next
     }
 
     /// Whether what a processor emitted for one input event may move on: few enough events,
     /// each a datum of the stage's output schema, within the batch's output budget. The
     /// lifted outcomes are already in host memory (at most what the guest's memory held);
-    /// this bounds what the chain keeps of them.
-    fn check_emitted(&mut self, index: usize, emitted: &[Event]) -> Result<(), String> {
+    /// this bounds what the chain keeps of them. Position headers a processor emitted are
+    /// dropped here (the host gives back the input's).
+    fn check_emitted(&mut self, index: usize, emitted: &mut [Event]) -> Result<(), String> {
         let limits = self.limits;
         if emitted.len() > limits.max_emit_per_event {
             return Err(format!(
@@ -366,13 +391,15 @@ impl Chain {
             ));
         }
         let check = &self.stages[index].output_check;
+        let count = emitted.len();
         let mut bytes = 0usize;
-        for (i, event) in emitted.iter().enumerate() {
+        for (i, event) in emitted.iter_mut().enumerate() {
+            drop_forged(&mut event.headers);
             check.check(&event.value).map_err(|e| {
                 format!(
                     "emitted an event that is not a datum of its output schema: event {} of {}: {e}",
                     i + 1,
-                    emitted.len()
+                    count
                 )
             })?;
             bytes = bytes.saturating_add(event_size(event));
@@ -393,30 +420,33 @@ impl Chain {
     fn isolate(
         &mut self,
         index: usize,
-        events: Vec<Event>,
-        dead: &mut Vec<DeadLetter>,
-    ) -> Result<Vec<Event>> {
-        let mut next = Vec::with_capacity(events.len());
-        for event in events {
+        events: &mut Traced<Event>,
+        next: &mut Traced<Event>,
+        dead: &mut Traced<DeadLetter>,
+    ) -> Result<()> {
+        let mut one = Traced::with_capacity(1);
+        for (event, origin) in events.drain() {
             match self.call(index, std::slice::from_ref(&event)) {
                 Ok(outcomes) if outcomes.len() == 1 => {
-                    next.extend(self.apply(index, vec![event], outcomes, dead));
+                    one.push(origin, event);
+                    self.apply(index, &mut one, outcomes, next, dead);
                 }
                 Ok(outcomes) => {
                     let reason = format!("returned {} outcomes for 1 event", outcomes.len());
-                    dead.push(self.dead_letter(index, event, reason));
+                    dead.push(origin, self.dead_letter(index, event, reason));
                 }
                 Err(CallError::Fatal(reason)) => {
-                    dead.push(self.dead_letter(index, event, format!("failed: {reason}")));
+                    let reason = format!("failed: {reason}");
+                    dead.push(origin, self.dead_letter(index, event, reason));
                 }
                 Err(CallError::Trap(reason)) => {
                     self.stats[index].traps += 1;
                     self.reset()?;
-                    dead.push(self.dead_letter(index, event, reason));
+                    dead.push(origin, self.dead_letter(index, event, reason));
                 }
             }
         }
-        Ok(next)
+        Ok(())
     }
 
     fn dead_letter(&mut self, index: usize, event: Event, reason: String) -> DeadLetter {

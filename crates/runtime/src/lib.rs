@@ -14,6 +14,7 @@ mod first_start;
 pub mod manifest;
 mod plugin;
 mod plugin_log;
+mod positions;
 mod state;
 mod wasi;
 
@@ -31,6 +32,7 @@ pub use chain::{Chain, ChainLimits, ChainOutput, DeadLetter, StageSpec, StageSta
 pub use contract::{ContractVersion, READ_PATH_MAX, READS_MAX};
 pub use plugin::Plugin;
 pub use plugin_log::{LOG_BURST, LOG_MESSAGE_MAX, LOG_RATE_PER_SEC};
+pub use positions::{POSITION_PREFIX, is_position};
 pub(crate) use state::HostState;
 pub use wasi::{MAX_RANDOM_BYTES, OUTPUT_TAIL_BYTES};
 

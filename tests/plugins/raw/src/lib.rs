@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! mode  = "pass"      # pass | garbage | junk | fanout | big | sleep | loop | stderr |
-//!                     # log-flood | log-forge | random | loop-configure
+//!                     # log-flood | log-forge | random | headers | loop-configure
 //! every = "1"         # misbehave on events 1·N, 2·N, … of each batch (1-based)
 //! count = "10"        # fanout: copies emitted; log-flood: messages logged
 //! bytes = "1048576"   # big: size of the one emitted event
@@ -29,6 +29,8 @@
 //!   ERROR line.
 //! - `random`: emits the input bytes with headers `random`, `insecure-random` (16 bytes
 //!   each, from `wasi:random`) and `insecure-seed` (16 bytes).
+//! - `headers`: emits the input event with a header `seen` (the keys of the headers it was
+//!   given, joined by commas) and a `weft.source.offset` of its own (`forged`).
 //! - `loop-configure`: spins forever in `configure`, before any event.
 
 use std::cell::RefCell;
@@ -60,11 +62,12 @@ enum Mode {
     LogFlood,
     LogForge,
     Random,
+    Headers,
     LoopConfigure,
 }
 
-const MODES: &str = "pass, garbage, junk, fanout, big, sleep, loop, stderr, log-flood, log-forge, random or \
-     loop-configure";
+const MODES: &str = "pass, garbage, junk, fanout, big, sleep, loop, stderr, log-flood, log-forge, random, \
+     headers or loop-configure";
 
 impl Mode {
     fn parse(text: &str) -> Option<Self> {
@@ -80,6 +83,7 @@ impl Mode {
             "log-flood" => Self::LogFlood,
             "log-forge" => Self::LogForge,
             "random" => Self::Random,
+            "headers" => Self::Headers,
             "loop-configure" => Self::LoopConfigure,
             _ => return None,
         })
@@ -251,6 +255,22 @@ fn misbehave(settings: &Settings, event: Event) -> Outcome {
                 Header {
                     key: "insecure-seed".to_owned(),
                     value: seed,
+                },
+            ]);
+            Outcome::Emit(vec![out])
+        }
+        Mode::Headers => {
+            let seen: Vec<&str> = event.headers.iter().map(|h| h.key.as_str()).collect();
+            let seen = seen.join(",").into_bytes();
+            let mut out = event;
+            out.headers.extend([
+                Header {
+                    key: "seen".to_owned(),
+                    value: seen,
+                },
+                Header {
+                    key: "weft.source.offset".to_owned(),
+                    value: b"forged".to_vec(),
                 },
             ]);
             Outcome::Emit(vec![out])
