@@ -48,9 +48,7 @@ pub fn open_sink(
             path: None,
         }),
         SinkConfig::Null => Box::new(NullSink { check }),
-        SinkConfig::Kafka(kafka) => {
-            Box::new(super::kafka::KafkaSink::open(kafka, schema, check, stall)?)
-        }
+        SinkConfig::Kafka(kafka) => Box::new(super::kafka::KafkaSink::open(kafka, schema, stall)?),
     })
 }
 

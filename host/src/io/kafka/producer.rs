@@ -1,23 +1,32 @@
-//! An idempotent producer for one topic (`acks=all`) that keeps every message until a flush
-//! saw it acknowledged, so a delivery that failed for a transient reason (a broker stopping
-//! mid-request answers "unknown error", which librdkafka does not retry) is sent again
-//! instead of failing the run. A flush fails only on a permanent error, a fatal producer
-//! error, or when the messages could not be delivered for [`RESEND_WINDOW`].
+//! An idempotent producer for one topic (`acks=all`) whose flush sends a message again when
+//! its delivery failed for a transient reason (a broker stopping mid-request answers "unknown
+//! error", which librdkafka does not retry) instead of failing the run. A flush fails only on
+//! a permanent error, a fatal producer error, or when the messages could not be delivered for
+//! [`RESEND_WINDOW`].
+//!
+//! Nothing is kept per message on the way: librdkafka copies each message when it is queued
+//! and hands a failed one back in its delivery report, where it is copied for sending again
+//! (keeping a copy of every message until acknowledged cost three allocations and copies per
+//! event for the rare failure).
 //!
 //! Delivery reports are served by the producer's own polling thread ([`ThreadedProducer`]),
 //! which counts them as they come; a flush sleeps on a condition variable until the count of
 //! messages without a report is zero. The same counters answer a [`DeliveryGate`], so another
-//! thread (a source's revoke callback) can wait for the deliveries without flushing. Polling from the flush itself spun: rust-rdkafka's
-//! `poll` turns a sub-millisecond remainder into a zero-timeout poll and loops to its
-//! deadline, so a 1 ms poll per turn kept a core busy on `clock_gettime`.
+//! thread (a source's revoke callback) can wait for the deliveries without flushing. Polling
+//! from the flush itself spun: rust-rdkafka's `poll` turns a sub-millisecond remainder into a
+//! zero-timeout poll and loops to its deadline, so a 1 ms poll per turn kept a core busy on
+//! `clock_gettime`.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Header as KafkaHeader, Message, OwnedHeaders};
+use rdkafka::message::{
+    DeliveryResult, Header as KafkaHeader, Message, OwnedHeaders, OwnedMessage,
+};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
 use super::{Diagnostics, client_config, show_key};
@@ -54,88 +63,121 @@ pub const RESEND_WINDOW: Duration = Duration::from_secs(300);
 const RESEND_BACKOFF: Duration = Duration::from_millis(500);
 const RESEND_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// One message, kept until acknowledged.
-pub struct Record {
-    pub key: Option<Vec<u8>>,
-    pub payload: Vec<u8>,
-    pub headers: Vec<(String, Vec<u8>)>,
+/// One message to send, borrowed: librdkafka copies it when it is queued.
+pub struct Outgoing<'a> {
+    pub key: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+    /// From [`headers`]; `None` for none.
+    pub headers: Option<OwnedHeaders>,
     pub timestamp: Option<i64>,
 }
 
-/// A failed delivery: which record, where, why.
+/// A message's headers as librdkafka takes them; `None` when there are none (librdkafka
+/// would allocate an empty list).
+pub fn headers<'h>(pairs: impl IntoIterator<Item = (&'h str, &'h [u8])>) -> Option<OwnedHeaders> {
+    let mut headers: Option<OwnedHeaders> = None;
+    for (key, value) in pairs {
+        let list = headers
+            .take()
+            .unwrap_or_else(|| OwnedHeaders::new_with_capacity(4));
+        headers = Some(list.insert(KafkaHeader {
+            key,
+            value: Some(value),
+        }));
+    }
+    headers
+}
+
+/// A failed delivery: the message as librdkafka handed it back, where, why.
 struct Failure {
-    index: usize,
-    partition: i32,
+    /// Its place among the messages sent, so failures are sent again in their order.
+    sequence: usize,
+    message: OwnedMessage,
     error: KafkaError,
 }
 
-/// What the delivery reports said since the last flush.
-#[derive(Default)]
-struct Deliveries {
-    /// Messages handed to librdkafka whose report has not come yet. librdkafka reports
-    /// every message it accepted exactly once (delivered, failed, timed out or purged).
-    outstanding: usize,
-    /// Messages sent whose delivery has not succeeded yet: a failed one stays counted while
-    /// it waits to be sent again, and for good once a flush gave up on it.
-    undelivered: usize,
-    failures: Vec<Failure>,
-    /// The sending thread waits for room in a full queue: wake it at the next report.
-    room_wanted: bool,
-}
-
-/// The delivery counters, shared by the polling thread that reports, the flush, and every
-/// [`DeliveryGate`] handed out.
+/// What the delivery reports said: counters updated without a lock (two atomic operations
+/// per message on each side; a lock per message made the sending and the reporting threads
+/// wake each other up), and the rare failures under a lock.
 #[derive(Default)]
 struct Tracker {
-    deliveries: Mutex<Deliveries>,
+    /// Messages handed to librdkafka whose report has not come yet. librdkafka reports
+    /// every message it accepted exactly once (delivered, failed, timed out or purged).
+    outstanding: AtomicUsize,
+    /// Messages sent whose delivery has not succeeded yet: a failed one stays counted while
+    /// it waits to be sent again, and for good once a flush gave up on it.
+    undelivered: AtomicUsize,
+    /// The sending thread waits for room in a full queue: wake it at the next report.
+    room_wanted: AtomicBool,
+    /// Failed deliveries since the last flush took them; waiters sleep on this lock.
+    failures: Mutex<Vec<Failure>>,
     /// Signalled when `outstanding` reaches zero, or at a report while room is wanted.
     reported: Condvar,
 }
 
 impl Tracker {
-    fn deliveries(&self) -> MutexGuard<'_, Deliveries> {
-        // The counters stay meaningful whatever panicked while holding the lock.
-        self.deliveries
+    fn failures(&self) -> MutexGuard<'_, Vec<Failure>> {
+        // A list of whole failures whatever panicked while holding the lock.
+        self.failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn wait<'a>(
-        &self,
-        deliveries: MutexGuard<'a, Deliveries>,
-        timeout: Duration,
-    ) -> MutexGuard<'a, Deliveries> {
-        self.reported
-            .wait_timeout(deliveries, timeout)
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .0
+    fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps until `outstanding` is zero, at most `timeout`; says whether it is. A report
+    /// that brings it to zero notifies under the lock, so it cannot slip between the look
+    /// and the sleep.
+    fn wait_reported(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut failures = self.failures();
+        while self.outstanding() > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            failures = self
+                .reported
+                .wait_timeout(failures, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// Wakes every waiter; taking the lock first orders it after a waiter's look.
+    fn notify(&self) {
+        drop(self.failures());
+        self.reported.notify_all();
+    }
+
+    /// One message is being handed to librdkafka; `fresh` when not a resend.
+    fn sent(&self, fresh: bool) {
+        self.outstanding.fetch_add(1, Ordering::SeqCst);
+        if fresh {
+            self.undelivered.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// librdkafka refused the message just counted by `sent`: it will have no report.
+    fn refused(&self) {
+        if self.outstanding.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.notify();
+        }
     }
 }
 
 impl DeliveryGate for Tracker {
     fn wait_delivered(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut deliveries = self.deliveries();
-        while deliveries.outstanding > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            deliveries = self.wait(deliveries, left);
-        }
-        deliveries.undelivered == 0
+        self.wait_reported(timeout) && self.undelivered.load(Ordering::SeqCst) == 0
     }
 }
 
 struct DeliveryContext {
     diagnostics: Diagnostics,
     tracker: Arc<Tracker>,
-}
-
-impl DeliveryContext {
-    fn deliveries(&self) -> MutexGuard<'_, Deliveries> {
-        self.tracker.deliveries()
-    }
 }
 
 impl ClientContext for DeliveryContext {
@@ -149,25 +191,30 @@ impl ClientContext for DeliveryContext {
 }
 
 impl ProducerContext for DeliveryContext {
-    /// The record's index among those not yet acknowledged.
+    /// The message's sequence number (see [`Failure::sequence`]).
     type DeliveryOpaque = usize;
 
     /// Runs on the producer's polling thread.
-    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
-        let mut deliveries = self.deliveries();
-        deliveries.outstanding = deliveries.outstanding.saturating_sub(1);
+    fn delivery(&self, result: &DeliveryResult<'_>, sequence: usize) {
+        let tracker = &self.tracker;
         match result {
-            Ok(_) => deliveries.undelivered = deliveries.undelivered.saturating_sub(1),
-            Err((error, message)) => deliveries.failures.push(Failure {
-                index,
-                partition: message.partition(),
+            Ok(_) => {
+                tracker.undelivered.fetch_sub(1, Ordering::SeqCst);
+            }
+            // The only copy weft makes of a message, and only of a failed one. Recorded
+            // before `outstanding` drops, so a flush that sees zero sees the failure too.
+            Err((error, message)) => tracker.failures().push(Failure {
+                sequence,
+                message: message.detach(),
                 error: error.clone(),
             }),
         }
+        let last = tracker.outstanding.fetch_sub(1, Ordering::SeqCst) == 1;
         // Not on every report: a wake-up is a system call, and most reports have no waiter.
-        if deliveries.outstanding == 0 || deliveries.room_wanted {
-            deliveries.room_wanted = false;
-            self.tracker.reported.notify_all();
+        let room = tracker.room_wanted.load(Ordering::SeqCst)
+            && tracker.room_wanted.swap(false, Ordering::SeqCst);
+        if last || room {
+            tracker.notify();
         }
     }
 }
@@ -198,8 +245,8 @@ pub struct TopicProducer {
     pub name: String,
     pub topic: String,
     producer: ThreadedProducer<DeliveryContext>,
-    /// Everything sent since the last successful flush.
-    unacked: Vec<Record>,
+    /// Numbers the messages sent (see [`Failure::sequence`]).
+    sent: usize,
     /// Says why a flush is still waiting, for `weft serve`'s status; cleared when it returns.
     stall: Stall,
 }
@@ -228,7 +275,7 @@ impl TopicProducer {
             name,
             topic: topic.to_string(),
             producer,
-            unacked: Vec::new(),
+            sent: 0,
             stall: stall.clone(),
         })
     }
@@ -245,66 +292,51 @@ impl TopicProducer {
         self.producer.context().tracker.clone()
     }
 
-    /// Queues a message; it is kept until a flush sees it acknowledged.
-    pub fn send(&mut self, record: Record) -> Result<()> {
-        self.unacked.push(record);
-        self.enqueue(self.unacked.len() - 1, true)
+    /// Queues a message; a flush waits for its delivery and sends it again if it failed.
+    pub fn send(&mut self, message: Outgoing<'_>) -> Result<()> {
+        self.sent = self.sent.wrapping_add(1);
+        self.enqueue(self.sent, message, true)
     }
 
-    /// Hands record `index` to librdkafka, waiting for room when its queue is full; `fresh`
-    /// when it is sent for the first time rather than again.
-    fn enqueue(&self, index: usize, mut fresh: bool) -> Result<()> {
-        let record = &self.unacked[index];
+    /// Hands a message to librdkafka, waiting for room when its queue is full; `fresh` when
+    /// it is sent for the first time rather than again.
+    fn enqueue(&self, sequence: usize, message: Outgoing<'_>, mut fresh: bool) -> Result<()> {
         let mut base: BaseRecord<'_, [u8], [u8], usize> =
-            BaseRecord::with_opaque_to(&self.topic, index).payload(record.payload.as_slice());
-        // librdkafka allocates a header list even for none.
-        if !record.headers.is_empty() {
-            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-            for (key, value) in &record.headers {
-                headers = headers.insert(KafkaHeader {
-                    key,
-                    value: Some(value),
-                });
-            }
+            BaseRecord::with_opaque_to(&self.topic, sequence).payload(message.payload);
+        if let Some(headers) = message.headers {
             base = base.headers(headers);
         }
-        if let Some(key) = &record.key {
-            base = base.key(key.as_slice());
+        if let Some(key) = message.key {
+            base = base.key(key);
         }
-        if let Some(timestamp) = record.timestamp {
+        if let Some(timestamp) = message.timestamp {
             base = base.timestamp(timestamp);
         }
-        let context = self.producer.context();
+        let tracker = &self.producer.context().tracker;
         loop {
             // Counted before librdkafka has it: its report may come at once, on the
             // polling thread.
-            {
-                let mut deliveries = context.deliveries();
-                deliveries.outstanding += 1;
-                if fresh {
-                    deliveries.undelivered += 1;
-                    fresh = false;
-                }
-            }
+            tracker.sent(fresh);
+            fresh = false;
             let (error, back) = match self.producer.send(base) {
                 Ok(()) => return Ok(()),
                 Err(refused) => refused,
             };
-            let mut deliveries = context.deliveries();
-            deliveries.outstanding -= 1;
+            tracker.refused();
             match error {
                 KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
                     base = back;
-                    deliveries.room_wanted = true;
                     // A report frees room; none may come if the queue emptied meanwhile,
                     // hence the bound.
-                    drop(context.tracker.wait(deliveries, ROOM_WAIT));
+                    let failures = tracker.failures();
+                    tracker.room_wanted.store(true, Ordering::SeqCst);
+                    drop(tracker.reported.wait_timeout(failures, ROOM_WAIT));
                 }
                 e => {
                     return Err(self.fail(format!(
                         "producing to {} (key {}): {e}",
                         self.topic,
-                        show_key(record.key.as_deref())
+                        show_key(message.key)
                     )));
                 }
             }
@@ -330,16 +362,15 @@ impl TopicProducer {
         let mut backoff = RESEND_BACKOFF;
         loop {
             self.wait_for_deliveries()?;
-            let mut failures = std::mem::take(&mut self.producer.context().deliveries().failures);
+            let mut failures = std::mem::take(&mut *self.producer.context().tracker.failures());
             if failures.is_empty() {
-                self.unacked.clear();
                 return Ok(());
             }
             let describe = |f: &Failure| {
                 format!(
                     "partition {} key {}: {}",
-                    f.partition,
-                    show_key(self.unacked[f.index].key.as_deref()),
+                    f.message.partition(),
+                    show_key(f.message.key()),
                     f.error
                 )
             };
@@ -378,10 +409,19 @@ impl TopicProducer {
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(RESEND_BACKOFF_MAX);
             // In their original order, so a partition keeps the order it was written in.
-            failures.sort_by_key(|f| f.index);
-            failures.dedup_by_key(|f| f.index);
+            failures.sort_by_key(|f| f.sequence);
+            failures.dedup_by_key(|f| f.sequence);
             for failure in &failures {
-                self.enqueue(failure.index, false)?;
+                let message = &failure.message;
+                // The timestamp librdkafka reported: the one it was first sent with (or
+                // stamped with, for a message sent without one).
+                let outgoing = Outgoing {
+                    key: message.key(),
+                    payload: message.payload().unwrap_or_default(),
+                    headers: message.headers().cloned(),
+                    timestamp: message.timestamp().to_millis(),
+                };
+                self.enqueue(failure.sequence, outgoing, false)?;
             }
         }
     }
@@ -391,15 +431,10 @@ impl TopicProducer {
     /// Not `Producer::flush(timeout)`: it polls in 100 ms steps that each last their whole
     /// 100 ms, so every batch took at least 100 ms.
     fn wait_for_deliveries(&self) -> Result<()> {
-        let context = self.producer.context();
+        let tracker = &self.producer.context().tracker;
         let started = Instant::now();
         let mut reported = started;
-        let mut deliveries = context.deliveries();
-        while deliveries.outstanding > 0 {
-            deliveries = context.tracker.wait(deliveries, FATAL_CHECK_EVERY);
-            if deliveries.outstanding == 0 {
-                break;
-            }
+        while !tracker.wait_reported(FATAL_CHECK_EVERY) {
             if let Some((code, reason)) = self.producer.client().fatal_error() {
                 return Err(self.fail(format!(
                     "fatal producer error ({code:?}): {reason}; the source is not committed, so a restart writes the batch again"
@@ -409,7 +444,7 @@ impl TopicProducer {
                 reported = Instant::now();
                 let why = format!(
                     "{} message(s) without an acknowledgement for {:.0}s, librdkafka retrying",
-                    deliveries.outstanding,
+                    tracker.outstanding(),
                     started.elapsed().as_secs_f64()
                 );
                 tracing::warn!(sink = %self.name, "still waiting: {why} (topic {})", self.topic);

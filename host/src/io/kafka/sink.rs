@@ -5,35 +5,36 @@ use std::sync::Arc;
 
 use apache_avro::Schema;
 use weft_runtime::{DeadLetter, Event};
-use weft_schema::datum::DatumCheck;
 
-use super::producer::{Record, TopicProducer};
+use super::producer::{Outgoing, TopicProducer, headers};
 use super::wire::{Fetch, frame, with_retries};
 use super::{HEADER_PROCESSOR, HEADER_REASON, HEADER_STAGE, SOURCE_HEADER_PREFIX, registry};
 use crate::config::{KafkaDeadLetterConfig, KafkaSinkConfig, WireFormat};
 use crate::io::Stall;
-use crate::io::stream::{DeliveryGate, Refused, Sink, not_a_datum};
+use crate::io::stream::{DeliveryGate, Refused, Sink};
 use crate::{Error, Result};
 
 /// Events to a topic, in the Confluent wire format or as bare datums; keys, headers and
 /// timestamps passed through (without the source-position headers).
+///
+/// Events are not checked against the output schema here: every event reaching a sink
+/// already was, against this very schema (the chain checks each datum a stage emits against
+/// the stage's output schema, the last of which is the sink's; every source checks or
+/// builds its datums against its schema, which is the sink's when there is no processor;
+/// `weft serve` reopens the sink when the output schema changes). Checking again cost a
+/// tenth of a passthrough's CPU.
 pub struct KafkaSink {
     producer: TopicProducer,
-    /// Every event is checked against the output schema before it is produced.
-    check: DatumCheck,
     /// The output schema's id under the sink's subject; `None` for bare datums.
     schema_id: Option<u32>,
+    /// The framed value being sent, reused from event to event (librdkafka copies it).
+    framed: Vec<u8>,
 }
 
 impl KafkaSink {
     /// Connects, and registers or looks up the output schema under the sink's subject. A
     /// flush that waits for the broker says so in `stall`.
-    pub fn open(
-        config: &KafkaSinkConfig,
-        schema: Arc<Schema>,
-        check: DatumCheck,
-        stall: &Stall,
-    ) -> Result<Self> {
+    pub fn open(config: &KafkaSinkConfig, schema: Arc<Schema>, stall: &Stall) -> Result<Self> {
         let name = format!("kafka {}", config.topic);
         let fail = |reason: String| Error::Sink {
             sink: name.clone(),
@@ -83,8 +84,8 @@ impl KafkaSink {
         }
         Ok(Self {
             producer,
-            check,
             schema_id,
+            framed: Vec::new(),
         })
     }
 }
@@ -95,39 +96,29 @@ impl Sink for KafkaSink {
     }
 
     fn write(&mut self, events: &[Event]) -> Result<Vec<Refused>> {
-        let mut refused = Vec::new();
-        for (index, event) in events.iter().enumerate() {
-            // A datum that does not match the output schema would poison every consumer of
-            // the topic: it goes to the dead-letter sink instead, as in the file sinks.
-            if let Err(e) = self.check.check(&event.value) {
-                refused.push(Refused {
-                    index,
-                    reason: not_a_datum(e),
-                });
-                continue;
-            }
+        for event in events {
             let payload = match self.schema_id {
                 Some(id) => {
-                    let mut framed = Vec::new();
-                    frame(id, &event.value, &mut framed);
-                    framed
+                    self.framed.clear();
+                    frame(id, &event.value, &mut self.framed);
+                    self.framed.as_slice()
                 }
-                None => event.value.clone(),
+                None => event.value.as_slice(),
             };
-            let headers = event
-                .headers
-                .iter()
-                .filter(|h| !h.key.starts_with(SOURCE_HEADER_PREFIX))
-                .map(|h| (h.key.clone(), h.value.clone()))
-                .collect();
-            self.producer.send(Record {
-                key: event.key.clone(),
+            self.producer.send(Outgoing {
+                key: event.key.as_deref(),
                 payload,
-                headers,
+                headers: headers(
+                    event
+                        .headers
+                        .iter()
+                        .filter(|h| !h.key.starts_with(SOURCE_HEADER_PREFIX))
+                        .map(|h| (h.key.as_str(), h.value.as_slice())),
+                ),
                 timestamp: event.timestamp,
             })?;
         }
-        Ok(refused)
+        Ok(Vec::new())
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -177,23 +168,19 @@ impl KafkaDeadLetters {
                 Some(index) => (index + 1).to_string(),
                 None => "source".to_string(),
             };
-            let mut headers: Vec<(String, Vec<u8>)> = d
-                .event
-                .headers
-                .iter()
-                .map(|h| (h.key.clone(), h.value.clone()))
-                .collect();
-            for (key, value) in [
-                (HEADER_REASON, d.reason.as_str()),
-                (HEADER_PROCESSOR, d.processor.as_str()),
-                (HEADER_STAGE, stage.as_str()),
-            ] {
-                headers.push((key.to_string(), value.as_bytes().to_vec()));
-            }
-            self.producer.send(Record {
-                key: d.event.key.clone(),
-                payload: d.event.value.clone(),
-                headers,
+            let weft = [
+                (HEADER_REASON, d.reason.as_bytes()),
+                (HEADER_PROCESSOR, d.processor.as_bytes()),
+                (HEADER_STAGE, stage.as_bytes()),
+            ];
+            let own = d.event.headers.iter();
+            self.producer.send(Outgoing {
+                key: d.event.key.as_deref(),
+                payload: &d.event.value,
+                headers: headers(
+                    own.map(|h| (h.key.as_str(), h.value.as_slice()))
+                        .chain(weft),
+                ),
                 timestamp: d.event.timestamp,
             })?;
         }
