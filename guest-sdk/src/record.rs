@@ -163,10 +163,10 @@ impl Record {
 
     /// The record as a plain value, decoding what was not yet.
     fn plain(&mut self) -> &mut Value {
-        if let Repr::Lazy(_) = self.0 {
-            if let Repr::Lazy(lazy) = std::mem::replace(&mut self.0, Repr::Value(Value::Null)) {
-                self.0 = Repr::Value(lazy.into_value());
-            }
+        if let Repr::Lazy(_) = self.0
+            && let Repr::Lazy(lazy) = std::mem::replace(&mut self.0, Repr::Value(Value::Null))
+        {
+            self.0 = Repr::Value(lazy.into_value());
         }
         match &mut self.0 {
             Repr::Value(value) => value,

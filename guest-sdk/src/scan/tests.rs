@@ -24,7 +24,7 @@ fn mixed(n: usize) -> Value {
         ])
     };
     Value::Record(vec![
-        ("t".into(), Value::Boolean(n % 2 == 0)),
+        ("t".into(), Value::Boolean(n.is_multiple_of(2))),
         ("f".into(), Value::Float(n as f32)),
         ("e".into(), Value::Enum(1, "b".into())),
         ("x".into(), Value::Fixed(3, vec![1, 2, 3])),
@@ -239,7 +239,7 @@ fn a_huge_count_of_nulls_is_walked_without_visiting_each() {
         record_spans(record, &names, &bytes, |s| spans.push(s)),
         Ok(())
     );
-    assert_eq!(spans, [0..6]);
+    assert_eq!(spans, vec![0..bytes.len()]);
 }
 
 #[test]
