@@ -15,7 +15,7 @@ use apache_avro::types::Value;
 
 use crate::decode;
 use crate::encode::{self, Names, Unsupported};
-use crate::scan;
+use crate::scan::Walker;
 
 /// An input record schema, prepared once per configured stage.
 #[derive(Debug)]
@@ -26,6 +26,7 @@ pub(crate) struct Layout {
     keys: Vec<Option<String>>,
     /// Each field's layout as the position of the first field of the same layout.
     classes: Vec<Option<usize>>,
+    walker: Walker,
 }
 
 impl Layout {
@@ -34,18 +35,18 @@ impl Layout {
         let Schema::Record(record) = schema else {
             return None;
         };
-        scan::supported(schema, names).then(|| {
-            let keys = layout_keys(&record.fields, names);
-            Arc::new(Self {
-                classes: keys
-                    .iter()
-                    .map(|key| class_of(&keys, key.as_ref()))
-                    .collect(),
-                keys,
-                record: record.clone(),
-                names: names.clone(),
-            })
-        })
+        let walker = Walker::new(record, names)?;
+        let keys = layout_keys(&record.fields, names);
+        Some(Arc::new(Self {
+            classes: keys
+                .iter()
+                .map(|key| class_of(&keys, key.as_ref()))
+                .collect(),
+            keys,
+            record: record.clone(),
+            names: names.clone(),
+            walker,
+        }))
     }
 }
 
@@ -211,7 +212,7 @@ impl Lazy {
     /// Checks `datum` against `layout` and wraps it; the error is the decoder's.
     pub(crate) fn new(datum: Vec<u8>, layout: Arc<Layout>) -> Result<Self, decode::Error> {
         let mut slots = Vec::with_capacity(layout.record.fields.len());
-        scan::record_spans(&layout.record, &layout.names, &datum, |span| {
+        layout.walker.record_spans(&datum, |span| {
             slots.push(Slot {
                 from: slots.len(),
                 span,

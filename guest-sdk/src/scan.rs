@@ -6,7 +6,7 @@
 //! is still rejected with the reason the full decoder gives (the checks and their order
 //! are the decoder's own: the same primitives, depth first, fields in schema order).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ops::Range;
 
 use apache_avro::Schema;
@@ -20,167 +20,252 @@ use crate::encode::Names;
 /// whatever else calls the export.
 pub(crate) const MAX_DEPTH: usize = 512;
 
-/// Whether every datum of `schema` can be walked and decoded here (no decimals, big
-/// decimals, uuids or durations, every named reference known), so the full decoder never
-/// falls back to apache-avro on it.
-pub(crate) fn supported(schema: &Schema, names: &Names) -> bool {
-    fn walk(schema: &Schema, names: &Names, seen: &mut HashSet<String>) -> bool {
-        match schema {
-            Schema::Ref { name } => match names.get(name) {
-                Some(definition) => {
-                    !seen.insert(name.fullname(None)) || walk(definition, names, seen)
-                }
-                None => false,
-            },
-            Schema::Decimal(_) | Schema::BigDecimal | Schema::Uuid | Schema::Duration => false,
-            Schema::Array(array) => walk(&array.items, names, seen),
-            Schema::Map(map) => walk(&map.types, names, seen),
-            Schema::Union(union) => union.variants().iter().all(|v| walk(v, names, seen)),
+/// A record schema compiled for walking its datums: one node per type, named references
+/// resolved to positions, so the walk follows small vectors instead of apache-avro's schema
+/// structs (and never looks a name up per event).
+#[derive(Debug)]
+pub(crate) struct Walker {
+    nodes: Vec<Node>,
+    /// The nodes of the record's fields, in schema order.
+    fields: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Null,
+    Boolean,
+    Int,
+    Long,
+    Float,
+    Double,
+    Bytes,
+    String,
+    Fixed(usize),
+    /// The number of symbols.
+    Enum(usize),
+    Union(Vec<usize>),
+    /// The items' node, and whether an item takes no bytes (nulls: a huge count of them
+    /// costs nothing to walk).
+    Array(usize, bool),
+    Map(usize),
+    Record(Vec<usize>),
+}
+
+impl Walker {
+    /// `None` unless every datum of `record` can be walked and decoded here (no decimals,
+    /// big decimals, uuids or durations, every named reference known), so the full
+    /// decoder never falls back to apache-avro on it.
+    pub(crate) fn new(record: &RecordSchema, names: &Names) -> Option<Self> {
+        let mut walker = Self {
+            nodes: Vec::new(),
+            fields: Vec::new(),
+        };
+        // The record comes first: its fields may refer to it (a recursive type).
+        let mut defined = HashMap::new();
+        defined.insert(record.name.fullname(None), walker.push(Node::Null));
+        walker.fields = record
+            .fields
+            .iter()
+            .map(|field| walker.compile(&field.schema, names, &mut defined))
+            .collect::<Option<Vec<_>>>()?;
+        walker.nodes[0] = Node::Record(walker.fields.clone());
+        Some(walker)
+    }
+
+    fn compile(
+        &mut self,
+        schema: &Schema,
+        names: &Names,
+        defined: &mut HashMap<String, usize>,
+    ) -> Option<usize> {
+        let node = match schema {
+            Schema::Ref { name } => {
+                let fullname = name.fullname(None);
+                return match defined.get(&fullname) {
+                    Some(&index) => Some(index),
+                    None => self.compile(names.get(name)?, names, defined),
+                };
+            }
+            Schema::Null => Node::Null,
+            Schema::Boolean => Node::Boolean,
+            Schema::Int | Schema::Date | Schema::TimeMillis => Node::Int,
+            Schema::Long
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos => Node::Long,
+            Schema::Float => Node::Float,
+            Schema::Double => Node::Double,
+            Schema::Bytes => Node::Bytes,
+            Schema::String => Node::String,
+            Schema::Fixed(fixed) => {
+                let index = self.push(Node::Fixed(fixed.size));
+                defined.insert(fixed.name.fullname(None), index);
+                return Some(index);
+            }
+            Schema::Enum(e) => {
+                let index = self.push(Node::Enum(e.symbols.len()));
+                defined.insert(e.name.fullname(None), index);
+                return Some(index);
+            }
+            Schema::Union(union) => Node::Union(
+                union
+                    .variants()
+                    .iter()
+                    .map(|v| self.compile(v, names, defined))
+                    .collect::<Option<_>>()?,
+            ),
+            Schema::Array(array) => {
+                let items = self.compile(&array.items, names, defined)?;
+                Node::Array(items, self.zero_width(items, 0))
+            }
+            Schema::Map(map) => Node::Map(self.compile(&map.types, names, defined)?),
             Schema::Record(record) => {
-                seen.insert(record.name.fullname(None));
-                record.fields.iter().all(|f| walk(&f.schema, names, seen))
+                // Reserved first: the record's fields may refer to it.
+                let index = self.push(Node::Null);
+                defined.insert(record.name.fullname(None), index);
+                let fields = record
+                    .fields
+                    .iter()
+                    .map(|f| self.compile(&f.schema, names, defined))
+                    .collect::<Option<_>>()?;
+                self.nodes[index] = Node::Record(fields);
+                return Some(index);
             }
-            _ => true,
-        }
-    }
-    walk(schema, names, &mut HashSet::new())
-}
-
-/// Checks the datum of `record` in `datum` and hands the byte range of each of its
-/// fields to `span`, in schema order. Bytes left after the datum are an error.
-pub(crate) fn record_spans(
-    record: &RecordSchema,
-    names: &Names,
-    datum: &[u8],
-    mut span: impl FnMut(Range<usize>),
-) -> Result<(), Error> {
-    let mut rest = datum;
-    for field in &record.fields {
-        let start = datum.len() - rest.len();
-        skip(&field.schema, names, &mut rest, 1)?;
-        span(start..datum.len() - rest.len());
-    }
-    if !rest.is_empty() {
-        return malformed(format!(
-            "{} bytes left after the datum; was it written with another schema?",
-            rest.len()
-        ));
-    }
-    Ok(())
-}
-
-/// Moves `input` past one datum of `schema`, checking it as the decoder would.
-pub(crate) fn skip(
-    schema: &Schema,
-    names: &Names,
-    input: &mut &[u8],
-    depth: usize,
-) -> Result<(), Error> {
-    match schema {
-        Schema::Ref { name } => {
-            skip(
-                names.get(name).ok_or(Error::Unsupported)?,
-                names,
-                input,
-                depth,
-            )?;
-        }
-        Schema::Null => {}
-        Schema::Boolean => match decode::take(input, 1)?[0] {
-            0 | 1 => {}
-            other => return malformed(format!("invalid boolean byte {other}")),
-        },
-        Schema::Int | Schema::Date | Schema::TimeMillis => {
-            decode::int(input)?;
-        }
-        Schema::Long
-        | Schema::TimeMicros
-        | Schema::TimestampMillis
-        | Schema::TimestampMicros
-        | Schema::TimestampNanos
-        | Schema::LocalTimestampMillis
-        | Schema::LocalTimestampMicros
-        | Schema::LocalTimestampNanos => {
-            decode::long(input)?;
-        }
-        Schema::Float => {
-            decode::take(input, 4)?;
-        }
-        Schema::Double => {
-            decode::take(input, 8)?;
-        }
-        Schema::Bytes => {
-            let len = decode::len(input)?;
-            decode::take(input, len)?;
-        }
-        Schema::String => {
-            decode::str(input)?;
-        }
-        Schema::Fixed(fixed) => {
-            decode::take(input, fixed.size)?;
-        }
-        Schema::Enum(e) => {
-            let index = decode::int(input)?;
-            if usize::try_from(index).map_or(true, |i| i >= e.symbols.len()) {
-                return malformed(format!(
-                    "enum index {index} out of range for {} symbols",
-                    e.symbols.len()
-                ));
+            Schema::Decimal(_) | Schema::BigDecimal | Schema::Uuid | Schema::Duration => {
+                return None;
             }
+        };
+        Some(self.push(node))
+    }
+
+    fn push(&mut self, node: Node) -> usize {
+        self.nodes.push(node);
+        self.nodes.len() - 1
+    }
+
+    /// Whether a datum of `node` always takes no bytes.
+    fn zero_width(&self, node: usize, depth: usize) -> bool {
+        match self.nodes.get(node) {
+            Some(Node::Null) => true,
+            Some(Node::Record(fields)) if depth < 16 => {
+                fields.iter().all(|f| self.zero_width(*f, depth + 1))
+            }
+            _ => false,
         }
-        Schema::Union(union) => {
-            let index = decode::long(input)?;
-            let variants = union.variants();
-            match usize::try_from(index).ok().and_then(|i| variants.get(i)) {
-                Some(variant) => skip(variant, names, input, depth)?,
-                None => {
+    }
+
+    /// Checks the record's datum in `datum` and hands the byte range of each of its
+    /// fields to `span`, in schema order. Bytes left after the datum are an error.
+    pub(crate) fn record_spans(
+        &self,
+        datum: &[u8],
+        mut span: impl FnMut(Range<usize>),
+    ) -> Result<(), Error> {
+        let mut rest = datum;
+        for &field in &self.fields {
+            let start = datum.len() - rest.len();
+            self.skip(field, &mut rest, 1)?;
+            span(start..datum.len() - rest.len());
+        }
+        if !rest.is_empty() {
+            return malformed(format!(
+                "{} bytes left after the datum; was it written with another schema?",
+                rest.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Moves `input` past one datum of `node`, checking it as the decoder would.
+    fn skip(&self, node: usize, input: &mut &[u8], depth: usize) -> Result<(), Error> {
+        match &self.nodes[node] {
+            Node::Null => {}
+            Node::Boolean => match decode::take(input, 1)?[0] {
+                0 | 1 => {}
+                other => return malformed(format!("invalid boolean byte {other}")),
+            },
+            Node::Int => {
+                decode::int(input)?;
+            }
+            Node::Long => {
+                decode::long(input)?;
+            }
+            Node::Float => {
+                decode::take(input, 4)?;
+            }
+            Node::Double => {
+                decode::take(input, 8)?;
+            }
+            Node::Bytes => {
+                let len = decode::len(input)?;
+                decode::take(input, len)?;
+            }
+            Node::String => {
+                decode::str(input)?;
+            }
+            Node::Fixed(size) => {
+                decode::take(input, *size)?;
+            }
+            Node::Enum(symbols) => {
+                let index = decode::int(input)?;
+                if usize::try_from(index).map_or(true, |i| i >= *symbols) {
                     return malformed(format!(
-                        "union index {index} out of range for {} variants",
-                        variants.len()
+                        "enum index {index} out of range for {symbols} symbols"
                     ));
                 }
             }
-        }
-        Schema::Array(array) => {
-            let depth = deeper(depth)?;
-            let empty = zero_width(&array.items);
-            loop {
-                let count = decode::block_count(input)?;
-                if count == 0 {
-                    break;
-                }
-                // Nulls take no bytes: a huge count of them costs nothing to walk.
-                if !empty {
-                    for _ in 0..count {
-                        skip(&array.items, names, input, depth)?;
+            Node::Union(variants) => {
+                let index = decode::long(input)?;
+                match usize::try_from(index).ok().and_then(|i| variants.get(i)) {
+                    Some(&variant) => self.skip(variant, input, depth)?,
+                    None => {
+                        return malformed(format!(
+                            "union index {index} out of range for {} variants",
+                            variants.len()
+                        ));
                     }
                 }
             }
-        }
-        Schema::Map(map) => {
-            let depth = deeper(depth)?;
-            loop {
-                let count = decode::block_count(input)?;
-                if count == 0 {
-                    break;
+            Node::Array(items, empty) => {
+                let depth = deeper(depth)?;
+                loop {
+                    let count = decode::block_count(input)?;
+                    if count == 0 {
+                        break;
+                    }
+                    if !*empty {
+                        for _ in 0..count {
+                            self.skip(*items, input, depth)?;
+                        }
+                    }
                 }
-                for _ in 0..count {
-                    decode::str(input)?;
-                    skip(&map.types, names, input, depth)?;
+            }
+            Node::Map(values) => {
+                let depth = deeper(depth)?;
+                loop {
+                    let count = decode::block_count(input)?;
+                    if count == 0 {
+                        break;
+                    }
+                    for _ in 0..count {
+                        decode::str(input)?;
+                        self.skip(*values, input, depth)?;
+                    }
+                }
+            }
+            Node::Record(fields) => {
+                let depth = deeper(depth)?;
+                for &field in fields {
+                    self.skip(field, input, depth)?;
                 }
             }
         }
-        Schema::Record(record) => {
-            let depth = deeper(depth)?;
-            for field in &record.fields {
-                skip(&field.schema, names, input, depth)?;
-            }
-        }
-        Schema::Decimal(_) | Schema::BigDecimal | Schema::Uuid | Schema::Duration => {
-            return Err(Error::Unsupported);
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn deeper(depth: usize) -> Result<usize, Error> {
@@ -188,15 +273,6 @@ fn deeper(depth: usize) -> Result<usize, Error> {
         return malformed(format!("nested deeper than {MAX_DEPTH} levels"));
     }
     Ok(depth + 1)
-}
-
-/// Whether a datum of `schema` always takes no bytes (an array of them is all count).
-fn zero_width(schema: &Schema) -> bool {
-    match schema {
-        Schema::Null => true,
-        Schema::Record(record) => record.fields.iter().all(|f| zero_width(&f.schema)),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

@@ -86,7 +86,10 @@ fn scanned(schema: &Schema, names: &Names, bytes: &[u8]) -> Result<Vec<Value>, S
         panic!("a record schema")
     };
     let mut spans = Vec::new();
-    record_spans(record, names, bytes, |s| spans.push(s)).map_err(crate::codec::decode_error)?;
+    Walker::new(record, names)
+        .expect("supported")
+        .record_spans(bytes, |s| spans.push(s))
+        .map_err(crate::codec::decode_error)?;
     Ok(record
         .fields
         .iter()
@@ -198,9 +201,10 @@ fn nesting_is_bounded() {
     let Schema::Record(record) = &schema else {
         unreachable!()
     };
+    let walker = Walker::new(record, &names).expect("supported");
     let walk = |depth: usize| {
         let list = [vec![2; depth], vec![0]].concat();
-        record_spans(record, &names, &list, |_| {})
+        walker.record_spans(&list, |_| {})
     };
     // A debug build's frames are large: walk on a thread with room for them.
     std::thread::scope(|scope| {
@@ -236,7 +240,9 @@ fn a_huge_count_of_nulls_is_walked_without_visiting_each() {
     };
     let mut spans = Vec::new();
     assert_eq!(
-        record_spans(record, &names, &bytes, |s| spans.push(s)),
+        Walker::new(record, &names)
+            .expect("supported")
+            .record_spans(&bytes, |s| spans.push(s)),
         Ok(())
     );
     assert_eq!(spans, vec![0..bytes.len()]);
@@ -244,20 +250,32 @@ fn a_huge_count_of_nulls_is_walked_without_visiting_each() {
 
 #[test]
 fn decimals_and_unknown_references_are_left_to_apache_avro() {
-    let names = Names::default();
-    let decimal = Schema::parse_str(
-        r#"{"type": "record", "name": "R", "fields": [{"name": "d", "type":
-            {"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 2}}]}"#,
-    )
-    .expect("schema");
-    assert!(!supported(&decimal, &Names::of(&decimal)));
-    let title = Schema::parse_str(TITLE).expect("title");
-    assert!(supported(&title, &Names::of(&title)));
-    let recursive = Schema::parse_str(
-        r#"{"type": "record", "name": "Node", "fields": [
-            {"name": "next", "type": ["null", "Node"]}]}"#,
-    )
-    .expect("schema");
-    assert!(supported(&recursive, &Names::of(&recursive)));
-    assert!(!supported(&recursive, &names), "Node is not known");
+    let walker = |json: &str, known: bool| {
+        let schema = Schema::parse_str(json).expect("schema");
+        let Schema::Record(record) = &schema else {
+            panic!("a record")
+        };
+        let names = if known {
+            Names::of(&schema)
+        } else {
+            Names::default()
+        };
+        Walker::new(record, &names).is_some()
+    };
+    let decimal = r#"{"type": "record", "name": "R", "fields": [{"name": "d", "type":
+        {"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 2}}]}"#;
+    assert!(!walker(decimal, true));
+    assert!(walker(TITLE, true));
+    assert!(walker(MIXED, true));
+    // A recursive type refers to the record being defined; an unknown name is refused.
+    let recursive = r#"{"type": "record", "name": "Node", "fields": [
+        {"name": "next", "type": ["null", "Node"]}]}"#;
+    assert!(walker(recursive, true));
+    let unknown = r#"{"type": "record", "name": "R", "fields": [{"name": "o", "type": "Other"}]}"#;
+    if let Ok(schema) = Schema::parse_str(unknown) {
+        let Schema::Record(record) = &schema else {
+            panic!("a record")
+        };
+        assert!(Walker::new(record, &Names::default()).is_none());
+    }
 }
