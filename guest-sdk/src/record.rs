@@ -284,8 +284,9 @@ impl Record {
     ) -> Result<(), encode::Unsupported> {
         match (&self.0, target) {
             (Repr::Lazy(lazy), Some(target)) if !lazy.is_whole() => {
-                // Room for the input and some growth (a masked value is longer).
-                out.reserve(lazy.len() + lazy.len() / 2);
+                // Room for the input and some growth (a hashed value is 64 bytes), so the
+                // buffer is allocated once: growing it copies it.
+                out.reserve(lazy.len() + lazy.len() / 2 + 64);
                 lazy.encode(target, out)
             }
             _ => encode::encode(self.value(), schema, names, out),
