@@ -242,6 +242,60 @@ mod tests {
         assert_eq!(dead[0].event.headers[1].value, b"7");
     }
 
+    proptest::proptest! {
+        /// Whatever the headers' order and however the chain fans events out or
+        /// dead-letters them, each output and dead letter ends with exactly its input's
+        /// positions, in their order, after its own headers, and no stage saw one.
+        #[test]
+        fn every_user_gets_exactly_its_inputs_positions(
+            batch in proptest::collection::vec(
+                proptest::collection::vec(proptest::bool::ANY, 0..6), 0..8),
+            uses in proptest::collection::vec((0usize..3, 0usize..2), 8),
+        ) {
+            let events = batch
+                .iter()
+                .enumerate()
+                .map(|(i, kinds)| {
+                    event(kinds.iter().enumerate().map(|(j, &position)| {
+                        let key = if position { format!("weft.source.{j}") } else { format!("h{j}") };
+                        header(&key, &i.to_string())
+                    }).collect())
+                })
+                .collect();
+            let (positions, mut traced) = Positions::hold(events);
+            let mut out = Traced::default();
+            let mut dead = Traced::default();
+            for ((event, origin), &(outputs, letters)) in traced.drain().zip(&uses) {
+                proptest::prop_assert!(event.headers.iter().all(|h| !is_position(&h.key)));
+                for _ in 0..outputs {
+                    out.push(origin, event.clone());
+                }
+                for _ in 0..letters {
+                    let letter = DeadLetter {
+                        event: event.clone(),
+                        stage: Some(0),
+                        processor: "p@1.0.0".into(),
+                        reason: "no".into(),
+                        schema: None,
+                    };
+                    dead.push(origin, letter);
+                }
+            }
+            let origins: Vec<u32> = out.origins.iter().chain(&dead.origins).copied().collect();
+            let (out, dead) = positions.restore(out, dead);
+            let restored = out.iter().chain(dead.iter().map(|d| &d.event));
+            for (event, origin) in restored.zip(origins) {
+                let kinds = &batch[origin as usize];
+                let own = kinds.iter().enumerate().filter(|(_, p)| !**p).map(|(j, _)| format!("h{j}"));
+                let held = kinds.iter().enumerate().filter(|(_, p)| **p).map(|(j, _)| format!("weft.source.{j}"));
+                let expected: Vec<String> = own.chain(held).collect();
+                proptest::prop_assert_eq!(keys(event), expected);
+                let origin = origin.to_string();
+                proptest::prop_assert!(event.headers.iter().all(|h| h.value == origin.as_bytes()));
+            }
+        }
+    }
+
     #[test]
     fn a_forged_position_is_dropped_and_other_headers_stay_in_order() {
         let mut headers = vec![
