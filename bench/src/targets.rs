@@ -127,7 +127,9 @@ pub fn evaluate(report: &Report) -> Vec<Target> {
                     ),
                     format!("≤ +{bound} ms"),
                 )
-                .check(added, figure, |v| v <= bound),
+                // A floor far above weft's own figure is an outlier of the floor's run
+                // (one stalled fetch), not weft adding nothing: not counted as met.
+                .check(added, figure, |v| (-bound..=bound).contains(&v)),
             );
         }
     }
