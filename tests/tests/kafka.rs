@@ -564,11 +564,12 @@ fn join(work: &Path, name: &str, pipeline: &Path, out: &mut Collector) -> Host {
 /// leaves. With Kafka the survivor takes them over after `session.timeout.ms`.
 #[test]
 fn hosts_in_a_group_share_partitions_and_take_over_from_killed_and_stopped_ones() {
-    // Half the events before the hosts start, half once the replacement has joined, so both
-    // faults land mid-stream however fast the hosts are.
+    // Half the events once both hosts hold partitions, half once the replacement has joined,
+    // so both faults land mid-stream however fast the hosts are (a host can write a whole
+    // half while another one is still joining).
     const N: u64 = 30_000;
     const FIRST_HALF: u64 = N / 2;
-    let broker = raw_setup(FIRST_HALF, Storage::Sqlite);
+    let broker = raw_setup(0, Storage::Sqlite);
     let brokers = broker.address();
     let work = tempfile::tempdir().expect("temp dir");
     let pipeline = raw_pipeline(work.path(), &brokers, "scale-out-test");
@@ -577,6 +578,7 @@ fn hosts_in_a_group_share_partitions_and_take_over_from_killed_and_stopped_ones(
 
     let mut first = join(work.path(), "first", &pipeline, &mut out);
     let mut second = join(work.path(), "second", &pipeline, &mut out);
+    TestProducer::new(&brokers).titles("in", 1..=FIRST_HALF, Framing::Raw, false);
     let at_kill = distinct_after(&mut out, Duration::from_secs(90), |d| d as u64 >= N / 10);
     let rebalances = first.rebalances();
     second.kill();
