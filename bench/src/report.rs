@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::measure::{Spread, VariantResult};
+use crate::measure::{LatencyFigures, Spread, VariantResult};
 use crate::targets::{self, Target};
 
 /// Start-up costs, from the `startup` child.
@@ -300,11 +300,7 @@ impl Report {
                         x.at_saturation == l.at_saturation && (l.at_saturation || x.rate == l.rate)
                     })
                 });
-                let rate = if l.at_saturation {
-                    format!("saturation ({})", thousands(l.rate as f64))
-                } else {
-                    thousands(l.rate as f64)
-                };
+                let rate = rate_label(l);
                 let _ = writeln!(
                     out,
                     "| {} | {rate} | {:.1} ms | {:.1} ms | {} | {} | {:.1}% | {:.1}% |",
@@ -320,11 +316,7 @@ impl Report {
         }
         if let Some(f) = floor {
             for l in &f.latency {
-                let rate = if l.at_saturation {
-                    format!("saturation ({})", thousands(l.rate as f64))
-                } else {
-                    thousands(l.rate as f64)
-                };
+                let rate = rate_label(l);
                 let _ = writeln!(
                     out,
                     "| floor (no weft) | {rate} | {:.1} ms | {:.1} ms | — | — | — | {:.1}% |",
@@ -452,6 +444,15 @@ pub fn utc_now() -> String {
 }
 
 /// `1234567.8` as `1,234,568`.
+/// The rate column of a latency row: the fixed rate, or the saturation rate it was paced at.
+fn rate_label(l: &LatencyFigures) -> String {
+    if l.at_saturation {
+        format!("saturation ({})", thousands(l.rate as f64))
+    } else {
+        thousands(l.rate as f64)
+    }
+}
+
 pub fn thousands(x: f64) -> String {
     let digits = format!("{:.0}", x.max(0.0));
     let mut out = String::new();
