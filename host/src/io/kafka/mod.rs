@@ -29,7 +29,6 @@ use crate::registry::client::Client;
 pub const HEADER_SOURCE_TOPIC: &str = "weft.source.topic";
 pub const HEADER_SOURCE_PARTITION: &str = "weft.source.partition";
 pub const HEADER_SOURCE_OFFSET: &str = "weft.source.offset";
-const SOURCE_HEADER_PREFIX: &str = "weft.source.";
 /// Headers of a dead-letter message.
 pub const HEADER_REASON: &str = "weft.reason";
 pub const HEADER_PROCESSOR: &str = "weft.processor";

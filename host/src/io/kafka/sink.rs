@@ -8,7 +8,7 @@ use weft_runtime::{DeadLetter, Event};
 
 use super::producer::{Outgoing, TopicProducer, headers};
 use super::wire::{Fetch, frame, with_retries};
-use super::{HEADER_PROCESSOR, HEADER_REASON, HEADER_STAGE, SOURCE_HEADER_PREFIX, registry};
+use super::{HEADER_PROCESSOR, HEADER_REASON, HEADER_STAGE, registry};
 use crate::config::{KafkaDeadLetterConfig, KafkaSinkConfig, WireFormat};
 use crate::io::Stall;
 use crate::io::stream::{DeliveryGate, Refused, Sink};
@@ -112,7 +112,7 @@ impl Sink for KafkaSink {
                     event
                         .headers
                         .iter()
-                        .filter(|h| !h.key.starts_with(SOURCE_HEADER_PREFIX))
+                        .filter(|h| !weft_runtime::is_position(&h.key))
                         .map(|h| (h.key.as_str(), h.value.as_slice())),
                 ),
                 timestamp: event.timestamp,

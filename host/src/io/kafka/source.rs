@@ -31,8 +31,8 @@ use weft_schema::parse_schema;
 use self::offsets::{Offsets, Start, Taken};
 use super::wire::{DecodeError, Decoder, Fetch, with_retries};
 use super::{
-    Diagnostics, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC,
-    SOURCE_HEADER_PREFIX, client_config, is_fatal, registry,
+    Diagnostics, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC, client_config,
+    is_fatal, registry,
 };
 use crate::config::{KafkaSourceConfig, StartPosition, WireFormat};
 use crate::io::stream::{Batch, PartitionLag, Source, read_schema};
@@ -391,7 +391,7 @@ fn take(
         headers.reserve(incoming.count() + 3);
         for h in incoming.iter() {
             // Positions from an earlier hop are replaced by this one.
-            if !h.key.starts_with(SOURCE_HEADER_PREFIX) {
+            if !weft_runtime::is_position(h.key) {
                 headers.push(Header {
                     key: h.key.to_string(),
                     value: h.value.map(<[u8]>::to_vec).unwrap_or_default(),
