@@ -11,7 +11,8 @@ use weft_runtime::{Chain, ChainLimits, DeadLetter, Plugin, Runtime, StageSpec, S
 
 use crate::config::{PipelineConfig, ProcessorConfig};
 use crate::io::{
-    Batch, DeadLetterSink, Sink, Source, Stall, open_dead_letter, open_sink, open_sources,
+    Batch, DeadLetterSink, DeliveryGate, Sink, Source, Stall, Ticket, open_dead_letter, open_sink,
+    open_sources,
 };
 pub use crate::resolve::{LocalOnly, PluginResolver};
 use crate::{Error, Result};
@@ -124,8 +125,10 @@ impl Pipeline {
             processors: self.chain.stage_ids(),
             ..RunSummary::default()
         };
+        let mut source = self.source;
+        source.watch_deliveries(gates(sink.as_ref(), &dead_sink));
         Ok(RunningPipeline {
-            source: self.source,
+            source,
             chain: self.chain,
             digests: self.digests,
             sink,
@@ -135,6 +138,9 @@ impl Pipeline {
             linger: Duration::from_millis(limits.linger_ms),
             max_depth: limits.max_depth,
             batch: Batch::default(),
+            polls: Ticket::default(),
+            in_flight: None,
+            failed: false,
             summary,
             started,
             exhausted: false,
@@ -159,6 +165,13 @@ pub struct RunningPipeline {
     max_depth: usize,
     /// Reused from batch to batch.
     batch: Batch,
+    /// The ticket of the last poll (`Source::acknowledge`).
+    polls: Ticket,
+    /// The batch written to the sinks and not flushed yet: its ticket.
+    in_flight: Option<Ticket>,
+    /// A step failed: the batch in flight may be lost in the sinks, so it is never
+    /// acknowledged and no further step runs (a restart reads it again).
+    failed: bool,
     /// The totals so far.
     summary: RunSummary,
     started: Instant,
@@ -183,11 +196,33 @@ pub struct Step {
 }
 
 impl RunningPipeline {
-    /// Moves one batch: polls the source, runs the chain, writes to the sink and the
-    /// dead-letter sink, flushes both, and only then acknowledges the batch to the source
-    /// (`Source::commit`; a Kafka source commits acknowledged offsets on a timer). After an
-    /// error the batch is unacknowledged (a restart reads it again) and the run should not go on.
+    /// Moves one batch, overlapping it with the one before: polls batch k from the source,
+    /// runs the chain over it, then flushes batch k-1 (written by the previous step) and
+    /// acknowledges it to the source (`Source::acknowledge`; a Kafka source commits
+    /// acknowledged offsets on a timer), and only then writes batch k and its dead letters,
+    /// which stay in flight while the next step polls. So a broker's acknowledgements of one
+    /// batch overlap the next poll and chain, and per-partition order holds: when a flush
+    /// runs, only one batch is in flight. Sinks without a delivery gate (files, stdout) are
+    /// flushed as soon as they are written, so a source's revoke never waits on them.
+    ///
+    /// The batch of the step that exhausts the source is flushed and acknowledged before the
+    /// step returns; [`RunningPipeline::close`] and [`RunningPipeline::swap`] finish the one
+    /// in flight. After an error nothing more is acknowledged (a restart reads the batch in
+    /// flight again) and every further step fails.
     pub fn step(&mut self) -> Result<Step> {
+        if self.failed {
+            return Err(Error::Runtime(
+                "an earlier step failed; the run cannot go on (a restart reads the batch in flight again)".into(),
+            ));
+        }
+        let stepped = self.move_batch();
+        if stepped.is_err() {
+            self.failed = true;
+        }
+        stepped
+    }
+
+    fn move_batch(&mut self) -> Result<Step> {
         if self.exhausted {
             return Ok(Step {
                 exhausted: true,
@@ -198,6 +233,7 @@ impl RunningPipeline {
         let more = self
             .source
             .poll(self.batch_size, self.linger, &mut self.batch)?;
+        self.polls = self.polls.next();
         let mut step = Step {
             events_in: self.batch.len() as u64,
             source_rejected: self.batch.dead.len() as u64,
@@ -205,16 +241,22 @@ impl RunningPipeline {
             ..Step::default()
         };
         let mut dead = std::mem::take(&mut self.batch.dead);
-        if !self.batch.events.is_empty() {
+        let output = if self.batch.events.is_empty() {
+            None
+        } else {
             self.summary.batches += 1;
             let events = std::mem::take(&mut self.batch.events);
-            let output = self.chain.process(events)?;
+            let positions = std::mem::take(&mut self.batch.positions);
+            Some(self.chain.process_at(events, positions)?)
+        };
+        self.finish_in_flight()?;
+        if let Some(mut output) = output {
             let refused = self.sink.write(&output.events)?;
             step.events_out = (output.events.len() - refused.len()) as u64;
             step.sink_refused = refused.len() as u64;
-            dead.extend(output.dead);
+            dead.append(&mut output.dead);
             dead.extend(refused.into_iter().map(|r| DeadLetter {
-                event: output.events[r.index].clone(),
+                event: output.dead_event(r.index),
                 stage: None,
                 processor: self.summary.sink.clone(),
                 reason: r.reason,
@@ -223,9 +265,16 @@ impl RunningPipeline {
         }
         step.dead_letters = dead.len() as u64;
         self.dead_sink.write(&dead)?;
-        self.sink.flush()?;
-        self.dead_sink.flush()?;
-        self.source.commit()?;
+        if self.sink.delivery_gate().is_none() {
+            self.sink.flush()?;
+        }
+        if self.dead_sink.delivery_gate().is_none() {
+            self.dead_sink.flush()?;
+        }
+        self.in_flight = Some(self.polls);
+        if step.exhausted {
+            self.finish_in_flight()?;
+        }
         let totals = &mut self.summary;
         totals.events_in += step.events_in;
         totals.events_out += step.events_out;
@@ -234,6 +283,17 @@ impl RunningPipeline {
         totals.dead_letters += step.dead_letters;
         self.exhausted = step.exhausted;
         Ok(step)
+    }
+
+    /// Flushes the batch in flight (waits for every delivery) and acknowledges it to the
+    /// source; nothing is in flight afterwards.
+    fn finish_in_flight(&mut self) -> Result<()> {
+        if let Some(ticket) = self.in_flight.take() {
+            self.sink.flush()?;
+            self.dead_sink.flush()?;
+            self.source.acknowledge(ticket)?;
+        }
+        Ok(())
     }
 
     /// What the run has done so far, as [`RunningPipeline::close`] would report it now.
@@ -246,10 +306,14 @@ impl RunningPipeline {
         }
     }
 
-    /// Closes the sink (finishing an Avro container file), flushes the dead-letter sink and
-    /// closes the source, which commits what the last steps acknowledged (a Kafka source
-    /// commits on a timer). A run closed before its source was exhausted counts as interrupted.
+    /// Flushes and acknowledges the batch in flight (unless a step failed), closes the sink
+    /// (finishing an Avro container file), flushes the dead-letter sink and closes the
+    /// source, which commits what was acknowledged (a Kafka source otherwise commits on a
+    /// timer). A run closed before its source was exhausted counts as interrupted.
     pub fn close(mut self) -> Result<RunSummary> {
+        if !self.failed {
+            self.finish_in_flight()?;
+        }
         self.sink.close()?;
         self.dead_sink.flush()?;
         self.source.close()?;
@@ -258,6 +322,14 @@ impl RunningPipeline {
             ..self.summary()
         })
     }
+}
+
+/// The delivery gates of a pipeline's sinks, for its source's revoke callback.
+fn gates(sink: &dyn Sink, dead_sink: &DeadLetterSink) -> Vec<Arc<dyn DeliveryGate>> {
+    sink.delivery_gate()
+        .into_iter()
+        .chain(dead_sink.delivery_gate())
+        .collect()
 }
 
 /// Loads every processor of `config`, checks its parameters and builds the chain against

@@ -22,4 +22,4 @@ pub use dead_letter::{DeadLetterSink, open_dead_letter};
 pub use sink::open_sink;
 pub use source::open_sources;
 pub use stall::Stall;
-pub use stream::{Batch, DeliveryGate, PartitionLag, Refused, Sink, Source, read_schema};
+pub use stream::{Batch, DeliveryGate, PartitionLag, Refused, Sink, Source, Ticket, read_schema};

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
@@ -16,7 +17,7 @@ use weft_schema::datum::json_depth;
 use super::container::{ContainerReader, Record, describe_bytes};
 use super::generate::Generator;
 use super::json::json_to_avro;
-use super::stream::{Batch, PartitionLag, Source, read_schema};
+use super::stream::{Batch, DeliveryGate, PartitionLag, Source, Ticket, read_schema};
 use crate::config::SourceConfig;
 use crate::{Error, Result};
 
@@ -340,6 +341,13 @@ pub struct Union {
     schema: Arc<Schema>,
     current: usize,
     exhausted: Vec<bool>,
+    /// Each member's ticket after each of the union's polls not yet acknowledged (a member
+    /// counts only the polls it was given), so an acknowledgement reaches each member as
+    /// that member's own ticket.
+    handed: VecDeque<(Ticket, Vec<Ticket>)>,
+    polls: Ticket,
+    /// Each member's ticket: the polls it was given so far.
+    member_polls: Vec<Ticket>,
 }
 
 /// A source of a union, with its writer schema when its events need resolving.
@@ -370,6 +378,9 @@ impl Union {
             sources: members,
             schema,
             current: 0,
+            handed: VecDeque::new(),
+            polls: Ticket::default(),
+            member_polls: vec![Ticket::default(); exhausted.len()],
             exhausted,
         })
     }
@@ -399,6 +410,7 @@ impl Source for Union {
             let (source, resolve) = &mut self.sources[index];
             let start = batch.events.len();
             let more = source.poll(max - batch.len(), linger / n as u32, batch)?;
+            self.member_polls[index] = self.member_polls[index].next();
             if let Some(writer) = resolve {
                 for event in &mut batch.events[start..] {
                     let value =
@@ -413,6 +425,8 @@ impl Source for Union {
             }
             self.exhausted[index] = !more;
         }
+        self.polls = self.polls.next();
+        self.handed.push_back((self.polls, self.member_polls.clone()));
         Ok(self.exhausted.iter().any(|e| !e))
     }
 
@@ -424,9 +438,28 @@ impl Source for Union {
         self.sources.iter().map(|(s, _)| s.assignments()).sum()
     }
 
-    fn commit(&mut self) -> Result<()> {
+    fn acknowledge(&mut self, through: Ticket) -> Result<()> {
+        let mut members = None;
+        while let Some((ticket, _)) = self.handed.front()
+            && *ticket <= through
+        {
+            members = self.handed.pop_front().map(|(_, t)| t);
+        }
+        for ((source, _), ticket) in self.sources.iter_mut().zip(members.unwrap_or_default()) {
+            source.acknowledge(ticket)?;
+        }
+        Ok(())
+    }
+
+    fn watch_deliveries(&mut self, gates: Vec<Arc<dyn DeliveryGate>>) {
         for (source, _) in &mut self.sources {
-            source.commit()?;
+            source.watch_deliveries(gates.clone());
+        }
+    }
+
+    fn close(&mut self) -> Result<()> {
+        for (source, _) in &mut self.sources {
+            source.close()?;
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apache_avro::{Schema, from_avro_datum};
-use weft_runtime::{DeadLetter, Event};
+use weft_runtime::{DeadLetter, Event, Position};
 use weft_schema::datum::DatumCheck;
 
 use crate::{Error, Result};
@@ -19,12 +19,17 @@ use crate::{Error, Result};
 pub struct Batch {
     pub events: Vec<Event>,
     pub dead: Vec<DeadLetter>,
+    /// Where each of `events` was read (a Kafka source's topic, partition, offset), beside
+    /// them instead of as headers: only a dead letter shows it. One per event, or fewer: the
+    /// events past its end have none (every event of a source without positions).
+    pub positions: Vec<Option<Position>>,
 }
 
 impl Batch {
     pub fn clear(&mut self) {
         self.events.clear();
         self.dead.clear();
+        self.positions.clear();
     }
 
     /// Everything the source handed over in this batch, good or bad.
@@ -37,22 +42,50 @@ impl Batch {
     }
 }
 
+/// Names what one poll handed over: the n-th call of a source's `poll` hands over ticket n
+/// (counting from 1), so the run loop and the source count alike without passing it around.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ticket(pub u64);
+
+impl Ticket {
+    /// The ticket of the poll after this one.
+    pub fn next(self) -> Self {
+        Self(self.0 + 1)
+    }
+}
+
 /// A stream of Avro events with one writer schema.
+///
+/// The run loop keeps one batch in flight: it polls batch k while batch k-1 is written but
+/// not yet flushed, then flushes k-1 and acknowledges it. So a source sees, in order:
+/// `poll` (ticket k), `acknowledge(k - 1)`, `poll` (ticket k + 1), ... Calling `poll` again
+/// says that everything handed over before was written downstream (in flight, maybe not
+/// delivered yet); only `acknowledge` says it was delivered.
 pub trait Source: Send {
     /// How the source is named in errors and summaries.
     fn name(&self) -> String;
     /// The schema every event's value is written with.
     fn schema(&self) -> Arc<Schema>;
     /// Appends up to `max` items to `batch`, waiting at most `linger` for a partial batch.
-    /// Returns `false` once the source is exhausted.
+    /// Returns `false` once the source is exhausted. After an error, what this poll appended
+    /// is never written and the source must not be polled again.
     fn poll(&mut self, max: usize, linger: Duration, batch: &mut Batch) -> Result<bool>;
-    /// Everything polled so far has been written and flushed downstream: safe to commit.
+    /// Everything the polls up to ticket `through` handed over has been written and flushed
+    /// downstream: safe to commit. Later polls are not covered (the batch still in flight).
     /// A source may commit later (a Kafka source commits on a timer), never more than this.
-    fn commit(&mut self) -> Result<()> {
+    fn acknowledge(&mut self, through: Ticket) -> Result<()> {
+        let _ = through;
         Ok(())
     }
-    /// The run is over: commit, now, whatever `commit` acknowledged and the source has not
-    /// committed yet; nothing polled after the last `commit` is.
+    /// The sinks' delivery gates, handed over when the pipeline opens and whenever its sinks
+    /// change: a source that must give up part of its input mid-poll (a Kafka group's revoke)
+    /// waits on them to commit the batch in flight, instead of leaving it for the next owner
+    /// to read again.
+    fn watch_deliveries(&mut self, gates: Vec<Arc<dyn DeliveryGate>>) {
+        let _ = gates;
+    }
+    /// The run is over: commit, now, whatever `acknowledge` covered and the source has not
+    /// committed yet; nothing after the last acknowledged ticket is.
     fn close(&mut self) -> Result<()> {
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Replacing parts of a running pipeline between two steps, for `weft serve`'s hot reload:
 //! the chain (processors and limits) and the sinks change while the source, its position and
-//! its Kafka group membership stay. A step always ends with the batch written, flushed and
-//! committed, so between two steps nothing is in flight and nothing can be lost or repeated.
+//! its Kafka group membership stay. A step leaves its batch written but in flight; a swap
+//! first flushes it and acknowledges it to the source ("finish, flush, commit, swap"), so
+//! nothing is in flight across the swap and nothing can be lost or repeated.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,11 +99,21 @@ impl RunningPipeline {
         self.batch_size = batch_size.max(1);
     }
 
-    /// Applies `swap` between two steps. New sinks are opened first, then the source's new
-    /// reader schema is set; only then are the old sinks closed (flushed and finished), so on
-    /// an error nothing has changed. The counters of the run go on; the stage stats start
-    /// again with the new chain. Returns what it replaced.
+    /// Applies `swap` between two steps. The batch in flight is flushed and acknowledged
+    /// first (a failure there fails the run as a step would). New sinks are opened next, then
+    /// the source's new reader schema is set; only then are the old sinks closed (flushed and
+    /// finished), so on an error nothing has changed. The counters of the run go on; the
+    /// stage stats start again with the new chain. Returns what it replaced.
     pub fn swap(&mut self, swap: Swap) -> Result<Replaced> {
+        if self.failed {
+            return Err(crate::Error::Runtime(
+                "an earlier step failed; the run cannot go on".into(),
+            ));
+        }
+        if let Err(e) = self.finish_in_flight() {
+            self.failed = true;
+            return Err(e);
+        }
         let input = match &swap.reader {
             Some((_, schema)) => schema.clone(),
             None => self.source.schema(),
@@ -135,16 +146,21 @@ impl RunningPipeline {
                 replaced.reader = Some((id, schema));
             }
         }
+        let new_sinks = sink.is_some() || dead_sink.is_some();
         if let Some(mut sink) = sink {
             std::mem::swap(&mut self.sink, &mut sink);
             self.summary.sink = self.sink.name();
-            // Everything written was flushed by the last step; closing finishes the file.
+            // Everything written was flushed above; closing finishes the file.
             sink.close()?;
         }
         if let Some(mut dead_sink) = dead_sink {
             std::mem::swap(&mut self.dead_sink, &mut dead_sink);
             self.summary.dead_letter = self.dead_sink.name().to_string();
             dead_sink.flush()?;
+        }
+        if new_sinks {
+            self.source
+                .watch_deliveries(super::gates(self.sink.as_ref(), &self.dead_sink));
         }
         if let Some((chain, digests)) = swap.chain {
             self.summary.processors = chain.stage_ids();

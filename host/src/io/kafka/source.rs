@@ -1,14 +1,17 @@
 //! The Kafka source: a consumer group that commits only offsets the sinks acknowledged.
 //!
-//! `commit()` (the run loop calls it once a batch is flushed) marks everything handed over
-//! as acknowledged; acknowledged offsets are committed asynchronously every
-//! `commit_interval_ms` (1 s by default) instead of once per batch, which at low rates cost
-//! a broker round trip per handful of events. They are also committed synchronously:
+//! Each poll's offsets are kept apart under its ticket (`Source::acknowledge`): the run loop
+//! polls batch k while batch k-1 is written but not flushed, then acknowledges k-1 alone.
+//! Acknowledged offsets are committed asynchronously every `commit_interval_ms` (1 s by
+//! default) instead of once per batch, which at low rates cost a broker round trip per
+//! handful of events. They are also committed synchronously:
 //! - when partitions are revoked (a host joins or leaves the group), inside the rebalance
-//!   callback and before unassigning, so the next owner starts exactly after them; the events
-//!   of revoked partitions already taken into the batch being built (none is written yet)
-//!   leave it, so nobody writes them twice — a planned scale-out or scale-in makes no
-//!   duplicates;
+//!   callback and before unassigning, so the next owner starts exactly after them. The batch
+//!   in flight counts as acknowledged there once the sinks' delivery gates confirm that
+//!   every message written was delivered (waiting up to a few seconds; if not, those
+//!   partitions' part of it is not committed: duplicates around a fault). The events of
+//!   revoked partitions already taken into the batch being built (none is written yet) leave
+//!   it, so nobody writes them twice — a planned scale-out or scale-in makes no duplicates;
 //! - on close (`RunningPipeline::close`, SIGTERM or Ctrl-C, `weft serve` stopping or
 //!   rebuilding a pipeline) and when the source is dropped.
 //!
@@ -25,17 +28,14 @@ use apache_avro::Schema;
 use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use weft_runtime::{DeadLetter, Event, Header};
+use weft_runtime::{DeadLetter, Event, Header, Position};
 use weft_schema::parse_schema;
 
 use self::offsets::{Offsets, Start, Taken};
 use super::wire::{DecodeError, Decoder, Fetch, with_retries};
-use super::{
-    Diagnostics, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC, client_config,
-    is_fatal, registry,
-};
+use super::{Diagnostics, client_config, is_fatal, registry};
 use crate::config::{KafkaSourceConfig, StartPosition, WireFormat};
-use crate::io::stream::{Batch, PartitionLag, Source, read_schema};
+use crate::io::stream::{Batch, DeliveryGate, PartitionLag, Source, Ticket, read_schema};
 use crate::{Error, Result};
 
 mod group;
@@ -54,8 +54,10 @@ pub struct KafkaSource {
     /// Topics, or `^pattern`; subscribed at the first poll, so building a pipeline (or
     /// `weft validate`) never joins the group and rebalances the hosts running it.
     subscription: Option<Vec<String>>,
-    /// Handed over since the last `commit()`, and where each item of the batch came from.
+    /// Taken by the current poll, and where each item of its batch came from.
     taken: Taken,
+    /// The ticket of the last poll (the number of polls so far).
+    polls: Ticket,
     /// Acknowledged offsets are committed at most this often (on revoke and close at once).
     commit_interval: Duration,
     last_commit: Instant,
@@ -150,6 +152,7 @@ impl KafkaSource {
             revoked: AtomicBool::new(false),
             assignments: AtomicU64::new(0),
             lag: Mutex::new(Vec::new()),
+            gates: Mutex::new(Vec::new()),
         };
         let consumer: BaseConsumer<SourceContext> = client
             .create_with_context(context)
@@ -168,6 +171,7 @@ impl KafkaSource {
             decoder,
             subscription: Some(subscription),
             taken: Taken::default(),
+            polls: Ticket::default(),
             commit_interval: Duration::from_millis(config.commit_interval_ms),
             last_commit: Instant::now(),
         })
@@ -182,6 +186,60 @@ impl KafkaSource {
             tracing::info!(source = %self.name, "subscribed");
         }
         Ok(())
+    }
+
+    /// One poll; see `Source::poll`.
+    fn take_batch(&mut self, max: usize, linger: Duration, batch: &mut Batch) -> Result<bool> {
+        self.subscribe()?;
+        let deadline = Instant::now() + linger;
+        let start = Start {
+            events: batch.events.len(),
+            dead: batch.dead.len(),
+        };
+        self.taken.begin();
+        let mut took = false;
+        while batch.len() < max {
+            if let Some(fatal) = self.consumer.context().diagnostics.fatal() {
+                return Err(self.fatal(format!("fatal consumer error: {fatal}")));
+            }
+            let wait = if took {
+                Duration::ZERO
+            } else {
+                whole_millis(deadline.saturating_duration_since(Instant::now()))
+            };
+            let polled = self.consumer.poll(wait);
+            drop_revoked(
+                self.consumer.context(),
+                &mut self.taken,
+                &self.name,
+                start,
+                batch,
+            );
+            let polled = match polled {
+                Some(polled) => polled,
+                None if took || wait.is_zero() => break,
+                // A rebalance or a commit's answer was served: the first message may
+                // still come within the linger.
+                None => continue,
+            };
+            match polled {
+                Ok(message) => {
+                    took = true;
+                    let dead = take(&self.name, &mut self.decoder, &message, batch)?;
+                    self.taken
+                        .take(message.topic(), message.partition(), message.offset(), dead);
+                }
+                Err(e) if is_fatal(&e) => {
+                    return Err(self.fatal(format!("fatal consumer error: {e}")));
+                }
+                Err(e) => self
+                    .consumer
+                    .context()
+                    .diagnostics
+                    .warn(&format!("consumer error (retrying): {e}")),
+            }
+        }
+        Ok(true)
     }
 
     fn fatal(&self, reason: String) -> Error {
@@ -242,66 +300,34 @@ impl Source for KafkaSource {
     ///
     /// A rebalance runs inside the consumer's poll: the events of partitions it revoked
     /// leave the batch before anything else is taken (the next owner reads them).
+    ///
+    /// Polling again says the last poll's batch was written: its offsets wait, under its
+    /// ticket, for the run loop's acknowledgement (or a revoke's delivery check).
     fn poll(&mut self, max: usize, linger: Duration, batch: &mut Batch) -> Result<bool> {
-        self.subscribe()?;
-        let deadline = Instant::now() + linger;
-        let start = Start {
-            events: batch.events.len(),
-            dead: batch.dead.len(),
-        };
-        self.taken.begin();
-        let mut took = false;
-        while batch.len() < max {
-            if let Some(fatal) = self.consumer.context().diagnostics.fatal() {
-                return Err(self.fatal(format!("fatal consumer error: {fatal}")));
-            }
-            let wait = if took {
-                Duration::ZERO
-            } else {
-                whole_millis(deadline.saturating_duration_since(Instant::now()))
-            };
-            let polled = self.consumer.poll(wait);
-            drop_revoked(
-                self.consumer.context(),
-                &mut self.taken,
-                &self.name,
-                start,
-                batch,
-            );
-            let polled = match polled {
-                Some(polled) => polled,
-                None if took || wait.is_zero() => break,
-                // A rebalance or a commit's answer was served: the first message may
-                // still come within the linger.
-                None => continue,
-            };
-            match polled {
-                Ok(message) => {
-                    took = true;
-                    let dead = take(&self.name, &mut self.decoder, &message, batch)?;
-                    self.taken
-                        .take(message.topic(), message.partition(), message.offset(), dead);
-                }
-                Err(e) if is_fatal(&e) => {
-                    return Err(self.fatal(format!("fatal consumer error: {e}")));
-                }
-                Err(e) => self
-                    .consumer
-                    .context()
-                    .diagnostics
-                    .warn(&format!("consumer error (retrying): {e}")),
-            }
+        self.taken
+            .hand_over(self.polls, &mut lock(&self.consumer.context().offsets));
+        self.polls = self.polls.next();
+        let polled = self.take_batch(max, linger, batch);
+        if polled.is_err() {
+            self.taken.discard();
         }
-        Ok(true)
+        polled
     }
 
-    /// Everything handed over is acknowledged; commits what is acknowledged, asynchronously,
+    /// Polls up to `through` are acknowledged; commits what is acknowledged, asynchronously,
     /// once `commit_interval` has passed since the last commit. A failed commit is retried at
     /// the next interval: until then the group only restarts further back (duplicates, never
     /// loss).
-    fn commit(&mut self) -> Result<()> {
+    fn acknowledge(&mut self, through: Ticket) -> Result<()> {
         let context = self.consumer.context();
-        self.taken.acknowledge(&mut lock(&context.offsets));
+        {
+            let mut offsets = lock(&context.offsets);
+            if through >= self.polls {
+                // The last poll's batch (the run is ending): written and flushed too.
+                self.taken.hand_over(self.polls, &mut offsets);
+            }
+            offsets.acknowledge(through);
+        }
         if self.last_commit.elapsed() < self.commit_interval {
             return Ok(());
         }
@@ -326,8 +352,12 @@ impl Source for KafkaSource {
         }
     }
 
-    /// Commits what is acknowledged, synchronously; what was handed over since the last
-    /// `commit()` was not acknowledged and is not committed.
+    fn watch_deliveries(&mut self, gates: Vec<Arc<dyn DeliveryGate>>) {
+        *lock(&self.consumer.context().gates) = gates;
+    }
+
+    /// Commits what is acknowledged, synchronously; polls after the last acknowledged
+    /// ticket are not committed.
     fn close(&mut self) -> Result<()> {
         commit_now(&self.consumer, None)
             .map_err(|e| self.fatal(format!("committing on close: {e}")))
@@ -377,8 +407,9 @@ fn whole_millis(wait: Duration) -> Duration {
     Duration::from_millis(wait.as_micros().div_ceil(1000) as u64)
 }
 
-/// Turns one message into an event, or a dead letter when its value cannot be decoded
-/// (then returns true).
+/// Turns one message into an event, with where it was read beside it in `batch.positions`,
+/// or into a dead letter when its value cannot be decoded (then returns true; a dead letter
+/// carries its position as headers).
 fn take(
     name: &str,
     decoder: &mut Decoder,
@@ -388,9 +419,9 @@ fn take(
     let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
     let mut headers = Vec::new();
     if let Some(incoming) = message.headers() {
-        headers.reserve(incoming.count() + 3);
+        headers.reserve(incoming.count());
         for h in incoming.iter() {
-            // Positions from an earlier hop are replaced by this one.
+            // An earlier hop's position (a dead-letter topic read back) is not this one.
             if !weft_runtime::is_position(h.key) {
                 headers.push(Header {
                     key: h.key.to_string(),
@@ -399,16 +430,11 @@ fn take(
             }
         }
     }
-    for (key, value) in [
-        (HEADER_SOURCE_TOPIC, topic.to_string()),
-        (HEADER_SOURCE_PARTITION, partition.to_string()),
-        (HEADER_SOURCE_OFFSET, offset.to_string()),
-    ] {
-        headers.push(Header {
-            key: key.to_string(),
-            value: value.into_bytes(),
-        });
-    }
+    let position = Position {
+        topic: shared_topic(&batch.positions, topic),
+        partition,
+        offset,
+    };
     let payload = message.payload();
     let decoded = match payload {
         None => Err(DecodeError::Bad("no value (a tombstone)".into())),
@@ -423,11 +449,15 @@ fn take(
     match decoded {
         Ok(value) => {
             event.value = value;
+            // Events before these without a position (another source of a union) get none.
+            batch.positions.resize(batch.events.len(), None);
             batch.events.push(event);
+            batch.positions.push(Some(position));
             Ok(false)
         }
         Err(DecodeError::Bad(reason)) => {
             event.value = payload.map(<[u8]>::to_vec).unwrap_or_default();
+            position.put_on(&mut event.headers);
             batch.dead.push(DeadLetter {
                 event,
                 stage: None,
@@ -442,6 +472,36 @@ fn take(
             reason: format!("{topic}/{partition}@{offset}: {reason}"),
         }),
     }
+}
+
+/// `topic`, shared with the batch's last position when that is the same topic (a consumer
+/// hands messages over in runs of one partition): an allocation per run, not per event.
+fn shared_topic(positions: &[Option<Position>], topic: &str) -> Arc<str> {
+    match positions.last() {
+        Some(Some(last)) if *last.topic == *topic => last.topic.clone(),
+        _ => Arc::from(topic),
+    }
+}
+
+/// Removes from `positions[start..]` those of `revoked` partitions: what this poll took of
+/// them leaves the batch, and each event's position with it (every event this poll took has
+/// one, see `take`).
+fn drop_revoked_positions(
+    revoked: &[(String, i32)],
+    start: usize,
+    positions: &mut Vec<Option<Position>>,
+) {
+    let mut index = 0;
+    positions.retain(|position| {
+        let gone = index >= start
+            && position.as_ref().is_some_and(|p| {
+                revoked
+                    .iter()
+                    .any(|(topic, partition)| **topic == *p.topic && *partition == p.partition)
+            });
+        index += 1;
+        !gone
+    });
 }
 
 #[cfg(test)]
@@ -466,6 +526,52 @@ mod tests {
         assert_eq!(default.get("fetch.wait.max.ms"), Some(FETCH_WAIT_MAX_MS));
         let tuned = consumer_config(&source("\"fetch.wait.max.ms\" = 250"));
         assert_eq!(tuned.get("fetch.wait.max.ms"), Some("250"));
+    }
+
+    fn at(topic: &Arc<str>, partition: i32, offset: i64) -> Option<Position> {
+        Some(Position {
+            topic: topic.clone(),
+            partition,
+            offset,
+        })
+    }
+
+    #[test]
+    fn a_run_of_one_topic_shares_one_name() {
+        let orders: Arc<str> = Arc::from("orders");
+        let positions = vec![at(&orders, 0, 1)];
+        assert!(Arc::ptr_eq(&shared_topic(&positions, "orders"), &orders));
+        assert_eq!(&*shared_topic(&positions, "refunds"), "refunds");
+        assert_eq!(&*shared_topic(&[], "orders"), "orders");
+    }
+
+    #[test]
+    fn a_revoke_takes_this_polls_positions_of_the_revoked_partitions_only() {
+        let t: Arc<str> = Arc::from("t");
+        let u: Arc<str> = Arc::from("u");
+        // Two items of an earlier poll (one without a position), then this poll's.
+        let mut positions = vec![
+            at(&t, 1, 5),
+            None,
+            at(&t, 0, 7),
+            at(&t, 1, 8),
+            at(&u, 1, 9),
+            at(&t, 1, 9),
+        ];
+        drop_revoked_positions(&[("t".into(), 1)], 2, &mut positions);
+        let left: Vec<_> = positions
+            .iter()
+            .map(|p| p.as_ref().map(|p| (p.topic.to_string(), p.partition, p.offset)))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                Some(("t".into(), 1, 5)),
+                None,
+                Some(("t".into(), 0, 7)),
+                Some(("u".into(), 1, 9)),
+            ]
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The Kafka source's side of the consumer group: the state librdkafka's callbacks share with
-//! the polling code, the rebalance callback (commit what was acknowledged for revoked
+//! the polling code, the rebalance callback (commit what was delivered for revoked
 //! partitions, then give them up) and the synchronous commit it and `close` use.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult};
@@ -13,7 +14,12 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::offsets::{Offsets, Partition, Start, Taken};
 use crate::io::kafka::Diagnostics;
-use crate::io::stream::{Batch, PartitionLag};
+use crate::io::stream::{Batch, DeliveryGate, PartitionLag};
+
+/// Longest a revoke waits for the batch in flight to be delivered before it gives the
+/// partitions up without committing that batch (its next owner then reads it again). The
+/// whole group waits for this member meanwhile; a healthy broker answers in milliseconds.
+pub(super) const REVOKE_DELIVERY_WAIT: Duration = Duration::from_secs(5);
 
 /// State the rebalance callback shares with the polling code (both run on the polling
 /// thread, inside `poll`, so the locks are never contended).
@@ -30,6 +36,38 @@ pub(super) struct SourceContext {
     pub assignments: AtomicU64,
     /// Lag per partition from librdkafka's last statistics.
     pub lag: Mutex<Vec<PartitionLag>>,
+    /// The sinks' delivery gates (`Source::watch_deliveries`): a revoke waits on them.
+    pub gates: Mutex<Vec<Arc<dyn DeliveryGate>>>,
+}
+
+impl SourceContext {
+    /// Whether every sink delivered everything written to it, waiting at most
+    /// [`REVOKE_DELIVERY_WAIT`] in all.
+    fn delivered(&self) -> bool {
+        let gates = lock(&self.gates).clone();
+        let deadline = Instant::now() + REVOKE_DELIVERY_WAIT;
+        gates
+            .iter()
+            .all(|gate| gate.wait_delivered(deadline.saturating_duration_since(Instant::now())))
+    }
+
+    /// The batch in flight (written, not flushed) may hold events of `revoked` partitions:
+    /// once the sinks delivered it, its offsets of those partitions are acknowledged, so the
+    /// commit on revoke covers them and the next owner does not read them again.
+    fn acknowledge_delivered(&self, revoked: &[Partition]) {
+        if !lock(&self.offsets).written_on(revoked) {
+            return;
+        }
+        let waited = Instant::now();
+        if self.delivered() {
+            lock(&self.offsets).acknowledge_delivered(revoked);
+        } else {
+            self.diagnostics.warn(&format!(
+                "the batch in flight was not delivered within {:.1}s of a revoke; its events of revoked partitions are not committed, and their next owner reads them again",
+                waited.elapsed().as_secs_f64()
+            ));
+        }
+    }
 }
 
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -134,6 +172,7 @@ impl ConsumerContext for SourceContext {
                     .collect();
                 // Before unassigning, so the next owner starts right after what this host
                 // wrote; the batch being built drops the rest (see `Source::poll`).
+                self.acknowledge_delivered(&revoked);
                 if let Err(e) = commit_now(consumer, Some(&revoked)) {
                     self.diagnostics.warn(&format!(
                         "committing the acknowledged offsets of revoked partitions failed: {e}; the next owner reads them again"
@@ -198,6 +237,7 @@ pub(super) fn drop_revoked(
     }
     let revoked = lock(&context.offsets).take_revoked();
     let dropped = taken.drop_revoked(&revoked, start, &mut batch.events, &mut batch.dead);
+    super::drop_revoked_positions(&revoked, start.events, &mut batch.positions);
     if dropped > 0 {
         tracing::info!(
             source = %name,

@@ -1,13 +1,19 @@
 //! Which offsets a Kafka source may commit: the bookkeeping behind its at-least-once
 //! guarantee, apart from librdkafka so it can be tested without a broker.
 //!
-//! An offset moves through three states per partition: *taken* (its message is in the batch
-//! being built: [`Taken`], owned by the polling code), *acknowledged* (the sinks flushed the
+//! An offset moves through four states per partition: *taken* (its message is in the batch
+//! being built: [`Taken`], owned by the polling code), *written* (the run loop polled again,
+//! so that batch was handed to the sinks, which may still be delivering it:
+//! [`Offsets::written`], one entry per poll's ticket), *acknowledged* (the sinks flushed the
 //! batch: [`Offsets::acked`]) and *committed* (the broker confirmed it). Only acknowledged
-//! offsets are ever committed. A revoked partition leaves all three: its taken events leave
-//! the batch (none is written yet), its acknowledged offsets are committed on revoke.
+//! offsets are ever committed. A revoked partition leaves all four: its taken events leave
+//! the batch (none is written yet); its written offsets become acknowledged only if the
+//! sinks' delivery gates confirm every delivery; its acknowledged offsets are committed on
+//! revoke.
 
 use std::collections::HashMap;
+
+use crate::io::stream::Ticket;
 
 /// A topic's partition, as the broker names it.
 pub(super) type Partition = (String, i32);
@@ -17,6 +23,8 @@ pub(super) type Partition = (String, i32);
 /// polling code last looked.
 #[derive(Debug, Default)]
 pub(super) struct Offsets {
+    /// Per poll written and not acknowledged yet, in ticket order.
+    written: Vec<(Ticket, HashMap<Partition, i64>)>,
     acked: HashMap<Partition, i64>,
     committed: HashMap<Partition, i64>,
     revoked: Vec<Partition>,
@@ -46,12 +54,54 @@ impl Offsets {
         }
     }
 
+    /// What poll `ticket` took was handed to the sinks: one past its last offset per
+    /// partition.
+    pub fn written(&mut self, ticket: Ticket, next: HashMap<Partition, i64>) {
+        if !next.is_empty() {
+            self.written.push((ticket, next));
+        }
+    }
+
+    /// The sinks flushed everything polls up to `through` handed over.
+    pub fn acknowledge(&mut self, through: Ticket) {
+        let done = self.written.partition_point(|(t, _)| *t <= through);
+        for (_, next) in self.written.drain(..done) {
+            for (partition, offset) in next {
+                raise(&mut self.acked, partition, offset);
+            }
+        }
+    }
+
+    /// Whether anything written but not acknowledged comes from `partitions`.
+    pub fn written_on(&self, partitions: &[Partition]) -> bool {
+        self.written
+            .iter()
+            .any(|(_, next)| next.keys().any(|p| partitions.contains(p)))
+    }
+
+    /// The sinks delivered everything written (their delivery gates said so): what was
+    /// written from `partitions` is acknowledged, ahead of its batch's flush.
+    pub fn acknowledge_delivered(&mut self, partitions: &[Partition]) {
+        for (_, next) in &mut self.written {
+            for p in partitions {
+                if let Some(offset) = next.remove(p) {
+                    raise(&mut self.acked, p.clone(), offset);
+                }
+            }
+        }
+    }
+
     /// Forgets revoked partitions (after their acknowledged offsets were committed) and
     /// notes them for the polling code, which drops their events from the batch it builds.
+    /// Their written offsets go too: acknowledging that batch later must not make them
+    /// committable again.
     pub fn revoke(&mut self, partitions: &[Partition]) {
         for p in partitions {
             self.acked.remove(p);
             self.committed.remove(p);
+        }
+        for (_, next) in &mut self.written {
+            next.retain(|p, _| !partitions.contains(p));
         }
         self.revoked.extend_from_slice(partitions);
     }
@@ -66,9 +116,14 @@ impl Offsets {
 /// topics) and a partition.
 type Origin = (u32, i32);
 
-/// What the polling code took since the last acknowledgement: one past the last offset per
-/// partition, and the partition of each item of the batch being built, so the items of a
-/// revoked partition can leave it.
+/// Never lowers an offset: polls of one partition hand over ascending offsets.
+fn raise(offsets: &mut HashMap<Partition, i64>, partition: Partition, offset: i64) {
+    let slot = offsets.entry(partition).or_insert(offset);
+    *slot = (*slot).max(offset);
+}
+
+/// What the current poll took: one past the last offset per partition, and the partition of
+/// each item of the batch being built, so the items of a revoked partition can leave it.
 #[derive(Debug, Default)]
 pub(super) struct Taken {
     topics: Vec<String>,
@@ -139,13 +194,22 @@ impl Taken {
         before - events.len() - dead.len()
     }
 
-    /// The sinks acknowledged everything taken: it becomes committable.
-    pub fn acknowledge(&mut self, offsets: &mut Offsets) {
-        for ((index, partition), next) in self.next.drain() {
-            let key = (self.topics[index as usize].clone(), partition);
-            let slot = offsets.acked.entry(key).or_insert(next);
-            *slot = (*slot).max(next);
-        }
+    /// What was taken was handed to the sinks as poll `ticket`: it is written, and becomes
+    /// committable once that ticket is acknowledged.
+    pub fn hand_over(&mut self, ticket: Ticket, offsets: &mut Offsets) {
+        let next = self
+            .next
+            .drain()
+            .map(|((index, partition), next)| {
+                ((self.topics[index as usize].clone(), partition), next)
+            })
+            .collect();
+        offsets.written(ticket, next);
+    }
+
+    /// The poll failed: what it took is never written, so it is never acknowledged.
+    pub fn discard(&mut self) {
+        self.next.clear();
     }
 }
 
@@ -171,6 +235,131 @@ mod tests {
         (topic.to_string(), partition)
     }
 
+    /// What was taken is written and flushed at once (a run loop without a batch in flight).
+    fn deliver(taken: &mut Taken, offsets: &mut Offsets) {
+        taken.hand_over(Ticket(1), offsets);
+        offsets.acknowledge(Ticket(1));
+    }
+
+    #[test]
+    fn the_batch_in_flight_is_not_committable_until_its_ticket_is_acknowledged() {
+        let mut offsets = Offsets::default();
+        let mut taken = Taken::default();
+        // Poll 1 takes 0..3 of t/0; poll 2 hands it over (written) and takes 3..5.
+        for offset in 0..3 {
+            taken.take("t", 0, offset, false);
+        }
+        taken.hand_over(Ticket(1), &mut offsets);
+        for offset in 3..5 {
+            taken.take("t", 0, offset, false);
+        }
+        assert!(offsets.uncommitted(None).is_empty(), "written, not flushed");
+        assert!(offsets.written_on(&[p("t", 0)]));
+        assert!(!offsets.written_on(&[p("t", 1)]));
+        offsets.acknowledge(Ticket(1));
+        assert_eq!(offsets.uncommitted(None), vec![(p("t", 0), 3)]);
+        // Poll 3 hands poll 2 over; acknowledging 1 again changes nothing.
+        taken.hand_over(Ticket(2), &mut offsets);
+        offsets.acknowledge(Ticket(1));
+        assert_eq!(offsets.uncommitted(None), vec![(p("t", 0), 3)]);
+        offsets.acknowledge(Ticket(2));
+        assert_eq!(offsets.uncommitted(None), vec![(p("t", 0), 5)]);
+    }
+
+    #[test]
+    fn a_revoke_acknowledges_the_written_batch_only_when_its_deliveries_are_confirmed() {
+        let mut offsets = Offsets::default();
+        let mut taken = Taken::default();
+        taken.take("t", 0, 7, false);
+        taken.take("t", 1, 9, false);
+        taken.hand_over(Ticket(1), &mut offsets);
+        // Delivered: t/0's written offset is committable before the batch is flushed.
+        offsets.acknowledge_delivered(&[p("t", 0)]);
+        assert_eq!(offsets.uncommitted(Some(&[p("t", 0)])), vec![(p("t", 0), 8)]);
+        offsets.revoke(&[p("t", 0)]);
+        // Not confirmed for t/1: revoked without becoming committable, and the run loop's
+        // later acknowledgement of the batch does not bring it back.
+        offsets.revoke(&[p("t", 1)]);
+        offsets.acknowledge(Ticket(1));
+        assert!(offsets.uncommitted(None).is_empty());
+        assert!(!offsets.written_on(&[p("t", 0), p("t", 1)]));
+    }
+
+    proptest! {
+        /// Whatever the partitions each poll takes from and wherever revokes land (with the
+        /// deliveries confirmed or not), nothing becomes committable past what was
+        /// acknowledged or confirmed delivered, nothing of a partition revoked since, and,
+        /// with no revoke at all, exactly what the acknowledged polls took.
+        #[test]
+        fn committable_offsets_follow_the_acknowledged_tickets(
+            polls in proptest::collection::vec(
+                (proptest::collection::vec(0i32..3, 0..8), proptest::option::of((0i32..3, any::<bool>()))),
+                1..12,
+            ),
+        ) {
+            let mut offsets = Offsets::default();
+            let mut taken = Taken::default();
+            let mut next_offset = [0i64; 3];
+            // Per partition: one past the highest offset allowed to be committable.
+            let mut allowed: [Option<i64>; 3] = [None; 3];
+            // Per ticket, per partition: one past the highest offset it took (after revokes).
+            let mut by_ticket: Vec<[Option<i64>; 3]> = Vec::new();
+            let mut revoked_ever = false;
+            for (k, (takes, revoke)) in polls.iter().enumerate() {
+                let ticket = Ticket(k as u64 + 1);
+                // Polling again: the last poll's batch was written.
+                taken.hand_over(Ticket(k as u64), &mut offsets);
+                taken.begin();
+                let start = Start { events: 0, dead: 0 };
+                let mut events: Vec<i32> = Vec::new();
+                let mut took = [None; 3];
+                if let Some((part, delivered)) = revoke {
+                    revoked_ever = true;
+                    let gone = [p("t", *part)];
+                    if *delivered {
+                        for earlier in &by_ticket {
+                            if let Some(o) = earlier[*part as usize] {
+                                allowed[*part as usize] = Some(allowed[*part as usize].unwrap_or(0).max(o));
+                            }
+                        }
+                        offsets.acknowledge_delivered(&gone);
+                    }
+                    prop_assert!(offsets.uncommitted(None).iter().all(|((_, q), o)| allowed[*q as usize].is_some_and(|a| *o <= a)));
+                    offsets.revoke(&gone);
+                    taken.drop_revoked(&gone, start, &mut events, &mut Vec::<i32>::new());
+                    allowed[*part as usize] = None;
+                    for earlier in &mut by_ticket {
+                        earlier[*part as usize] = None;
+                    }
+                }
+                for part in takes {
+                    let offset = next_offset[*part as usize];
+                    next_offset[*part as usize] += 1;
+                    taken.take("t", *part, offset, false);
+                    events.push(*part);
+                    took[*part as usize] = Some(offset + 1);
+                }
+                by_ticket.push(took);
+                // The run loop acknowledges the batch before this one.
+                offsets.acknowledge(Ticket(ticket.0 - 1));
+                if k >= 1 {
+                    for part in 0..3 {
+                        if let Some(o) = by_ticket[k - 1][part] {
+                            allowed[part] = Some(allowed[part].unwrap_or(0).max(o));
+                        }
+                    }
+                }
+                for ((_, part), offset) in offsets.uncommitted(None) {
+                    let limit = allowed[part as usize];
+                    prop_assert!(limit.is_some_and(|a| offset <= a), "t/{part} committable at {offset}, allowed {limit:?}");
+                    if !revoked_ever {
+                        prop_assert_eq!(Some(offset), limit);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn only_acknowledged_offsets_become_committable_and_confirmed_ones_are_not_repeated() {
         let mut offsets = Offsets::default();
@@ -179,7 +368,7 @@ mod tests {
         taken.take("t", 0, 11, true);
         taken.take("t", 1, 5, false);
         assert!(offsets.uncommitted(None).is_empty(), "nothing acknowledged");
-        taken.acknowledge(&mut offsets);
+        deliver(&mut taken, &mut offsets);
         assert_eq!(
             offsets.uncommitted(None),
             vec![(p("t", 0), 12), (p("t", 1), 6)]
@@ -197,14 +386,14 @@ mod tests {
         let mut offsets = Offsets::default();
         let mut taken = Taken::default();
         taken.take("t", 0, 3, false);
-        taken.acknowledge(&mut offsets);
+        deliver(&mut taken, &mut offsets);
         offsets.revoke(&[p("t", 0)]);
         offsets.confirm(&p("t", 0), 4);
         assert_eq!(offsets.take_revoked(), vec![p("t", 0)]);
         assert!(offsets.take_revoked().is_empty());
         // Assigned again and read from the committed offset 4: committable as usual.
         taken.take("t", 0, 4, false);
-        taken.acknowledge(&mut offsets);
+        deliver(&mut taken, &mut offsets);
         assert_eq!(offsets.uncommitted(None), vec![(p("t", 0), 5)]);
     }
 
@@ -241,7 +430,7 @@ mod tests {
             prop_assert_eq!(&dead, &expect_dead);
             prop_assert_eq!(gone, before + takes.len() - expect_events.len() - expect_dead.len());
             let mut offsets = Offsets::default();
-            taken.acknowledge(&mut offsets);
+            deliver(&mut taken, &mut offsets);
             for ((t, part), _) in offsets.uncommitted(None) {
                 prop_assert!(!revoked.contains(&(t.clone(), part)), "{t}/{part} revoked yet acknowledged");
             }
