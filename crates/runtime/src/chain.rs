@@ -1,6 +1,6 @@
 //! A fused chain: every processor of a task instantiated in one `Store`, called once per batch,
-//! with traps isolated to the event that caused them. The source's position headers stay in
-//! the host (see [`super::positions`]).
+//! with traps isolated to the event that caused them. Each event's position (where the source
+//! read it) travels beside the batch, never through a stage (see [`super::positions`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use weft_schema::parse_schema;
 use super::bindings::{Event, Outcome};
 use super::contract::{Configured, Instance, normalize_reads};
 use super::manifest::{SCHEMA_MAX, cap};
-use super::positions::{Positions, Traced, drop_forged};
+use super::positions::{Position, Traced, drop_forged, follow, position_at};
 use super::state::{Export, begin_call};
 use super::{HostState, Plugin, Runtime};
 use crate::{Error, Result};
@@ -91,6 +91,20 @@ pub struct DeadLetter {
 pub struct ChainOutput {
     pub events: Vec<Event>,
     pub dead: Vec<DeadLetter>,
+    /// Where each of `events` was read: its input's position (see
+    /// [`crate::position_at`]: shorter when the last events have none).
+    pub positions: Vec<Option<Position>>,
+}
+
+impl ChainOutput {
+    /// A copy of `events[index]` for a dead letter: with its position as headers.
+    pub fn dead_event(&self, index: usize) -> Event {
+        let mut event = self.events[index].clone();
+        if let Some(position) = position_at(&self.positions, index) {
+            position.put_on(&mut event.headers);
+        }
+        event
+    }
 }
 
 struct Stage {
@@ -291,14 +305,22 @@ impl Chain {
 
     /// Runs one batch through every processor. Rejected events and events that made a
     /// processor trap come back as dead letters; the rest flows on. Fails only when an
-    /// instance cannot be re-created after a trap.
-    ///
-    /// Headers whose key starts with `weft.source.` (the source's position) are not handed
-    /// to any processor: every output event and every dead letter gets those of the input
-    /// event it comes from, after its own headers, and what a processor emits under that
-    /// prefix is dropped.
+    /// instance cannot be re-created after a trap. For events read without a position (see
+    /// [`Chain::process_at`]).
     pub fn process(&mut self, batch: Vec<Event>) -> Result<ChainOutput> {
-        let (positions, mut current) = Positions::hold(batch);
+        self.process_at(batch, Vec::new())
+    }
+
+    /// [`Chain::process`] for events read at `positions` (one per event, or fewer: see
+    /// [`crate::position_at`]). No processor sees a position: each output event gets its
+    /// input's in [`ChainOutput::positions`], each dead letter its input's as `weft.source.*`
+    /// headers after its own, and what a processor emits under that prefix is dropped.
+    pub fn process_at(
+        &mut self,
+        batch: Vec<Event>,
+        positions: Vec<Option<Position>>,
+    ) -> Result<ChainOutput> {
+        let mut current = Traced::input(batch);
         let mut dead = Traced::with_capacity(0);
         for index in 0..self.stages.len() {
             if current.is_empty() {
@@ -340,8 +362,21 @@ impl Chain {
                 self.spare = drained;
             }
         }
-        let (events, dead) = positions.restore(current, dead);
-        Ok(ChainOutput { events, dead })
+        let Traced {
+            items: mut dead,
+            origins,
+        } = dead;
+        for (letter, origin) in dead.iter_mut().zip(origins) {
+            if let Some(position) = position_at(&positions, origin as usize) {
+                position.put_on(&mut letter.event.headers);
+            }
+        }
+        let positions = follow(positions, &current.origins);
+        Ok(ChainOutput {
+            events: current.items,
+            dead,
+            positions,
+        })
     }
 
     /// Moves `events` on as their outcomes say: into `next`, or to `dead`.
@@ -380,7 +415,7 @@ impl Chain {
     /// each a datum of the stage's output schema, within the batch's output budget. The
     /// lifted outcomes are already in host memory (at most what the guest's memory held);
     /// this bounds what the chain keeps of them. Position headers a processor emitted are
-    /// dropped here (the host gives back the input's).
+    /// dropped here (only the host says where an event was read).
     fn check_emitted(&mut self, index: usize, emitted: &mut [Event]) -> Result<(), String> {
         let limits = self.limits;
         if emitted.len() > limits.max_emit_per_event {

@@ -32,7 +32,10 @@ pub use chain::{Chain, ChainLimits, ChainOutput, DeadLetter, StageSpec, StageSta
 pub use contract::{ContractVersion, READ_PATH_MAX, READS_MAX};
 pub use plugin::Plugin;
 pub use plugin_log::{LOG_BURST, LOG_MESSAGE_MAX, LOG_RATE_PER_SEC};
-pub use positions::{POSITION_PREFIX, is_position};
+pub use positions::{
+    HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC, POSITION_PREFIX, Position,
+    is_position, position_at,
+};
 pub(crate) use state::HostState;
 pub use wasi::{MAX_RANDOM_BYTES, OUTPUT_TAIL_BYTES};
 

@@ -1,25 +1,68 @@
-//! The source's position headers (`weft.source.*`), held by the host while a batch crosses
-//! the chain: no stage is handed them and none can change them, and every output and dead
-//! letter gets its input's back.
+//! Where each event of a batch was read (a Kafka source's topic, partition and offset),
+//! carried beside the batch instead of inside its events, and shown only on dead letters, as
+//! `weft.source.*` headers.
 //!
-//! They name where an event was read (a Kafka source adds topic, partition and offset) so a
-//! dead letter can say it. Lowered into every stage they cost six guest allocations and
-//! their copies per event per stage, and lifted back out with each emitted event, for
-//! nothing a processor should act on; held here they are moved once in and once out.
+//! As three header strings per event the position cost six allocations at the source and
+//! their frees, for something only a dead letter (rare) shows: beside the batch it is one
+//! `Arc<str>` per topic and two integers per event. No stage is handed it and none can set it:
+//! a `weft.source.*` header a processor emits is dropped, and a dead letter's position
+//! headers are the host's, replacing any of that name the event carried.
 
-use super::bindings::{Event, Header};
-use super::chain::DeadLetter;
+use std::sync::Arc;
 
-/// Headers whose key starts with this are the source's position, which the host keeps.
+use super::bindings::Header;
+
+/// Headers whose key starts with this are the source's position, which only the host sets.
 pub const POSITION_PREFIX: &str = "weft.source.";
+/// The position headers of a dead letter.
+pub const HEADER_SOURCE_TOPIC: &str = "weft.source.topic";
+pub const HEADER_SOURCE_PARTITION: &str = "weft.source.partition";
+pub const HEADER_SOURCE_OFFSET: &str = "weft.source.offset";
 
 /// Whether `key` names a position header (see [`POSITION_PREFIX`]).
 pub fn is_position(key: &str) -> bool {
     key.starts_with(POSITION_PREFIX)
 }
 
+/// Where an event was read. A batch's positions share one `topic` per topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl Position {
+    /// The position as `weft.source.topic`, `.partition` and `.offset` headers.
+    pub fn headers(&self) -> [Header; 3] {
+        let header = |key: &str, value: String| Header {
+            key: key.to_string(),
+            value: value.into_bytes(),
+        };
+        [
+            header(HEADER_SOURCE_TOPIC, self.topic.to_string()),
+            header(HEADER_SOURCE_PARTITION, self.partition.to_string()),
+            header(HEADER_SOURCE_OFFSET, self.offset.to_string()),
+        ]
+    }
+
+    /// Puts the position headers after `headers`, in place of any position header already
+    /// there: what a dead letter says about where it was read is the host's word only.
+    pub fn put_on(&self, headers: &mut Vec<Header>) {
+        drop_forged(headers);
+        headers.extend(self.headers());
+    }
+}
+
+/// The position of item `index` of a batch whose positions are `positions`: one per item, or
+/// fewer, when the items past its end (read from a source without positions, in a union of
+/// sources) have none.
+pub fn position_at(positions: &[Option<Position>], index: usize) -> Option<&Position> {
+    positions.get(index).and_then(Option::as_ref)
+}
+
 /// Items on their way through the chain, each with the index of the input event it comes
-/// from (its origin), whose positions it gets back at the end.
+/// from (its origin), whose position it has.
 pub(crate) struct Traced<T> {
     pub items: Vec<T>,
     pub origins: Vec<u32>,
@@ -37,6 +80,12 @@ impl<T> Traced<T> {
             items: Vec::with_capacity(capacity),
             origins: Vec::with_capacity(capacity),
         }
+    }
+
+    /// A batch's input: each item its own origin.
+    pub fn input(items: Vec<T>) -> Self {
+        let origins = (0..items.len() as u32).collect();
+        Self { items, origins }
     }
 
     pub fn push(&mut self, origin: u32, item: T) {
@@ -71,101 +120,54 @@ impl<T> Traced<T> {
     }
 }
 
-/// The position headers of one batch, by input index.
-pub(crate) struct Positions {
-    held: Vec<Vec<Header>>,
-}
-
-impl Positions {
-    /// Takes the position headers out of every event of `batch` (moved, not copied), and
-    /// traces each event to its own index.
-    pub fn hold(mut batch: Vec<Event>) -> (Self, Traced<Event>) {
-        let held = batch
-            .iter_mut()
-            .map(|event| take_positions(&mut event.headers))
+/// The positions of a chain's outputs, whose origins are `origins`, from its inputs'
+/// `positions` (see [`position_at`]); as short as that rule allows.
+///
+/// The chain keeps every stage's outputs in input order, so origins never decrease: each
+/// input's position is then moved to its last output and cloned for the others (a fan-out),
+/// and a chain that keeps every event hands the inputs' vector on as it is.
+pub(crate) fn follow(positions: Vec<Option<Position>>, origins: &[u32]) -> Vec<Option<Position>> {
+    if positions.is_empty() {
+        return positions;
+    }
+    if !origins.windows(2).all(|w| w[0] <= w[1]) {
+        // Not what the chain makes; still right, at a clone per output.
+        return origins
+            .iter()
+            .map(|&o| position_at(&positions, o as usize).cloned())
             .collect();
-        let origins = (0..batch.len() as u32).collect();
-        (
-            Self { held },
-            Traced {
-                items: batch,
-                origins,
-            },
-        )
     }
-
-    /// Gives every output and every dead letter the positions of the input it comes from,
-    /// after its own headers. An input's headers are moved to its last user and cloned for
-    /// the others (a fan-out, or an event dead-lettered downstream of a sibling that got
-    /// through).
-    pub fn restore(
-        mut self,
-        events: Traced<Event>,
-        dead: Traced<DeadLetter>,
-    ) -> (Vec<Event>, Vec<DeadLetter>) {
-        if self.held.iter().all(Vec::is_empty) {
-            return (events.items, dead.items);
-        }
-        let mut uses = vec![0u32; self.held.len()];
-        for &origin in events.origins.iter().chain(&dead.origins) {
-            uses[origin as usize] += 1;
-        }
-        let mut give = |origin: u32, headers: &mut Vec<Header>| {
-            let origin = origin as usize;
-            let held = &mut self.held[origin];
-            if held.is_empty() {
-                return;
-            }
-            uses[origin] -= 1;
-            if uses[origin] == 0 && headers.is_empty() {
-                *headers = std::mem::take(held);
-            } else if uses[origin] == 0 {
-                headers.append(held);
-            } else {
-                headers.extend_from_slice(held);
-            }
+    let known = origins.partition_point(|&o| (o as usize) < positions.len());
+    let origins = &origins[..known];
+    if origins.iter().enumerate().all(|(i, &o)| o as usize == i) {
+        let mut positions = positions;
+        positions.truncate(known);
+        return positions;
+    }
+    let mut out = Vec::with_capacity(known);
+    let mut inputs = positions.into_iter().enumerate();
+    let mut current: Option<(usize, Option<Position>)> = None;
+    for (i, &origin) in origins.iter().enumerate() {
+        let at = origin as usize;
+        let position = match current.take() {
+            Some((held, position)) if held == at => position,
+            _ => inputs
+                .by_ref()
+                .find_map(|(index, position)| (index == at).then_some(position))
+                .expect("origins are ordered and within the positions (checked above)"),
         };
-        let Traced {
-            items: mut out,
-            origins,
-        } = events;
-        for (event, origin) in out.iter_mut().zip(origins) {
-            give(origin, &mut event.headers);
-        }
-        let Traced {
-            items: mut letters,
-            origins,
-        } = dead;
-        for (letter, origin) in letters.iter_mut().zip(origins) {
-            give(origin, &mut letter.event.headers);
-        }
-        (out, letters)
-    }
-}
-
-/// Removes the position headers from `headers` and returns them, in their order. A batch
-/// without any (a file source) costs one scan of the keys; positions after every other
-/// header, as the Kafka source adds them, are split off without touching the rest.
-fn take_positions(headers: &mut Vec<Header>) -> Vec<Header> {
-    let Some(first) = headers.iter().position(|h| is_position(&h.key)) else {
-        return Vec::new();
-    };
-    if headers[first..].iter().all(|h| is_position(&h.key)) {
-        return if first == 0 {
-            std::mem::take(headers)
+        if origins.get(i + 1) == Some(&origin) {
+            out.push(position.clone());
+            current = Some((at, position));
         } else {
-            headers.split_off(first)
-        };
+            out.push(position);
+        }
     }
-    let (positions, rest): (Vec<Header>, Vec<Header>) = std::mem::take(headers)
-        .into_iter()
-        .partition(|h| is_position(&h.key));
-    *headers = rest;
-    positions
+    out
 }
 
-/// Drops the position headers a processor emitted: the host's are the only ones an output
-/// carries, so a processor cannot forge or duplicate where an event was read.
+/// Drops the position headers in `headers`: a processor's outputs carry none (only a dead
+/// letter does, the host's), so a processor cannot forge where an event was read.
 pub(crate) fn drop_forged(headers: &mut Vec<Header>) {
     if headers.iter().any(|h| is_position(&h.key)) {
         headers.retain(|h| !is_position(&h.key));
@@ -174,6 +176,8 @@ pub(crate) fn drop_forged(headers: &mut Vec<Header>) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn header(key: &str, value: &str) -> Header {
@@ -183,131 +187,96 @@ mod tests {
         }
     }
 
-    fn event(headers: Vec<Header>) -> Event {
-        Event {
-            key: None,
-            value: Vec::new(),
-            headers,
-            timestamp: None,
-        }
+    fn at(offset: i64) -> Option<Position> {
+        Some(Position {
+            topic: Arc::from("t"),
+            partition: 0,
+            offset,
+        })
     }
 
-    fn keys(event: &Event) -> Vec<&str> {
-        event.headers.iter().map(|h| h.key.as_str()).collect()
-    }
-
-    #[test]
-    fn positions_leave_the_event_and_come_back_after_its_headers_to_every_user() {
-        let batch = vec![
-            event(vec![
-                header("weft.source.topic", "t"),
-                header("trace", "a"),
-                header("weft.source.offset", "7"),
-            ]),
-            event(vec![header("trace", "b")]),
-            event(vec![header("weft.source.offset", "9")]),
-        ];
-        let (positions, traced) = Positions::hold(batch);
-        assert_eq!(keys(&traced.items[0]), ["trace"]);
-        assert_eq!(keys(&traced.items[1]), ["trace"]);
-        assert!(traced.items[2].headers.is_empty());
-
-        // Input 0 fans out to two outputs and one dead letter; input 2 is filtered out.
-        let mut out = Traced::with_capacity(3);
-        out.push(0, event(vec![header("new", "x")]));
-        out.push(0, event(Vec::new()));
-        out.push(1, traced.items[1].clone());
-        let mut dead = Traced::with_capacity(1);
-        dead.push(
-            0,
-            DeadLetter {
-                event: event(Vec::new()),
-                stage: Some(0),
-                processor: "p@1.0.0".into(),
-                reason: "no".into(),
-                schema: None,
-            },
-        );
-        let (out, dead) = positions.restore(out, dead);
-        assert_eq!(
-            keys(&out[0]),
-            ["new", "weft.source.topic", "weft.source.offset"]
-        );
-        assert_eq!(keys(&out[1]), ["weft.source.topic", "weft.source.offset"]);
-        assert_eq!(keys(&out[2]), ["trace"]);
-        assert_eq!(
-            keys(&dead[0].event),
-            ["weft.source.topic", "weft.source.offset"]
-        );
-        assert_eq!(dead[0].event.headers[1].value, b"7");
-    }
-
-    proptest::proptest! {
-        /// Whatever the headers' order and however the chain fans events out or
-        /// dead-letters them, each output and dead letter ends with exactly its input's
-        /// positions, in their order, after its own headers, and no stage saw one.
-        #[test]
-        fn every_user_gets_exactly_its_inputs_positions(
-            batch in proptest::collection::vec(
-                proptest::collection::vec(proptest::bool::ANY, 0..6), 0..8),
-            uses in proptest::collection::vec((0usize..3, 0usize..2), 8),
-        ) {
-            let events = batch
-                .iter()
-                .enumerate()
-                .map(|(i, kinds)| {
-                    event(kinds.iter().enumerate().map(|(j, &position)| {
-                        let key = if position { format!("weft.source.{j}") } else { format!("h{j}") };
-                        header(&key, &i.to_string())
-                    }).collect())
-                })
-                .collect();
-            let (positions, mut traced) = Positions::hold(events);
-            let mut out = Traced::default();
-            let mut dead = Traced::default();
-            for ((event, origin), &(outputs, letters)) in traced.drain().zip(&uses) {
-                proptest::prop_assert!(event.headers.iter().all(|h| !is_position(&h.key)));
-                for _ in 0..outputs {
-                    out.push(origin, event.clone());
-                }
-                for _ in 0..letters {
-                    let letter = DeadLetter {
-                        event: event.clone(),
-                        stage: Some(0),
-                        processor: "p@1.0.0".into(),
-                        reason: "no".into(),
-                        schema: None,
-                    };
-                    dead.push(origin, letter);
-                }
-            }
-            let origins: Vec<u32> = out.origins.iter().chain(&dead.origins).copied().collect();
-            let (out, dead) = positions.restore(out, dead);
-            let restored = out.iter().chain(dead.iter().map(|d| &d.event));
-            for (event, origin) in restored.zip(origins) {
-                let kinds = &batch[origin as usize];
-                let own = kinds.iter().enumerate().filter(|(_, p)| !**p).map(|(j, _)| format!("h{j}"));
-                let held = kinds.iter().enumerate().filter(|(_, p)| **p).map(|(j, _)| format!("weft.source.{j}"));
-                let expected: Vec<String> = own.chain(held).collect();
-                proptest::prop_assert_eq!(keys(event), expected);
-                let origin = origin.to_string();
-                proptest::prop_assert!(event.headers.iter().all(|h| h.value == origin.as_bytes()));
-            }
-        }
+    fn offsets(positions: &[Option<Position>]) -> Vec<Option<i64>> {
+        positions
+            .iter()
+            .map(|p| p.as_ref().map(|p| p.offset))
+            .collect()
     }
 
     #[test]
-    fn a_forged_position_is_dropped_and_other_headers_stay_in_order() {
+    fn a_position_replaces_any_position_header_and_comes_after_the_others() {
         let mut headers = vec![
             header("a", "1"),
-            header("weft.source.offset", "0"),
+            header("weft.source.offset", "forged"),
             header("b", "2"),
         ];
-        drop_forged(&mut headers);
+        Position {
+            topic: Arc::from("orders"),
+            partition: 3,
+            offset: 42,
+        }
+        .put_on(&mut headers);
         let kept: Vec<(&str, &[u8])> = headers
             .iter()
             .map(|h| (h.key.as_str(), h.value.as_slice()))
             .collect();
-        assert_eq!(kept, [("a", b"1".as_slice()), ("b", b"2".as_slice())]);
+        assert_eq!(
+            kept,
+            [
+                ("a", b"1".as_slice()),
+                ("b", b"2".as_slice()),
+                ("weft.source.topic", b"orders".as_slice()),
+                ("weft.source.partition", b"3".as_slice()),
+                ("weft.source.offset", b"42".as_slice()),
+            ]
+        );
+    }
+
+    #[test]
+    fn outputs_follow_their_inputs_through_filters_and_fan_outs() {
+        // Input 0 fans out to two outputs, 1 is filtered out, 2 is kept.
+        let positions = vec![at(10), at(11), at(12)];
+        assert_eq!(
+            offsets(&follow(positions.clone(), &[0, 0, 2])),
+            [Some(10), Some(10), Some(12)]
+        );
+        assert_eq!(
+            offsets(&follow(positions.clone(), &[0, 1, 2])),
+            offsets(&positions)
+        );
+        assert!(follow(positions.clone(), &[]).is_empty());
+        // Inputs past the positions' end (a source without positions) have none.
+        assert_eq!(offsets(&follow(vec![at(10)], &[0, 1, 1])), [Some(10)]);
+        assert!(follow(Vec::new(), &[0, 1]).is_empty());
+    }
+
+    proptest! {
+        /// However a chain filters and fans events out, each output gets its input's
+        /// position, outputs of inputs without one get none, and only those are left off
+        /// the end.
+        #[test]
+        fn every_output_gets_exactly_its_inputs_position(
+            inputs in proptest::collection::vec(proptest::option::of(0i64..1000), 0..12),
+            known in 0usize..14,
+            fan_out in proptest::collection::vec(0usize..4, 12),
+            shuffled in any::<bool>(),
+        ) {
+            let positions: Vec<Option<Position>> = inputs
+                .iter()
+                .take(known)
+                .map(|o| o.and_then(at))
+                .collect();
+            let mut origins: Vec<u32> = (0..inputs.len())
+                .flat_map(|i| std::iter::repeat_n(i as u32, fan_out[i]))
+                .collect();
+            if shuffled {
+                origins.reverse();
+            }
+            let out = follow(positions.clone(), &origins);
+            prop_assert!(out.len() <= origins.len());
+            for (i, &origin) in origins.iter().enumerate() {
+                let expected = position_at(&positions, origin as usize);
+                prop_assert_eq!(out.get(i).and_then(Option::as_ref), expected);
+            }
+        }
     }
 }

@@ -24,11 +24,6 @@ pub use source::KafkaSource;
 use crate::config::{ParamValue, RegistryAccess};
 use crate::registry::client::Client;
 
-/// Headers the source adds to every event, so a dead letter names where it came from. The
-/// Kafka sink does not pass them on.
-pub const HEADER_SOURCE_TOPIC: &str = "weft.source.topic";
-pub const HEADER_SOURCE_PARTITION: &str = "weft.source.partition";
-pub const HEADER_SOURCE_OFFSET: &str = "weft.source.offset";
 /// Headers of a dead-letter message.
 pub const HEADER_REASON: &str = "weft.reason";
 pub const HEADER_PROCESSOR: &str = "weft.processor";

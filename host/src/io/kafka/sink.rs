@@ -15,7 +15,9 @@ use crate::io::stream::{DeliveryGate, Refused, Sink};
 use crate::{Error, Result};
 
 /// Events to a topic, in the Confluent wire format or as bare datums; keys, headers and
-/// timestamps passed through (without the source-position headers).
+/// timestamps passed through. No event carries a `weft.source.*` position header (the source
+/// keeps positions beside the batch and drops incoming ones, the chain drops a processor's),
+/// so headers go out as they are, unfiltered.
 ///
 /// Events are not checked against the output schema here: every event reaching a sink
 /// already was, against this very schema (the chain checks each datum a stage emits against
@@ -112,7 +114,6 @@ impl Sink for KafkaSink {
                     event
                         .headers
                         .iter()
-                        .filter(|h| !weft_runtime::is_position(&h.key))
                         .map(|h| (h.key.as_str(), h.value.as_slice())),
                 ),
                 timestamp: event.timestamp,
@@ -136,7 +137,8 @@ impl Sink for KafkaSink {
 
 /// Dead letters to a topic: the value as it was where it failed (the raw message for
 /// values the source could not decode), the key, the event's headers (with its source
-/// topic, partition and offset), and `weft.reason`, `weft.processor`, `weft.stage`.
+/// topic, partition and offset, which the source or the chain put on the dead letter), and
+/// `weft.reason`, `weft.processor`, `weft.stage`.
 pub struct KafkaDeadLetters {
     producer: TopicProducer,
 }
