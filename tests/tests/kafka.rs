@@ -905,6 +905,86 @@ fn offsets_are_committed_on_a_timer_and_at_once_on_stop() {
     check_no_loss("commit timer", &out, N);
 }
 
+/// The run loop keeps one batch in flight: a step writes its batch and the next step
+/// flushes and acknowledges it. Driven step by step through the library, with offsets
+/// committed after every acknowledgement (`commit_interval_ms = 0`): after a step, the group
+/// has committed every batch but that step's own, and closing commits that one too. The
+/// counts of the steps and the run's summary say what reached the output topic.
+#[test]
+fn the_batch_in_flight_is_committed_after_the_next_step_and_on_close() {
+    use weft_host::pipeline::{LocalOnly, Pipeline, on_run_thread};
+    use weft_runtime::{Runtime, RuntimeOptions};
+
+    const N: u64 = 900;
+    let broker = raw_setup(N, Storage::Sqlite);
+    let brokers = broker.address();
+    let work = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(raw_pipeline(work.path(), &brokers, "in-flight"))
+        .expect("pipeline");
+    let group = "group = \"in-flight\"";
+    let text = text.replace(group, &format!("{group}\ncommit_interval_ms = 0"));
+    let config =
+        weft_host::config::parse_str(&text, &work.path().join("pipeline.toml"), work.path())
+            .expect("a valid pipeline");
+    let runtime = Runtime::new(RuntimeOptions { cache_dir: None }).expect("runtime");
+    let committed_sum = || -> i64 {
+        committed(&brokers, "in-flight", "in", PARTITIONS as i32)
+            .into_iter()
+            .flatten()
+            .sum()
+    };
+    let (steps, summary) = on_run_thread(|| {
+        let mut running = Pipeline::build(config, &runtime, &LocalOnly)
+            .expect("builds")
+            .open()
+            .expect("opens");
+        let mut steps = Vec::new();
+        // Until three batches moved events (the first polls wait for the group to form).
+        let patience = Instant::now() + Duration::from_secs(120);
+        while steps.iter().filter(|s: &&weft_host::pipeline::Step| s.events_in > 0).count() < 3 {
+            assert!(Instant::now() < patience, "no events after {steps:?}");
+            let step = running.step().expect("a step");
+            steps.push(step);
+            let before_last: u64 = steps[..steps.len() - 1].iter().map(|s| s.events_in).sum();
+            if step.events_in == 0 {
+                continue;
+            }
+            // The commit of the acknowledged batches is asynchronous: wait for it, then
+            // nothing of the batch just written may be committed.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while committed_sum() < before_last as i64 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert_eq!(
+                committed_sum(),
+                before_last as i64,
+                "after {} steps ({steps:?}), committed offsets must cover every batch but the one in flight",
+                steps.len()
+            );
+        }
+        (steps, running.close().expect("closes"))
+    })
+    .expect("run thread");
+    let moved: u64 = steps.iter().map(|s| s.events_in).sum();
+    assert!(moved > 0 && moved <= N, "{steps:?}");
+    assert_eq!(
+        committed_sum(),
+        moved as i64,
+        "closing commits the batch that was in flight"
+    );
+    assert_eq!(summary.events_in, moved);
+    assert_eq!(summary.events_out, moved, "the filter keeps every id > 0");
+    assert_eq!(
+        summary.batches,
+        steps.iter().filter(|s| s.events_in > 0).count() as u64
+    );
+    assert!(summary.interrupted, "a Kafka source is never exhausted");
+    let mut out = Collector::new(&brokers, "out");
+    let distinct = distinct_after(&mut out, Duration::from_secs(60), |d| d as u64 >= moved);
+    assert_eq!(distinct as u64, moved, "every event the steps moved is in `out`");
+    assert_eq!(out.messages.len() as u64, moved, "and none twice");
+}
+
 /// `topic_pattern` picks up every matching topic and `start = "latest"` skips what was
 /// there before the host started: only the events produced afterwards come out.
 #[test]
