@@ -4,6 +4,8 @@
 //!   design weft's fusion replaces;
 //! - `fused-kafka`: one `weft run` process with the whole chain, Kafka in and out;
 //! - `passthrough-kafka`: one `weft run` process, no processor: weft's own Kafka cost;
+//! - `relay-kafka`: no weft, a hand-written consume → produce relay (`relay.rs`): the two
+//!   hops any pipeline pays, with nothing else in them;
 //! - `floor-kafka`: no weft at all, the bench's producer to its reader through the broker:
 //!   the latency any pipeline starts from.
 //!
@@ -14,28 +16,27 @@
 //! all through the same processes). Then, for each steady rate asked for and at the variant's
 //! own median throughput ("saturation"), events stamped with their send time are produced at
 //! that rate and timed as they come out. The floor runs the same phases with no weft between
-//! the bench's producer and reader. Peak RSS of each process is sampled from
-//! `/proc/<pid>/status` while the processes run; CPU time of every `weft run` process and of
-//! the broker is read from `/proc/<pid>/stat` around each phase.
+//! the bench's producer and reader. Between the warm-up and the timed events, nothing is
+//! produced for a while: the idle cost. Peak RSS of each process is sampled from
+//! `/proc/<pid>/status` while the processes run; CPU time of every `weft run` (or relay)
+//! process and of the broker is read from `/proc/<pid>/stat` around each phase.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 pub use crate::broker::{Broker, PARTITIONS};
 use crate::clients::{Counter, EventProducer};
 use crate::measure::{
-    CpuFigures, LatencyFigures, SaturationRun, Spread, VariantResult, cpu_seconds_of,
-    peak_rss_mib_of,
+    CpuFigures, IdleFigures, LatencyFigures, SaturationRun, Spread, VariantResult, cpu_seconds_of,
 };
 use crate::native::{self, NativeChain};
+use crate::processes::{Launch, Processes, RssSampler, log_tails};
 use crate::progress;
+use crate::relay::RelaySpec;
 use crate::stages::{STAGES, StageDef, plugin_path};
 use crate::workload::{DISTINCT, TITLE_SCHEMA, Workload};
 
@@ -53,7 +54,8 @@ pub fn default_weft_binary() -> anyhow::Result<PathBuf> {
 /// What to run over Kafka besides the timed events.
 #[derive(Debug, Clone)]
 pub struct KafkaOptions {
-    /// Only these variants (`fused`, `unfused`, `passthrough`, `floor`); all when empty.
+    /// Only these variants (`fused`, `unfused`, `passthrough`, `relay`, `floor`); all when
+    /// empty.
     pub only: Vec<String>,
     /// Timed runs at saturation per variant (their median and range are reported).
     pub runs: usize,
@@ -63,6 +65,8 @@ pub struct KafkaOptions {
     pub saturation_seconds: u64,
     /// How long each steady rate is produced.
     pub rate_seconds: u64,
+    /// Seconds with nothing produced after the warm-up, for the idle cost (0: none).
+    pub idle_seconds: u64,
     /// `[source.properties]` and `[sink.properties]` of every pipeline, to try settings.
     pub source_properties: Vec<(String, String)>,
     pub sink_properties: Vec<(String, String)>,
@@ -78,13 +82,14 @@ impl KafkaOptions {
     }
 }
 
-/// One Kafka variant: its pipelines (one `weft run` each) and its topics.
+/// One Kafka variant: its processes (one `weft run` per pipeline, or the relay; none for
+/// the floor) and its topics.
 struct Plan {
     variant: &'static str,
     stages: usize,
     input: String,
     output: String,
-    pipelines: Vec<PathBuf>,
+    launches: Vec<Launch>,
 }
 
 /// Writes a pipeline file into `dir`: `topic_in` → `stages` (components in `plugins`) →
@@ -192,14 +197,14 @@ pub fn run_all(
         stages: STAGES.len(),
         input: unfused_topics[0].clone(),
         output: unfused_topics[STAGES.len()].clone(),
-        pipelines: unfused,
+        launches: unfused.into_iter().map(Launch::Weft).collect(),
     });
     plans.push(Plan {
         variant: "fused-kafka",
         stages: STAGES.len(),
         input: "fused-in".into(),
         output: "fused-out".into(),
-        pipelines: vec![pipeline(
+        launches: vec![Launch::Weft(pipeline(
             (dir.as_path(), plugins),
             "fused",
             &address,
@@ -207,14 +212,14 @@ pub fn run_all(
             STAGES,
             "fused-out",
             options,
-        )?],
+        )?)],
     });
     plans.push(Plan {
         variant: "passthrough-kafka",
         stages: 0,
         input: "passthrough-in".into(),
         output: "passthrough-out".into(),
-        pipelines: vec![pipeline(
+        launches: vec![Launch::Weft(pipeline(
             (dir.as_path(), plugins),
             "passthrough",
             &address,
@@ -222,14 +227,31 @@ pub fn run_all(
             &[],
             "passthrough-out",
             options,
-        )?],
+        )?)],
+    });
+    plans.push(Plan {
+        variant: "relay-kafka",
+        stages: 0,
+        input: "relay-in".into(),
+        output: "relay-out".into(),
+        launches: vec![Launch::Relay(
+            RelaySpec {
+                broker: address.clone(),
+                from: "relay-in".into(),
+                to: "relay-out".into(),
+                group: "relay".into(),
+                source_properties: options.source_properties.clone(),
+                sink_properties: options.sink_properties.clone(),
+            },
+            dir.as_path().join("relay.log"),
+        )],
     });
     plans.push(Plan {
         variant: "floor-kafka",
         stages: 0,
         input: "floor".into(),
         output: "floor".into(),
-        pipelines: Vec::new(),
+        launches: Vec::new(),
     });
     plans.retain(|p| options.wants(p.variant));
     for topic in unfused_topics.iter().map(String::as_str).chain([
@@ -237,6 +259,8 @@ pub fn run_all(
         "fused-out",
         "passthrough-in",
         "passthrough-out",
+        "relay-in",
+        "relay-out",
         "floor",
     ]) {
         broker.create_topic(topic)?;
@@ -270,29 +294,12 @@ pub fn run_all(
             variant: plan.variant.into(),
             batch: 1024,
             stages: plan.stages,
-            note: Some(format!("failed: {e:#}{}", log_tails(plan))),
+            note: Some(format!("failed: {e:#}{}", log_tails(&plan.launches))),
             ..VariantResult::default()
         });
         results.push(result);
     }
     Ok(results)
-}
-
-/// The last lines of each `weft run` log of a plan, for a failure's note: the work dir is
-/// gone once the run ends (unless `WEFT_BENCH_KEEP` is set).
-fn log_tails(plan: &Plan) -> String {
-    let mut out = String::new();
-    for pipeline in &plan.pipelines {
-        let log = pipeline.with_extension("log");
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
-        if !tail.is_empty() {
-            let name = log.file_stem().unwrap_or_default().to_string_lossy();
-            let _ = write!(out, "; {name}: {tail}");
-        }
-    }
-    out
 }
 
 /// How many of the workload's first `n` events come out of the chain (each phase produces
@@ -306,69 +313,6 @@ fn expected_output(chain: &mut NativeChain, workload: &Workload, n: u64) -> anyh
     Ok(out)
 }
 
-/// Samples the peak RSS of processes while they run.
-struct RssSampler {
-    stop: Arc<AtomicBool>,
-    handle: thread::JoinHandle<Vec<f64>>,
-}
-
-impl RssSampler {
-    fn start(pids: Vec<u32>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = thread::spawn(move || {
-            let mut peaks = vec![0.0f64; pids.len()];
-            while !flag.load(Ordering::Relaxed) {
-                for (peak, pid) in peaks.iter_mut().zip(&pids) {
-                    if let Some(mib) = peak_rss_mib_of(&pid.to_string()) {
-                        *peak = peak.max(mib);
-                    }
-                }
-                thread::sleep(Duration::from_millis(50));
-            }
-            peaks
-        });
-        Self { stop, handle }
-    }
-
-    fn finish(self) -> Vec<f64> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().unwrap_or_default()
-    }
-}
-
-/// The `weft run` processes of a plan; stopped (SIGINT, then kill) on drop.
-struct Processes(Vec<Child>);
-
-impl Processes {
-    fn check_running(&mut self) -> anyhow::Result<()> {
-        for child in &mut self.0 {
-            if let Some(status) = child.try_wait()? {
-                bail!("a weft run process exited early ({status})");
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for child in &self.0 {
-            let _ = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status();
-        }
-        for child in &mut self.0 {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// What every plan runs with.
 struct Run<'a> {
     weft: &'a Path,
@@ -378,14 +322,12 @@ struct Run<'a> {
     options: &'a KafkaOptions,
 }
 
-/// CPU seconds so far of the `weft run` processes together, and of the broker.
+/// CPU seconds so far of the variant's processes together, and of the broker.
 fn cpu_now(processes: &Processes, broker: &Broker) -> (f64, f64) {
-    let weft = processes
-        .0
-        .iter()
-        .filter_map(|c| cpu_seconds_of(c.id()))
-        .sum();
-    (weft, cpu_seconds_of(broker.pid()).unwrap_or(0.0))
+    (
+        processes.cpu_seconds(),
+        cpu_seconds_of(broker.pid()).unwrap_or(0.0),
+    )
 }
 
 /// The `q` quantile (0..=1) of `samples` (µs) in milliseconds; sorts them.
@@ -401,46 +343,51 @@ fn run_plan(
 ) -> anyhow::Result<VariantResult> {
     let address = run.broker.address();
     let mut counter = Counter::new(&address, &plan.output)?;
-    let mut children = Vec::new();
-    for pipeline in &plan.pipelines {
-        // Beside the pipeline file, where `log_tails` finds it.
-        let log = pipeline.with_extension("log");
-        let log = std::fs::File::create(&log).context("creating a process log")?;
-        children.push(
-            Command::new(run.weft)
-                .arg("run")
-                .arg(pipeline)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .with_context(|| format!("starting {}", run.weft.display()))?,
-        );
-    }
-    let mut processes = Processes(children);
-    let sampler = RssSampler::start(processes.0.iter().map(Child::id).collect());
+    let mut processes = Processes::start(&plan.launches, run.weft)?;
+    let sampler = RssSampler::start(processes.pids());
     let producer = EventProducer::new(&address)?;
 
     producer.send(&plan.input, run.workload, WARM_UP)?;
     let mut total = expected(WARM_UP)?;
     counter.wait_for(total, PHASE_TIMEOUT, || processes.check_running())?;
 
-    let floor = plan.pipelines.is_empty();
+    let floor = plan.launches.is_empty();
+    let relay = matches!(plan.launches.as_slice(), [Launch::Relay(..)]);
     let mut result = VariantResult {
         variant: plan.variant.into(),
         batch: 1024,
         stages: plan.stages,
         note: Some(if floor {
             "no weft: the bench's producer to its reader through the broker".into()
+        } else if relay {
+            "no weft: a hand-written rdkafka consume → produce relay with weft's client defaults"
+                .into()
         } else {
             format!(
                 "{} weft run process(es), tansu in-memory broker, {PARTITIONS} partitions, bare Avro; \
                  from the first event produced to the last consumed at the end",
-                plan.pipelines.len()
+                plan.launches.len()
             )
         }),
         ..VariantResult::default()
     };
+    if run.options.idle_seconds > 0 {
+        progress(format_args!(
+            "  {}: idle for {} s",
+            plan.variant, run.options.idle_seconds
+        ));
+        let (process0, broker0) = cpu_now(&processes, run.broker);
+        let started = Instant::now();
+        thread::sleep(Duration::from_secs(run.options.idle_seconds));
+        processes.check_running()?;
+        let (process1, broker1) = cpu_now(&processes, run.broker);
+        let wall = started.elapsed().as_secs_f64();
+        result.idle = Some(IdleFigures {
+            seconds: wall,
+            process_core_pct: (!floor).then_some((process1 - process0) / wall * 100.0),
+            broker_core_pct: (broker1 - broker0) / wall * 100.0,
+        });
+    }
     let per_run = expected(run.events)?;
     for i in 0..run.options.runs {
         progress(format_args!(
@@ -519,11 +466,7 @@ fn run_plan(
         let (weft1, broker1) = cpu_now(&processes, run.broker);
         let wall = started.elapsed().as_secs_f64();
         let samples = &mut counter.latencies_us;
-        let rss = processes
-            .0
-            .iter()
-            .filter_map(|c| peak_rss_mib_of(&c.id().to_string()))
-            .fold(0.0, f64::max);
+        let rss = processes.peak_rss_mib();
         result.latency.push(LatencyFigures {
             rate,
             at_saturation,

@@ -12,6 +12,8 @@ pub mod fused;
 pub mod kafka;
 pub mod measure;
 pub mod native;
+pub mod processes;
+pub mod relay;
 pub mod report;
 pub mod stages;
 pub mod targets;

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use weft_bench::measure::VariantResult;
 use weft_bench::progress;
+use weft_bench::relay::RelaySpec;
 use weft_bench::report::{Machine, Report};
 use weft_bench::stages::{STAGES, default_plugin_dir};
 use weft_bench::workload::{DISTINCT, Workload};
@@ -18,8 +19,8 @@ use weft_bench::{kafka, variants};
 #[derive(Parser)]
 #[command(
     name = "weft-bench",
-    about = "Benchmarks weft over Kafka (passthrough, fused, unfused beside a no-weft floor: \
-             throughput, CPU per event, latency, RSS) and the fused Wasm chain against native \
+    about = "Benchmarks weft over Kafka (passthrough, fused, unfused beside a no-weft floor \
+             and a no-weft relay: throughput, CPU per event, latency, idle cost, RSS) and the fused Wasm chain against native \
              code in memory, and checks the figures against issue 12's targets.",
     after_help = "A full run (scripts/bench.sh) takes about 8 minutes on 2 cores; --quick about 1.5. \
                   Progress goes to stderr, the Markdown report to stdout (and --markdown).",
@@ -52,7 +53,7 @@ struct Cli {
     #[arg(long, conflicts_with = "skip_kafka")]
     kafka_only: bool,
     /// Only these variants (comma-separated): native, fused (in memory; with --kafka-only,
-    /// fused means fused over Kafka), startup, passthrough, fused-kafka, unfused, floor.
+    /// fused means fused over Kafka), startup, passthrough, fused-kafka, unfused, relay, floor.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Steady rates (events/s) at which each Kafka variant's latency is measured, after its
@@ -63,6 +64,10 @@ struct Cli {
     /// Seconds each steady rate is produced for. Default 20, 3 with --quick.
     #[arg(long)]
     rate_seconds: Option<u64>,
+    /// Seconds each Kafka variant sits idle after its warm-up, for the CPU it spends with no
+    /// traffic. Default 10, 3 with --quick; 0 for none.
+    #[arg(long)]
+    idle_seconds: Option<u64>,
     /// Folder of the plugin components (default: target/wasm32-wasip2/plugin).
     #[arg(long, global = true)]
     plugins: Option<PathBuf>,
@@ -89,6 +94,22 @@ enum Cmd {
         which: Which,
         #[arg(long, default_value_t = 1024)]
         batch: usize,
+    },
+    /// Relays a topic to another with plain rdkafka clients until stopped: the relay floor.
+    #[command(hide = true)]
+    Relay {
+        #[arg(long)]
+        broker: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        group: String,
+        #[arg(long, value_parser = key_value)]
+        source_property: Vec<(String, String)>,
+        #[arg(long, value_parser = key_value)]
+        sink_property: Vec<(String, String)>,
     },
 }
 
@@ -127,6 +148,7 @@ struct Plan {
     kafka_events: u64,
     runs: usize,
     rate_seconds: u64,
+    idle_seconds: u64,
     native: bool,
     fused: bool,
     startup: bool,
@@ -153,6 +175,7 @@ impl Plan {
                 .rate_seconds
                 .unwrap_or(if cli.quick { 3 } else { 20 })
                 .max(1),
+            idle_seconds: cli.idle_seconds.unwrap_or(if cli.quick { 3 } else { 10 }),
             native: memory && wants("native"),
             fused: memory && wants("fused"),
             startup: memory && wants("startup"),
@@ -163,6 +186,7 @@ impl Plan {
                     "passthrough-kafka",
                     "fused-kafka",
                     "unfused-kafka",
+                    "relay-kafka",
                     "floor-kafka",
                 ]
                 .into_iter()
@@ -210,7 +234,9 @@ impl Plan {
                     (self.rates.len() as u64 * self.rate_seconds + self.saturation_seconds()) as f64
                         + 0.7 * (self.rates.len() + 1) as f64
                 };
-                2.0 + self.runs as f64 * self.kafka_events as f64 / eps + latency
+                2.0 + self.idle_seconds as f64
+                    + self.runs as f64 * self.kafka_events as f64 / eps
+                    + latency
             })
             .sum();
         memory * self.runs as f64 + startup + kafka + if self.kafka.is_empty() { 0.0 } else { 3.0 }
@@ -221,6 +247,24 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let plugins = cli.plugins.clone().unwrap_or_else(default_plugin_dir);
     let plan = Plan::from(&cli);
+    if let Some(Cmd::Relay {
+        broker,
+        from,
+        to,
+        group,
+        source_property,
+        sink_property,
+    }) = cli.command
+    {
+        return weft_bench::relay::run(&RelaySpec {
+            broker,
+            from,
+            to,
+            group,
+            source_properties: source_property,
+            sink_properties: sink_property,
+        });
+    }
     if let Some(Cmd::Variant { which, batch }) = cli.command {
         // The driver passes the settled event count: no second `--quick` reduction here.
         let events = cli.events;
@@ -253,6 +297,7 @@ fn main() -> anyhow::Result<()> {
         runs: plan.runs,
         rate_seconds: plan.rate_seconds,
         saturation_seconds: plan.saturation_seconds(),
+        idle_seconds: plan.idle_seconds,
         event_mean_bytes: workload.mean_bytes(),
         chain: STAGES
             .iter()
@@ -322,6 +367,7 @@ fn main() -> anyhow::Result<()> {
             rates: plan.rates.clone(),
             saturation_seconds: plan.saturation_seconds(),
             rate_seconds: plan.rate_seconds,
+            idle_seconds: plan.idle_seconds,
             source_properties: cli.source_property.clone(),
             sink_properties: cli.sink_property.clone(),
         };
@@ -404,8 +450,42 @@ mod tests {
     #[test]
     fn a_full_run_is_expected_within_fifteen_minutes() {
         let full = plan(&[]);
-        assert_eq!(full.kafka.len(), 4);
+        assert_eq!(full.kafka.len(), 5);
         assert!(full.expected_s() < 15.0 * 60.0, "{}", full.expected_s());
         assert!(plan(&["--quick"]).expected_s() < full.expected_s() / 3.0);
+    }
+
+    #[test]
+    fn the_relay_is_started_with_what_its_spec_says() {
+        let spec = RelaySpec {
+            broker: "127.0.0.1:9092".into(),
+            from: "relay-in".into(),
+            to: "relay-out".into(),
+            group: "relay".into(),
+            source_properties: vec![("fetch.wait.max.ms".into(), "3".into())],
+            sink_properties: vec![
+                ("linger.ms".into(), "0".into()),
+                ("acks".into(), "1".into()),
+            ],
+        };
+        let args = spec.args();
+        let cli = Cli::parse_from(std::iter::once("weft-bench".to_owned()).chain(args));
+        let Some(Cmd::Relay {
+            broker,
+            from,
+            to,
+            group,
+            source_property,
+            sink_property,
+        }) = cli.command
+        else {
+            panic!("not the relay subcommand");
+        };
+        assert_eq!(
+            (broker, from, to, group),
+            (spec.broker, spec.from, spec.to, spec.group)
+        );
+        assert_eq!(source_property, spec.source_properties);
+        assert_eq!(sink_property, spec.sink_properties);
     }
 }

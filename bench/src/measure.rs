@@ -40,6 +40,9 @@ pub struct VariantResult {
     pub runs: Vec<SaturationRun>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latency: Vec<LatencyFigures>,
+    /// CPU with nothing produced, after the warm-up (Kafka variants only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<IdleFigures>,
     /// What a reader should know to interpret the figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -77,6 +80,18 @@ pub struct SaturationRun {
     /// Every weft process of the variant together (0 for the floor, which has none).
     pub weft_cpu_s_per_million: f64,
     pub broker_cpu_s_per_million: f64,
+}
+
+/// The idle cost over Kafka: CPU while nothing is produced, every client still connected
+/// (consumers fetching, producers idle).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IdleFigures {
+    pub seconds: f64,
+    /// The variant's processes together (weft or the relay), in % of one core; none for the
+    /// floor, which has no process between the bench's clients.
+    pub process_core_pct: Option<f64>,
+    /// The broker, in % of one core (the bench's reader keeps fetching too).
+    pub broker_core_pct: f64,
 }
 
 /// Several runs of one figure: their median and range.
@@ -125,7 +140,8 @@ pub struct LatencyFigures {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
-    /// CPU of the `weft run` processes together, in % of one core, over the phase.
+    /// CPU of the variant's processes together (`weft run`, or the relay), in % of one core,
+    /// over the phase.
     pub weft_core_pct: f64,
     /// CPU of the broker, in % of one core.
     pub broker_core_pct: f64,

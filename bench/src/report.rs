@@ -1,5 +1,5 @@
-//! The report: the Kafka tables (throughput and CPU per event, latency beside the no-weft
-//! floor), the in-memory native/fused table, the targets of issue 12, the machine, as
+//! The report: the Kafka tables (throughput, CPU per event and idle cost; latency beside the
+//! no-weft floor and relay), the in-memory native/fused table, the targets of issue 12, the machine, as
 //! Markdown and as the JSON document written with `--json`.
 
 use std::fmt::Write as _;
@@ -74,6 +74,9 @@ pub struct Report {
     /// Seconds each steady rate is produced for, and the rate at saturation.
     pub rate_seconds: u64,
     pub saturation_seconds: u64,
+    /// Seconds each Kafka variant sat idle for its idle cost.
+    #[serde(default)]
+    pub idle_seconds: u64,
     pub event_mean_bytes: f64,
     pub chain: Vec<String>,
     /// Wall time of the whole run.
@@ -146,7 +149,7 @@ impl Report {
             "Run {} UTC on {} cores (`nproc` = {}, {}), {:.0} GiB; `{}`, {minutes:.1} min.\n\
              Workload: `weft.demo.Title` ({:.0} bytes of Avro on average), chain {}. In memory \
              {} events per run; over Kafka {} events per saturation run, {} s per steady \
-             rate and {} s at saturation. {}",
+             rate, {} s at saturation and {} s idle. {}",
             self.date,
             m.nproc,
             m.nproc,
@@ -159,6 +162,7 @@ impl Report {
             thousands(self.kafka_events as f64),
             self.rate_seconds,
             self.saturation_seconds,
+            self.idle_seconds,
             if self.runs > 1 {
                 format!(
                     "Figures with a range are the median (min–max) of {} runs.",
@@ -228,15 +232,19 @@ impl Report {
             "\nOver Kafka: tansu with in-memory storage on the same machine, 3 partitions per \
              topic, bare Avro. Saturation: events produced as fast as the bench's client takes \
              them, timed from the first produced to the last read at the end; CPU-seconds from \
-             `/proc` of every weft process together and of the broker, per million events; the \
-             floor is the bench's producer → broker → reader with no weft."
+             `/proc` of every weft process together (the relay's for the relay) and of the \
+             broker, per million events; the floor is the bench's producer → broker → reader \
+             with no weft (one hop), the relay a hand-written rdkafka consume → produce loop \
+             with weft's client defaults and no weft (two hops, as a pipeline). Idle: CPU while \
+             nothing is produced, every client connected."
         );
         let _ = writeln!(
             out,
             "\n| over Kafka, saturation | weft processes | events/s | weft CPU-s / M events | \
-             broker CPU-s / M events | peak RSS per weft process |"
+             broker CPU-s / M events | peak RSS per weft process | idle: weft % of a core | \
+             idle: broker % of a core |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for v in rows {
             let eps = Spread::of(v.runs.iter().map(|r| r.events_per_s));
             let weft = Spread::of(v.runs.iter().map(|r| r.weft_cpu_s_per_million));
@@ -247,9 +255,11 @@ impl Report {
                 .iter()
                 .map(|r| format!("{r:.1}"))
                 .collect();
+            let idle = v.idle.as_ref();
+            let pct = |x: Option<f64>| x.map_or("—".to_owned(), |x| format!("{x:.1}%"));
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 label(&v.variant),
                 v.process_rss_mib.len(),
                 spread_with(eps, thousands, kilo),
@@ -264,13 +274,17 @@ impl Report {
                 } else {
                     format!("{} MiB", rss.join(" / "))
                 },
+                pct(idle.and_then(|i| i.process_core_pct)),
+                pct(idle.map(|i| i.broker_core_pct)),
             );
         }
     }
 
-    /// Over Kafka at steady rates: latency beside the floor's at the same rate, CPU shares.
+    /// Over Kafka at steady rates: latency beside the floor's and the relay's at the same
+    /// rate, CPU shares.
     fn latency_table(&self, out: &mut String) {
         let floor = self.kafka("floor-kafka");
+        let relay = self.kafka("relay-kafka");
         let rows: Vec<&VariantResult> = KAFKA_VARIANTS
             .iter()
             .filter(|v| **v != "floor-kafka")
@@ -283,32 +297,33 @@ impl Report {
         let _ = writeln!(
             out,
             "\nLatency: each event carries its send time; p50/p99 of produce → read at the end, \
-             beside the floor at the same rate. Saturation: produced at the variant's own \
-             median throughput above, so queues build."
+             beside the floor (one hop) and the relay (two hops, no weft) at the same rate. \
+             Saturation: produced at the variant's own median throughput above, so queues build."
         );
         let _ = writeln!(
             out,
             "\n| over Kafka, latency | rate (events/s) | p50 | p99 | floor p50 | floor p99 | \
-             weft % of a core | broker % of a core |"
+             relay p50 | relay p99 | weft % of a core | broker % of a core |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let ms = |x: Option<f64>| x.map_or("—".to_owned(), |x| format!("{x:.1} ms"));
         for v in &rows {
             for l in &v.latency {
-                let f = floor.and_then(|f| {
-                    f.latency.iter().find(|x| {
-                        x.at_saturation == l.at_saturation && (l.at_saturation || x.rate == l.rate)
-                    })
-                });
+                let f = floor.and_then(|f| same_phase(f, l));
+                let r = relay
+                    .filter(|r| r.variant != v.variant)
+                    .and_then(|r| same_phase(r, l));
                 let rate = rate_label(l);
                 let _ = writeln!(
                     out,
-                    "| {} | {rate} | {:.1} ms | {:.1} ms | {} | {} | {:.1}% | {:.1}% |",
+                    "| {} | {rate} | {:.1} ms | {:.1} ms | {} | {} | {} | {} | {:.1}% | {:.1}% |",
                     label(&v.variant),
                     l.p50_ms,
                     l.p99_ms,
                     ms(f.map(|f| f.p50_ms)),
                     ms(f.map(|f| f.p99_ms)),
+                    ms(r.map(|r| r.p50_ms)),
+                    ms(r.map(|r| r.p99_ms)),
                     l.weft_core_pct,
                     l.broker_core_pct,
                 );
@@ -319,7 +334,7 @@ impl Report {
                 let rate = rate_label(l);
                 let _ = writeln!(
                     out,
-                    "| floor (no weft) | {rate} | {:.1} ms | {:.1} ms | — | — | — | {:.1}% |",
+                    "| floor (no weft) | {rate} | {:.1} ms | {:.1} ms | — | — | — | — | — | {:.1}% |",
                     l.p50_ms, l.p99_ms, l.broker_core_pct,
                 );
             }
@@ -378,17 +393,27 @@ impl Report {
 }
 
 /// The Kafka variants in the order the tables show them.
-const KAFKA_VARIANTS: [&str; 4] = [
+const KAFKA_VARIANTS: [&str; 5] = [
     "passthrough-kafka",
     "fused-kafka",
     "unfused-kafka",
+    "relay-kafka",
     "floor-kafka",
 ];
+
+/// The latency phase of `of` that compares with `l`: the same fixed rate, or saturation
+/// with saturation (each at its own rate).
+fn same_phase<'a>(of: &'a VariantResult, l: &LatencyFigures) -> Option<&'a LatencyFigures> {
+    of.latency
+        .iter()
+        .find(|x| x.at_saturation == l.at_saturation && (l.at_saturation || x.rate == l.rate))
+}
 
 /// A Kafka variant's name for a table row.
 fn label(variant: &str) -> &str {
     match variant {
         "floor-kafka" => "floor (no weft)",
+        "relay-kafka" => "relay (no weft, 2 hops)",
         other => targets::short(other),
     }
 }

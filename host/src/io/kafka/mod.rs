@@ -29,6 +29,10 @@ pub const HEADER_REASON: &str = "weft.reason";
 pub const HEADER_PROCESSOR: &str = "weft.processor";
 pub const HEADER_STAGE: &str = "weft.stage";
 
+/// The consumer settings of weft's defaults that set latency and idle cost, for a client
+/// that must behave as weft's source does (the benchmark's relay floor).
+pub const CONSUMER_TUNING: &[(&str, &str)] = &[("fetch.wait.max.ms", source::FETCH_WAIT_MAX_MS)];
+
 /// A librdkafka configuration: weft's defaults, then the pipeline's properties over them.
 /// `brokers` is the table's settled value (`config::Settings`); nothing here reads the
 /// environment.

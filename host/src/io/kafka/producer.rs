@@ -36,7 +36,7 @@ use crate::io::stream::DeliveryGate;
 use crate::{Error, Result};
 
 /// Producer settings weft relies on; `properties` go over them.
-const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
+pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.idempotence", "true"),
     ("acks", "all"),
     // Java clients' key hashing, so a key lands on the same partition whoever produced it.
