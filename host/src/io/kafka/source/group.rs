@@ -61,6 +61,11 @@ impl SourceContext {
         let waited = Instant::now();
         if self.delivered() {
             lock(&self.offsets).acknowledge_delivered(revoked);
+            tracing::info!(
+                client = %self.diagnostics.label,
+                "the batch in flight was delivered (waited {:.1} ms): committing it with the revoked partitions",
+                waited.elapsed().as_secs_f64() * 1e3
+            );
         } else {
             self.diagnostics.warn(&format!(
                 "the batch in flight was not delivered within {:.1}s of a revoke; its events of revoked partitions are not committed, and their next owner reads them again",
