@@ -1,8 +1,10 @@
 //! Sources and sinks: where events come from and where they go.
 //!
 //! Sources yield Avro datums with their writer schema; sinks receive the chain's output.
-//! Every source and sink is synchronous: the run loop reads a batch, runs the chain, writes,
-//! flushes, and only then commits the source, so nothing is acknowledged before it is safe.
+//! Every source and sink is synchronous: the run loop reads a batch, runs the chain, flushes
+//! the batch before (still in flight since the last step) and acknowledges it to the source,
+//! then writes this one; so nothing is acknowledged before it is safe, and one batch's
+//! deliveries overlap the next poll.
 //!
 //! Modules depend one way: `stream` (the `Source`/`Sink` traits, `Batch`) ← `json`,
 //! `container` ← the concrete sources and sinks (`generate`, `kafka`) ← `source`, `sink` and
