@@ -6,6 +6,7 @@
 //! encodes only the changed ones, so a filter reading `year` decodes one int, a projection
 //! dropping `genres` copies bytes, and a mask rewriting `owner.email` decodes `owner` alone.
 
+use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
@@ -16,6 +17,19 @@ use apache_avro::types::Value;
 use crate::decode;
 use crate::encode::{self, Names, Unsupported};
 use crate::scan::Walker;
+
+thread_local! {
+    /// The first field of the current event that failed to decode. The scan leaves UTF-8 to
+    /// the decoder (see [`scan`](crate::scan)), so a field's decode can fail after the
+    /// record was handed out; the record API has no error to return, so the failure is
+    /// kept here and the SDK rejects the event with it once the processor returns.
+    static FAILURE: RefCell<Option<decode::Error>> = const { RefCell::new(None) };
+}
+
+/// Takes the decode failure recorded since the last call, if any.
+pub(crate) fn take_failure() -> Option<decode::Error> {
+    FAILURE.with_borrow_mut(Option::take)
+}
 
 /// An input record schema, prepared once per configured stage.
 #[derive(Debug)]
@@ -253,9 +267,15 @@ impl Lazy {
     fn decode_slot(&self, slot: &Slot) -> Value {
         let schema = &self.layout.record.fields[slot.from].schema;
         let mut bytes = &self.datum[slot.span.clone()];
-        // The scan checked these bytes with the decoder's own checks and `Layout::of` that
-        // the decoder covers the schema: this cannot fail.
-        decode::decode(schema, &self.layout.names, &mut bytes).unwrap_or(Value::Null)
+        // The scan checked these bytes' structure and `Layout::of` that the decoder covers
+        // the schema: only a string that is not UTF-8 fails here, which the SDK then turns
+        // into a rejection (see `FAILURE`).
+        decode::decode(schema, &self.layout.names, &mut bytes).unwrap_or_else(|e| {
+            FAILURE.with_borrow_mut(|failure| {
+                failure.get_or_insert(e);
+            });
+            Value::Null
+        })
     }
 
     /// The field at `index`, decoded on first use.

@@ -11,7 +11,7 @@ use crate::bindings::weft::processor::types as wit;
 use crate::codec;
 use crate::encode::{self, Names};
 use crate::event::{Event, EventMeta, Outcome};
-use crate::lazy::{Layout, Lazy, Target};
+use crate::lazy::{self, Layout, Lazy, Target};
 use crate::manifest::{ConfigError, Manifest, Params};
 pub use crate::path::FieldPath;
 use crate::path::Step;
@@ -406,7 +406,18 @@ impl<P: RecordProcessor> RecordStage<P> {
         Ok((stage, answer))
     }
 
-    fn process_one(&mut self, mut event: wit::Event) -> wit::Outcome {
+    fn process_one(&mut self, event: wit::Event) -> wit::Outcome {
+        // A field that failed to decode (a string that is not UTF-8, which the scan leaves
+        // to the decoder) rejects the event as a full decode would have.
+        lazy::take_failure();
+        let outcome = self.process_decoded(event);
+        match lazy::take_failure() {
+            Some(e) => wit::Outcome::Reject(codec::decode_error(e)),
+            None => outcome,
+        }
+    }
+
+    fn process_decoded(&mut self, mut event: wit::Event) -> wit::Outcome {
         let record = match &self.layout {
             // The record owns the event's bytes: its unchanged fields are copied from them.
             Some(layout) => match Lazy::new(std::mem::take(&mut event.value), layout.clone()) {

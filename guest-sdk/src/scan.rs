@@ -1,10 +1,16 @@
-//! Walks a datum without building values: checks it exactly as [`decode`](crate::decode)
+//! Walks a datum without building values: checks its structure as [`decode`](crate::decode)
 //! would, and notes where each top-level field of a record starts and ends.
 //!
 //! A lazy [`Record`](crate::Record) is built on this: a processor that reads two fields of
 //! a record pays for decoding those two, while an event that is not a datum of the schema
 //! is still rejected with the reason the full decoder gives (the checks and their order
 //! are the decoder's own: the same primitives, depth first, fields in schema order).
+//!
+//! One check is left to the decoder: whether a string is UTF-8. The host checked every
+//! datum in full before a stage sees it (and checks what the stage emits), so the walk does
+//! not pay again for strings the processor never reads; a string it reads is checked when
+//! decoded, and a failure there rejects the event with the decoder's reason (see
+//! [`lazy`](crate::lazy)).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -200,12 +206,10 @@ impl Walker {
             Node::Double => {
                 decode::take(input, 8)?;
             }
-            Node::Bytes => {
+            // Its bytes only: UTF-8 is checked when a processor reads it (module doc).
+            Node::String | Node::Bytes => {
                 let len = decode::len(input)?;
                 decode::take(input, len)?;
-            }
-            Node::String => {
-                decode::str(input)?;
             }
             Node::Fixed(size) => {
                 decode::take(input, *size)?;
@@ -252,7 +256,8 @@ impl Walker {
                         break;
                     }
                     for _ in 0..count {
-                        decode::str(input)?;
+                        let len = decode::len(input)?;
+                        decode::take(input, len)?;
                         self.skip(*values, input, depth)?;
                     }
                 }

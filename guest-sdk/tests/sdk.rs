@@ -317,3 +317,68 @@ fn field_paths_follow_named_references() {
         "unknown field 'b.y': no field 'y' in 'b'; available: x"
     );
 }
+
+/// Rejects points whose label is `bad`, keeps the others: reads `label` only.
+struct Labels {
+    label: FieldPath,
+}
+
+impl RecordProcessor for Labels {
+    const MANIFEST: Manifest = Manifest {
+        name: "labels",
+        version: "1.0.0",
+        description: "test",
+        params: &[],
+    };
+
+    fn configure(_params: &Params, input: &Schema) -> Result<Configured<Self>, ConfigError> {
+        let label = FieldPath::resolve(input, "label")?;
+        Ok(Configured::same_schema(Self { label }).reading(["label"]))
+    }
+
+    fn process(&mut self, record: Record, _meta: &EventMeta<'_>) -> RecordOutcome {
+        match record.get(&self.label) {
+            Some(Value::String(s)) if s == "bad" => RecordOutcome::reject("bad label"),
+            _ => RecordOutcome::Keep,
+        }
+    }
+}
+
+/// A point whose label's two bytes are not UTF-8 (0xff 0xfe in place of "ab").
+fn point_with_broken_label(x: i32) -> WireEvent {
+    let mut event = wire(point(x, Some("ab")), None);
+    let at = event.value.len() - 2;
+    event.value[at..].copy_from_slice(&[0xff, 0xfe]);
+    event
+}
+
+#[test]
+fn a_string_that_is_not_utf8_is_rejected_when_read_and_not_paid_for_when_not() {
+    // The host checks every datum in full before a stage sees it, so the SDK checks a
+    // string's UTF-8 only when the processor reads it: a processor reading `label` rejects
+    // the event with the decoder's reason...
+    let mut reads_label = configure_record::<Labels>(&[], POINT).expect("configure");
+    let outcomes = reads_label
+        .process_events(vec![
+            point_with_broken_label(2),
+            wire(point(2, Some("bad")), None),
+        ])
+        .expect("process");
+    let [WireOutcome::Reject(broken), WireOutcome::Reject(bad)] = outcomes.as_slice() else {
+        panic!("{outcomes:?}")
+    };
+    assert!(
+        broken.starts_with("cannot decode the input event: a string is not UTF-8"),
+        "{broken}"
+    );
+    assert_eq!(bad, "bad label");
+    // ...while one reading only `x` passes the event on without looking at the label.
+    let mut reads_x = configure_record::<Evens>(&[], POINT).expect("configure");
+    let outcomes = reads_x
+        .process_events(vec![point_with_broken_label(2)])
+        .expect("process");
+    assert!(
+        matches!(outcomes.as_slice(), [WireOutcome::Keep]),
+        "{outcomes:?}"
+    );
+}
