@@ -103,10 +103,11 @@
 //! # Allocator
 //!
 //! By default (cargo feature `allocator`) the SDK installs the component's global
-//! allocator: free lists per size class in front of wasi-libc's dlmalloc. Decoding and
+//! allocator: free stacks per size class in front of wasi-libc's dlmalloc. Decoding and
 //! encoding an event make many small allocations that all die with the event; profiles of
 //! the shipped processors showed dlmalloc taking about 40% of their time, and the free
-//! lists hand those blocks out again with a couple of loads and stores. Small blocks are
+//! stacks hand those blocks out again with a couple of loads and stores (kept beside the
+//! blocks, so handing one out does not read a block long out of the cache). Small blocks are
 //! kept for reuse rather than given back, so a component holds on to the most small blocks
 //! it ever had alive at once.
 //!
