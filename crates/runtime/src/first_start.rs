@@ -69,6 +69,11 @@ pub(crate) fn base_config() -> Config {
     // Deadlines per call: a guest that loops forever is interrupted at the next epoch.
     // Winch emits the same epoch checks as Cranelift.
     config.epoch_interruption(true);
+    // `WEFT_PERF_MAP=1` names guest functions in `perf` profiles (/tmp/perf-PID.map), the
+    // only way to see where a processor's time goes inside Wasm.
+    if std::env::var_os("WEFT_PERF_MAP").is_some_and(|v| !v.is_empty() && v != "0") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 
