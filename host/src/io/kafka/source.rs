@@ -449,10 +449,7 @@ fn take(
     match decoded {
         Ok(value) => {
             event.value = value;
-            // Events before these without a position (another source of a union) get none.
-            batch.positions.resize(batch.events.len(), None);
-            batch.events.push(event);
-            batch.positions.push(Some(position));
+            push_event(batch, event, position);
             Ok(false)
         }
         Err(DecodeError::Bad(reason)) => {
@@ -472,6 +469,14 @@ fn take(
             reason: format!("{topic}/{partition}@{offset}: {reason}"),
         }),
     }
+}
+
+/// Appends `event` read at `position`. Events already in the batch without a position
+/// (another source of a union polled first) get none, so each position stays beside its event.
+fn push_event(batch: &mut Batch, event: Event, position: Position) {
+    batch.positions.resize(batch.events.len(), None);
+    batch.events.push(event);
+    batch.positions.push(Some(position));
 }
 
 /// `topic`, shared with the batch's last position when that is the same topic (a consumer
@@ -534,6 +539,32 @@ mod tests {
             partition,
             offset,
         })
+    }
+
+    #[test]
+    fn an_event_after_events_without_a_position_keeps_its_own() {
+        let event = |id: u8| Event {
+            key: Some(vec![id]),
+            value: Vec::new(),
+            headers: Vec::new(),
+            timestamp: None,
+        };
+        let orders: Arc<str> = Arc::from("orders");
+        let mut batch = Batch::default();
+        // A file source of the same union read two events first.
+        batch.events.extend([event(1), event(2)]);
+        for (id, offset) in [(3, 30), (4, 31)] {
+            let position = Position {
+                topic: orders.clone(),
+                partition: 0,
+                offset,
+            };
+            push_event(&mut batch, event(id), position);
+        }
+        let offsets: Vec<Option<i64>> = (0..batch.events.len())
+            .map(|i| weft_runtime::position_at(&batch.positions, i).map(|p| p.offset))
+            .collect();
+        assert_eq!(offsets, [None, None, Some(30), Some(31)]);
     }
 
     #[test]
