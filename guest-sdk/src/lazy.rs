@@ -16,6 +16,7 @@ use apache_avro::types::Value;
 
 use crate::decode;
 use crate::encode::{self, Names, Unsupported};
+use crate::path::Step;
 use crate::scan::Walker;
 
 thread_local! {
@@ -29,6 +30,18 @@ thread_local! {
 /// Takes the decode failure recorded since the last call, if any.
 pub(crate) fn take_failure() -> Option<decode::Error> {
     FAILURE.with_borrow_mut(Option::take)
+}
+
+/// `bytes` decoded as a datum of `schema`. The scan checked their structure and
+/// `Layout::of` that the decoder covers the schema: only a string that is not UTF-8 fails
+/// here, and that failure is kept in `FAILURE` for the SDK to reject the event with.
+fn decode_or_note(schema: &Schema, names: &Names, mut bytes: &[u8]) -> Value {
+    decode::decode(schema, names, &mut bytes).unwrap_or_else(|e| {
+        FAILURE.with_borrow_mut(|failure| {
+            failure.get_or_insert(e);
+        });
+        Value::Null
+    })
 }
 
 /// An input record schema, prepared once per configured stage.
@@ -212,6 +225,47 @@ impl Slot {
     }
 }
 
+/// Most levels of records an [`Edit`] reaches into below a top-level field.
+const EDIT_DEPTH: usize = 4;
+
+/// A field nested in records of a top-level field, changed in place without decoding the
+/// rest of that top-level field: a mask of `owner.email` decodes and re-encodes the email
+/// alone and copies the bytes around it. While the top-level field's slot has no value,
+/// its bytes with this edit spliced in are the field; once it has one (decoded with the
+/// edit applied), the value is.
+#[derive(Debug, Clone)]
+struct Edit {
+    /// The input field (`Slot::from`) it is inside.
+    from: usize,
+    /// Field positions from that field's record down to the changed field.
+    path: [usize; EDIT_DEPTH],
+    depth: usize,
+    /// Where the changed field's input bytes are in the datum.
+    span: Range<usize>,
+    value: Value,
+}
+
+impl Edit {
+    fn path(&self) -> &[usize] {
+        &self.path[..self.depth]
+    }
+
+    /// Puts the changed value into `field`, the whole top-level field decoded.
+    fn apply(&self, field: &mut Value) {
+        let mut current = field;
+        for &position in self.path() {
+            match current {
+                Value::Record(fields) => match fields.get_mut(position) {
+                    Some((_, value)) => current = value,
+                    None => return,
+                },
+                _ => return,
+            }
+        }
+        *current = self.value.clone();
+    }
+}
+
 /// A record of a [`Layout`] over the bytes of one event.
 #[derive(Debug, Clone)]
 pub(crate) struct Lazy {
@@ -220,6 +274,8 @@ pub(crate) struct Lazy {
     slots: Vec<Slot>,
     /// The whole record, decoded for a caller asking for all of it through `&self`.
     whole: OnceLock<Value>,
+    /// At most one nested field changed in place (see [`Edit`]).
+    edit: Option<Edit>,
 }
 
 impl Lazy {
@@ -240,6 +296,7 @@ impl Lazy {
             layout,
             slots,
             whole: OnceLock::new(),
+            edit: None,
         })
     }
 
@@ -264,18 +321,111 @@ impl Lazy {
         }
     }
 
+    /// The edit inside `slot`'s field, if there is one.
+    fn edit_of(&self, slot: &Slot) -> Option<&Edit> {
+        self.edit
+            .as_ref()
+            .filter(|edit| slot.from != TAKEN && edit.from == slot.from)
+    }
+
+    /// `slot`'s field decoded, with the edit inside it applied.
     fn decode_slot(&self, slot: &Slot) -> Value {
+        let mut value = self.decode_bytes(slot);
+        if let Some(edit) = self.edit_of(slot) {
+            edit.apply(&mut value);
+        }
+        value
+    }
+
+    /// `slot`'s field decoded from its input bytes.
+    fn decode_bytes(&self, slot: &Slot) -> Value {
         let schema = &self.layout.record.fields[slot.from].schema;
-        let mut bytes = &self.datum[slot.span.clone()];
-        // The scan checked these bytes' structure and `Layout::of` that the decoder covers
-        // the schema: only a string that is not UTF-8 fails here, which the SDK then turns
-        // into a rejection (see `FAILURE`).
-        decode::decode(schema, &self.layout.names, &mut bytes).unwrap_or_else(|e| {
-            FAILURE.with_borrow_mut(|failure| {
-                failure.get_or_insert(e);
+        decode_or_note(schema, &self.layout.names, &self.datum[slot.span.clone()])
+    }
+
+    /// The schema of the field `steps` names below top-level field `from`, and the field
+    /// positions on the way, if every level is a record (no union) and the names agree.
+    fn nested(&self, from: usize, steps: &[Step]) -> Option<(&Schema, [usize; EDIT_DEPTH])> {
+        if steps.is_empty() || steps.len() > EDIT_DEPTH {
+            return None;
+        }
+        let mut schema = &self.layout.record.fields.get(from)?.schema;
+        let mut path = [0; EDIT_DEPTH];
+        for (level, step) in steps.iter().enumerate() {
+            if let Schema::Ref { name } = schema {
+                schema = self.layout.names.get(name)?;
+            }
+            let Schema::Record(record) = schema else {
+                return None;
+            };
+            let field = record.fields.get(step.index)?;
+            if field.name != step.name {
+                return None;
+            }
+            path[level] = step.index;
+            schema = &field.schema;
+        }
+        Some((schema, path))
+    }
+
+    /// The schema of the field at `path` (field positions through records) below the
+    /// top-level field `from`.
+    fn schema_at(&self, from: usize, path: &[usize]) -> Option<&Schema> {
+        let mut schema = &self.layout.record.fields.get(from)?.schema;
+        for &position in path {
+            if let Schema::Ref { name } = schema {
+                schema = self.layout.names.get(name)?;
+            }
+            let Schema::Record(record) = schema else {
+                return None;
+            };
+            schema = &record.fields.get(position)?.schema;
+        }
+        Some(schema)
+    }
+
+    /// Whether [`nested_mut`](Self::nested_mut) can change the field `steps` names below
+    /// the top-level field at `index` in place: the way down is records alone, that
+    /// top-level field is not decoded, and no other field was changed this way (one edit
+    /// per record; the others go through the decoded value).
+    pub(crate) fn can_edit(&self, index: usize, steps: &[Step]) -> bool {
+        let Some(slot) = self.slots.get(index) else {
+            return false;
+        };
+        let Some((_, path)) = self.nested(slot.from, steps) else {
+            return false;
+        };
+        slot.from != TAKEN
+            && slot.value.get().is_none()
+            && self.whole.get().is_none()
+            && self
+                .edit
+                .as_ref()
+                .is_none_or(|edit| edit.from == slot.from && edit.path() == &path[..steps.len()])
+    }
+
+    /// The field `steps` names below the top-level field at `index`, decoded alone, to
+    /// change in place; only when [`can_edit`](Self::can_edit) says so.
+    pub(crate) fn nested_mut(&mut self, index: usize, steps: &[Step]) -> Option<&mut Value> {
+        if self.edit.is_none() {
+            let slot = self.slots.get(index)?;
+            let (schema, path) = self.nested(slot.from, steps)?;
+            let span = self.layout.walker.nested_span(
+                slot.from,
+                &self.datum,
+                slot.span.clone(),
+                &path[..steps.len()],
+            )?;
+            let value = decode_or_note(schema, &self.layout.names, &self.datum[span.clone()]);
+            self.edit = Some(Edit {
+                from: slot.from,
+                path,
+                depth: steps.len(),
+                span,
+                value,
             });
-            Value::Null
-        })
+        }
+        self.edit.as_mut().map(|edit| &mut edit.value)
     }
 
     /// The field at `index`, decoded on first use.
@@ -290,6 +440,10 @@ impl Lazy {
         if slot.value.get().is_none() {
             let value = self.decode_slot(slot);
             let _ = self.slots[index].value.set(value);
+        }
+        // The value now holds the edit inside it, if any, and is what changes from here.
+        if self.edit_of(&self.slots[index]).is_some() {
+            self.edit = None;
         }
         let slot = &mut self.slots[index];
         slot.changed = true;
@@ -376,7 +530,17 @@ impl Lazy {
             };
             let slot = &self.slots[index];
             let class = self.layout.classes.get(slot.from).copied().flatten();
-            if !slot.changed && class.is_some() && class == target.classes[position] {
+            let same_layout = class.is_some() && class == target.classes[position];
+            if let Some(edit) = self.edit_of(slot)
+                && same_layout
+                && slot.value.get().is_none()
+            {
+                // The field's bytes with the changed one spliced in.
+                let schema = self.schema_at(edit.from, edit.path()).ok_or(Unsupported)?;
+                out.extend_from_slice(&self.datum[slot.span.start..edit.span.start]);
+                encode::encode(&edit.value, schema, &self.layout.names, out)?;
+                out.extend_from_slice(&self.datum[edit.span.end..slot.span.end]);
+            } else if !slot.changed && same_layout && self.edit_of(slot).is_none() {
                 out.extend_from_slice(&self.datum[slot.span.clone()]);
             } else {
                 let value = self.get(index).ok_or(Unsupported)?;

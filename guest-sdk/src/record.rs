@@ -259,6 +259,11 @@ impl Record {
         let top = if self.is_lazy() {
             let lazy = self.lazy_mut()?;
             let index = lazy.position(&first.name, first.index)?;
+            if lazy.can_edit(index, rest) {
+                // Through records alone: the field is decoded and changed by itself, and
+                // the bytes around it in its top-level field are copied (see `lazy`).
+                return lazy.nested_mut(index, rest).map(unwrap_union_mut);
+            }
             lazy.get_mut(index)?
         } else {
             &mut field_at_mut(self.fields_mut(), first)?.1

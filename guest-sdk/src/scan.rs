@@ -186,6 +186,38 @@ impl Walker {
         Ok(())
     }
 
+    /// The byte range, in `datum`, of the field that `path` (field positions, one per
+    /// level of records nested in top-level field `field`) names inside that field's datum
+    /// at `span`. `None` when the way down is not records alone (a union, say) or the
+    /// bytes do not walk.
+    pub(crate) fn nested_span(
+        &self,
+        field: usize,
+        datum: &[u8],
+        span: Range<usize>,
+        path: &[usize],
+    ) -> Option<Range<usize>> {
+        let mut node = *self.fields.get(field)?;
+        let mut span = span;
+        for &position in path {
+            let Node::Record(fields) = self.nodes.get(node)? else {
+                return None;
+            };
+            let mut rest = datum.get(span.clone())?;
+            let mut start = span.start;
+            for &before in fields.get(..position)? {
+                let len = rest.len();
+                self.skip(before, &mut rest, 1).ok()?;
+                start += len - rest.len();
+            }
+            node = *fields.get(position)?;
+            let len = rest.len();
+            self.skip(node, &mut rest, 1).ok()?;
+            span = start..start + (len - rest.len());
+        }
+        Some(span)
+    }
+
     /// Moves `input` past one datum of `node`, checking it as the decoder would.
     fn skip(&self, node: usize, input: &mut &[u8], depth: usize) -> Result<(), Error> {
         match &self.nodes[node] {

@@ -141,3 +141,95 @@ fn a_field_picked_twice_or_out_of_range_is_null_as_for_a_plain_record() {
     );
     assert_eq!(record.fields()[1].1, Value::Null);
 }
+
+/// The title with `owner`'s fields set to `name` and `email`.
+fn title_owned_by(name: &str, email: &str) -> Value {
+    let mut expected = title();
+    if let Value::Record(fields) = &mut expected
+        && let Value::Record(owner) = &mut fields[6].1
+    {
+        owner[0].1 = Value::String(name.into());
+        owner[1].1 = Value::String(email.into());
+    }
+    expected
+}
+
+fn encode_record(record: &Record, schema: &Schema) -> Vec<u8> {
+    let names = Names::of(schema);
+    let layout = Layout::of(schema, &names).expect("supported");
+    let target = Target::new(&layout, schema, &names).expect("a record");
+    let mut out = Vec::new();
+    record
+        .encode(schema, Some(&target), &names, &mut out)
+        .expect("encodes");
+    out
+}
+
+#[test]
+fn a_nested_field_changes_alone_and_the_bytes_around_it_are_copied() {
+    let (schema, _, mut lazy) = title_lazy();
+    let email = FieldPath::resolve(&schema, "owner.email").expect("a path");
+    assert!(lazy.can_edit(6, &email.steps[1..]));
+    *lazy.nested_mut(6, &email.steps[1..]).expect("a string") = Value::String("h".into());
+    assert!(decoded(&lazy).is_empty(), "owner itself is not decoded");
+    // Through the record API, as a processor does it.
+    let mut record = Record::lazy(lazy);
+    *record.get_mut(&email).expect("a string") = Value::String("hidden".into());
+    let expected = title_owned_by("Ada", "hidden");
+    assert_eq!(
+        encode_record(&record, &schema),
+        to_avro_datum(&schema, expected.clone()).expect("encodes")
+    );
+    // Reading it back, as a field or whole, sees the change.
+    assert_eq!(record.get(&email), Some(&Value::String("hidden".into())));
+    assert_eq!(record.value(), &expected);
+}
+
+#[test]
+fn a_second_nested_change_in_the_same_record_and_a_read_in_between_keep_both() {
+    let (schema, _, lazy) = title_lazy();
+    let name = FieldPath::resolve(&schema, "owner.name").expect("a path");
+    let email = FieldPath::resolve(&schema, "owner.email").expect("a path");
+    let mut record = Record::lazy(lazy);
+    *record.get_mut(&email).expect("a string") = Value::String("e".into());
+    assert_eq!(record.get(&email), Some(&Value::String("e".into())));
+    *record.get_mut(&name).expect("a string") = Value::String("n".into());
+    *record.get_mut(&email).expect("a string") = Value::String("e2".into());
+    let expected = title_owned_by("n", "e2");
+    assert_eq!(
+        encode_record(&record, &schema),
+        to_avro_datum(&schema, expected.clone()).expect("encodes")
+    );
+    assert_eq!(record.into_value(), expected);
+}
+
+#[test]
+fn a_nested_change_survives_a_selection_and_follows_its_field() {
+    let (schema, _, lazy) = title_lazy();
+    let email = FieldPath::resolve(&schema, "owner.email").expect("a path");
+    let mut record = Record::lazy(lazy);
+    *record.get_mut(&email).expect("a string") = Value::String("x".into());
+    record.select([(6, "owner"), (0, "id")]);
+    let output = Schema::parse_str(
+        r#"{"type": "record", "name": "T", "fields": [
+            {"name": "owner", "type": {"type": "record", "name": "Owner", "fields": [
+                {"name": "name", "type": "string"}, {"name": "email", "type": "string"}]}},
+            {"name": "id", "type": "long"}]}"#,
+    )
+    .expect("schema");
+    let Value::Record(fields) = title_owned_by("Ada", "x") else {
+        unreachable!()
+    };
+    let expected = Value::Record(vec![
+        ("owner".into(), fields[6].1.clone()),
+        ("id".into(), fields[0].1.clone()),
+    ]);
+    let input_names = Names::of(&schema);
+    let layout = Layout::of(&schema, &input_names).expect("supported");
+    let target = Target::new(&layout, &output, &Names::of(&output)).expect("a record");
+    let mut out = Vec::new();
+    record
+        .encode(&output, Some(&target), &Names::of(&output), &mut out)
+        .expect("encodes");
+    assert_eq!(out, to_avro_datum(&output, expected).expect("encodes"));
+}
