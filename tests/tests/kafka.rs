@@ -981,7 +981,10 @@ fn the_batch_in_flight_is_committed_after_the_next_step_and_on_close() {
     assert!(summary.interrupted, "a Kafka source is never exhausted");
     let mut out = Collector::new(&brokers, "out");
     let distinct = distinct_after(&mut out, Duration::from_secs(60), |d| d as u64 >= moved);
-    assert_eq!(distinct as u64, moved, "every event the steps moved is in `out`");
+    assert_eq!(
+        distinct as u64, moved,
+        "every event the steps moved is in `out`"
+    );
     assert_eq!(out.messages.len() as u64, moved, "and none twice");
 }
 

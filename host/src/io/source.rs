@@ -1,9 +1,9 @@
 //! Sources: Avro container files, JSON lines (file or stdin), the synthetic generator, and
 //! the union of several.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind};
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
@@ -426,7 +426,8 @@ impl Source for Union {
             self.exhausted[index] = !more;
         }
         self.polls = self.polls.next();
-        self.handed.push_back((self.polls, self.member_polls.clone()));
+        self.handed
+            .push_back((self.polls, self.member_polls.clone()));
         Ok(self.exhausted.iter().any(|e| !e))
     }
 

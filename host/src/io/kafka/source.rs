@@ -592,7 +592,10 @@ mod tests {
         drop_revoked_positions(&[("t".into(), 1)], 2, &mut positions);
         let left: Vec<_> = positions
             .iter()
-            .map(|p| p.as_ref().map(|p| (p.topic.to_string(), p.partition, p.offset)))
+            .map(|p| {
+                p.as_ref()
+                    .map(|p| (p.topic.to_string(), p.partition, p.offset))
+            })
             .collect();
         assert_eq!(
             left,

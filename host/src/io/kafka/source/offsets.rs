@@ -275,7 +275,10 @@ mod tests {
         taken.hand_over(Ticket(1), &mut offsets);
         // Delivered: t/0's written offset is committable before the batch is flushed.
         offsets.acknowledge_delivered(&[p("t", 0)]);
-        assert_eq!(offsets.uncommitted(Some(&[p("t", 0)])), vec![(p("t", 0), 8)]);
+        assert_eq!(
+            offsets.uncommitted(Some(&[p("t", 0)])),
+            vec![(p("t", 0), 8)]
+        );
         offsets.revoke(&[p("t", 0)]);
         // Not confirmed for t/1: revoked without becoming committable, and the run loop's
         // later acknowledgement of the batch does not bring it back.
