@@ -519,6 +519,10 @@ impl Lazy {
         if fields.len() != self.slots.len() {
             return Err(Unsupported);
         }
+        // Input bytes to copy next: runs of fields copied in input order (most of a
+        // projection or a mask) are copied at once, since each copy of a guest is a call
+        // out of Wasm (`memory.copy`).
+        let mut pending = 0..0;
         for (position, field) in fields.iter().enumerate() {
             // Slots normally come in output order, each holding the input field of the
             // same name: then no name needs comparing.
@@ -537,17 +541,37 @@ impl Lazy {
             {
                 // The field's bytes with the changed one spliced in.
                 let schema = self.schema_at(edit.from, edit.path()).ok_or(Unsupported)?;
-                out.extend_from_slice(&self.datum[slot.span.start..edit.span.start]);
+                self.copy(&mut pending, slot.span.start..edit.span.start, out);
+                self.flush(&mut pending, out);
                 encode::encode(&edit.value, schema, &self.layout.names, out)?;
-                out.extend_from_slice(&self.datum[edit.span.end..slot.span.end]);
+                pending = edit.span.end..slot.span.end;
             } else if !slot.changed && same_layout && self.edit_of(slot).is_none() {
-                out.extend_from_slice(&self.datum[slot.span.clone()]);
+                self.copy(&mut pending, slot.span.clone(), out);
             } else {
+                self.flush(&mut pending, out);
                 let value = self.get(index).ok_or(Unsupported)?;
                 encode::encode(value, &field.schema, &target.names, out)?;
             }
         }
+        self.flush(&mut pending, out);
         Ok(())
+    }
+
+    /// Adds `span` of the input to the bytes to copy, copying what was pending first if
+    /// `span` does not follow it.
+    fn copy(&self, pending: &mut Range<usize>, span: Range<usize>, out: &mut Vec<u8>) {
+        if pending.end != span.start {
+            self.flush(pending, out);
+            pending.start = span.start;
+        }
+        pending.end = span.end;
+    }
+
+    fn flush(&self, pending: &mut Range<usize>, out: &mut Vec<u8>) {
+        if !pending.is_empty() {
+            out.extend_from_slice(&self.datum[pending.clone()]);
+        }
+        *pending = pending.end..pending.end;
     }
 
     /// Length of the input datum, a good guess at the output's.
