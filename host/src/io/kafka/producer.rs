@@ -42,12 +42,9 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     // Java clients' key hashing, so a key lands on the same partition whoever produced it.
     ("partitioner", "murmur2_random"),
     ("client.id", "weft"),
-    // A flush follows every batch, so librdkafka's 5 ms of linger delayed each batch's
-    // acknowledgement (rust-rdkafka's zero-timeout flush lifts linger only for the instant
-    // of the call). Not 0: messages were then sent while the batch was still being queued,
-    // in many small requests (measured at 2,000 events/s: the broker's CPU doubled, weft's
-    // rose by a fifth, latency was no better).
-    ("linger.ms", "1"),
+    // Each batch's acknowledgement waits out the linger: why this value, in
+    // `super::LINGER_MS`.
+    ("linger.ms", super::LINGER_MS),
 ];
 
 /// How often a flush that is still waiting says so. librdkafka itself retries each
