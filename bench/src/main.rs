@@ -22,7 +22,7 @@ use weft_bench::{kafka, variants};
     about = "Benchmarks weft over Kafka (passthrough, fused, unfused beside a no-weft floor \
              and a no-weft relay: throughput, CPU per event, latency, idle cost, RSS) and the fused Wasm chain against native \
              code in memory, and checks the figures against issue 12's targets.",
-    after_help = "A full run (scripts/bench.sh) takes about 8 minutes on 2 cores; --quick about 1.5. \
+    after_help = "A full run (scripts/bench.sh) takes about 10 minutes on 2 cores; --quick about 2. \
                   Progress goes to stderr, the Markdown report to stdout (and --markdown).",
     args_override_self = true
 )]
