@@ -134,16 +134,21 @@ pub(crate) fn decode(schema: &Schema, names: &Names, input: &mut &[u8]) -> Resul
 }
 
 /// The first `n` bytes of `input`, which moves past them.
+#[inline]
 pub(crate) fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], Error> {
     if n > input.len() {
-        return malformed(format!(
-            "the datum ends early: {n} bytes wanted, {} left",
-            input.len()
-        ));
+        return ends_early(n, input.len());
     }
     let (head, rest) = input.split_at(n);
     *input = rest;
     Ok(head)
+}
+
+#[cold]
+fn ends_early<T>(wanted: usize, left: usize) -> Result<T, Error> {
+    malformed(format!(
+        "the datum ends early: {wanted} bytes wanted, {left} left"
+    ))
 }
 
 pub(crate) fn array<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], Error> {
@@ -152,8 +157,11 @@ pub(crate) fn array<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], Error>
 
 /// A zig-zag varint, read as apache-avro reads it: at most ten bytes, bits past the
 /// 64th dropped.
+///
+/// Most are one byte (small numbers, short lengths, union indexes): that case is inlined
+/// into the walk and the decoder, the loop is not.
+#[inline(always)]
 pub(crate) fn long(input: &mut &[u8]) -> Result<i64, Error> {
-    // Most are one byte (small numbers, short lengths, union indexes): no loop for those.
     if let Some((&byte, rest)) = input.split_first()
         && byte < 0x80
     {
@@ -161,6 +169,11 @@ pub(crate) fn long(input: &mut &[u8]) -> Result<i64, Error> {
         let z = u64::from(byte);
         return Ok((z >> 1) as i64 ^ -((z & 1) as i64));
     }
+    long_from_bytes(input)
+}
+
+#[inline(never)]
+fn long_from_bytes(input: &mut &[u8]) -> Result<i64, Error> {
     let mut z = 0u64;
     for (i, &byte) in input.iter().enumerate() {
         if i > 9 {
@@ -181,6 +194,7 @@ pub(crate) fn int(input: &mut &[u8]) -> Result<i32, Error> {
 }
 
 /// The length of bytes or a string.
+#[inline]
 pub(crate) fn len(input: &mut &[u8]) -> Result<usize, Error> {
     let n = long(input)?;
     match usize::try_from(n) {
