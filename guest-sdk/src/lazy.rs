@@ -274,8 +274,9 @@ pub(crate) struct Lazy {
     slots: Vec<Slot>,
     /// The whole record, decoded for a caller asking for all of it through `&self`.
     whole: OnceLock<Value>,
-    /// At most one nested field changed in place (see [`Edit`]).
-    edit: Option<Edit>,
+    /// At most one nested field changed in place (see [`Edit`]); boxed, so a record
+    /// that has none stays small to move.
+    edit: Option<Box<Edit>>,
 }
 
 impl Lazy {
@@ -324,7 +325,7 @@ impl Lazy {
     /// The edit inside `slot`'s field, if there is one.
     fn edit_of(&self, slot: &Slot) -> Option<&Edit> {
         self.edit
-            .as_ref()
+            .as_deref()
             .filter(|edit| slot.from != TAKEN && edit.from == slot.from)
     }
 
@@ -417,13 +418,13 @@ impl Lazy {
                 &path[..steps.len()],
             )?;
             let value = decode_or_note(schema, &self.layout.names, &self.datum[span.clone()]);
-            self.edit = Some(Edit {
+            self.edit = Some(Box::new(Edit {
                 from: slot.from,
                 path,
                 depth: steps.len(),
                 span,
                 value,
-            });
+            }));
         }
         self.edit.as_mut().map(|edit| &mut edit.value)
     }
@@ -568,7 +569,7 @@ impl Lazy {
     }
 
     fn flush(&self, pending: &mut Range<usize>, out: &mut Vec<u8>) {
-        if !pending.is_empty() {
+        if pending.start < pending.end {
             out.extend_from_slice(&self.datum[pending.clone()]);
         }
         *pending = pending.end..pending.end;
