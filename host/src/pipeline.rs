@@ -167,8 +167,8 @@ pub struct RunningPipeline {
     batch: Batch,
     /// The ticket of the last poll (`Source::acknowledge`).
     polls: Ticket,
-    /// The batch written to the sinks and not flushed yet: its ticket.
-    in_flight: Option<Ticket>,
+    /// The batch written to the sinks and not flushed yet.
+    in_flight: Option<InFlight>,
     /// A step failed: the batch in flight may be lost in the sinks, so it is never
     /// acknowledged and no further step runs (a restart reads it again).
     failed: bool,
@@ -180,7 +180,10 @@ pub struct RunningPipeline {
     stall: Stall,
 }
 
-/// What one [`RunningPipeline::step`] did: the counts of its batch.
+/// What one [`RunningPipeline::step`] did: the counts of the batches it completed (flushed
+/// and acknowledged to the source), so `events_out` counts only what the sinks confirmed.
+/// With a Kafka sink that is the batch the step before wrote; with file or stdout sinks,
+/// which are flushed as soon as written, the step's own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Step {
     /// Events read from the source (including those it could not decode).
@@ -191,8 +194,30 @@ pub struct Step {
     /// Events the sink could not write (also counted in `dead_letters`).
     pub sink_refused: u64,
     pub dead_letters: u64,
+    /// Events this step read and wrote that are still in flight (not flushed yet): a later
+    /// step, or closing the run, completes and counts them.
+    pub in_flight: u64,
     /// The source has nothing more; a further step reads nothing.
     pub exhausted: bool,
+}
+
+impl Step {
+    /// Adds the counts of a completed batch.
+    fn add(&mut self, done: &Step) {
+        self.events_in += done.events_in;
+        self.events_out += done.events_out;
+        self.source_rejected += done.source_rejected;
+        self.sink_refused += done.sink_refused;
+        self.dead_letters += done.dead_letters;
+    }
+}
+
+/// A batch written to the sinks and not flushed yet: its poll's ticket and its counts.
+struct InFlight {
+    ticket: Ticket,
+    counts: Step,
+    /// The chain ran over it (a poll of dead letters only is no batch in the summary).
+    processed: bool,
 }
 
 impl RunningPipeline {
@@ -234,26 +259,25 @@ impl RunningPipeline {
             .source
             .poll(self.batch_size, self.linger, &mut self.batch)?;
         self.polls = self.polls.next();
-        let mut step = Step {
+        let mut counts = Step {
             events_in: self.batch.len() as u64,
             source_rejected: self.batch.dead.len() as u64,
-            exhausted: !more,
             ..Step::default()
         };
         let mut dead = std::mem::take(&mut self.batch.dead);
         let output = if self.batch.events.is_empty() {
             None
         } else {
-            self.summary.batches += 1;
             let events = std::mem::take(&mut self.batch.events);
             let positions = std::mem::take(&mut self.batch.positions);
             Some(self.chain.process_at(events, positions)?)
         };
-        self.finish_in_flight()?;
+        let mut step = self.finish_in_flight()?;
+        let processed = output.is_some();
         if let Some(mut output) = output {
             let refused = self.sink.write(&output.events)?;
-            step.events_out = (output.events.len() - refused.len()) as u64;
-            step.sink_refused = refused.len() as u64;
+            counts.events_out = (output.events.len() - refused.len()) as u64;
+            counts.sink_refused = refused.len() as u64;
             dead.append(&mut output.dead);
             dead.extend(refused.into_iter().map(|r| DeadLetter {
                 event: output.dead_event(r.index),
@@ -263,37 +287,52 @@ impl RunningPipeline {
                 schema: Some(self.output_schema.clone()),
             }));
         }
-        step.dead_letters = dead.len() as u64;
+        counts.dead_letters = dead.len() as u64;
         self.dead_sink.write(&dead)?;
-        if self.sink.delivery_gate().is_none() {
+        let sink_gated = self.sink.delivery_gate().is_some();
+        let dead_gated = self.dead_sink.delivery_gate().is_some();
+        if !sink_gated {
             self.sink.flush()?;
         }
-        if self.dead_sink.delivery_gate().is_none() {
+        if !dead_gated {
             self.dead_sink.flush()?;
         }
-        self.in_flight = Some(self.polls);
-        if step.exhausted {
-            self.finish_in_flight()?;
+        self.in_flight = Some(InFlight {
+            ticket: self.polls,
+            counts,
+            processed,
+        });
+        if !more || !(sink_gated || dead_gated) {
+            // Nothing left to overlap with, or nothing to wait for: complete it now.
+            let done = self.finish_in_flight()?;
+            step.add(&done);
+        } else {
+            step.in_flight = counts.events_in;
         }
-        let totals = &mut self.summary;
-        totals.events_in += step.events_in;
-        totals.events_out += step.events_out;
-        totals.source_rejected += step.source_rejected;
-        totals.sink_refused += step.sink_refused;
-        totals.dead_letters += step.dead_letters;
-        self.exhausted = step.exhausted;
+        step.exhausted = !more;
+        self.exhausted = !more;
         Ok(step)
     }
 
-    /// Flushes the batch in flight (waits for every delivery) and acknowledges it to the
-    /// source; nothing is in flight afterwards.
-    fn finish_in_flight(&mut self) -> Result<()> {
-        if let Some(ticket) = self.in_flight.take() {
-            self.sink.flush()?;
-            self.dead_sink.flush()?;
-            self.source.acknowledge(ticket)?;
-        }
-        Ok(())
+    /// Flushes the batch in flight (waits for every delivery), acknowledges it to the
+    /// source and adds it to the run's totals; returns its counts. Nothing is in flight
+    /// afterwards.
+    fn finish_in_flight(&mut self) -> Result<Step> {
+        let Some(batch) = self.in_flight.take() else {
+            return Ok(Step::default());
+        };
+        self.sink.flush()?;
+        self.dead_sink.flush()?;
+        self.source.acknowledge(batch.ticket)?;
+        let totals = &mut self.summary;
+        let done = batch.counts;
+        totals.events_in += done.events_in;
+        totals.events_out += done.events_out;
+        totals.source_rejected += done.source_rejected;
+        totals.sink_refused += done.sink_refused;
+        totals.dead_letters += done.dead_letters;
+        totals.batches += u64::from(batch.processed);
+        Ok(done)
     }
 
     /// What the run has done so far, as [`RunningPipeline::close`] would report it now.
