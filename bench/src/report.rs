@@ -1,6 +1,6 @@
-//! The report: the Kafka tables (throughput, CPU per event and idle cost; latency beside the
-//! no-weft floor and relay), the in-memory native/fused table, the targets of issue 12, the machine, as
-//! Markdown and as the JSON document written with `--json`.
+//! The report: the Kafka tables (throughput, CPU per event and idle cost; latency beside
+//! the no-weft floor and relay), the in-memory native/fused table, the targets of issue 12,
+//! the machine, as Markdown and as the JSON document written with `--json`.
 
 use std::fmt::Write as _;
 

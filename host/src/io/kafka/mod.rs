@@ -32,15 +32,22 @@ pub const HEADER_STAGE: &str = "weft.stage";
 /// Default `fetch.wait.max.ms` of weft's consumers: how long a broker may hold a fetch.
 ///
 /// Apache Kafka answers a fetch as soon as `fetch.min.bytes` (1) are there, so on Kafka this
-/// only sets how often an idle consumer asks (1000 / wait per broker) and costs no latency.
-/// tansu (0.6) holds every fetch for the whole wait and returns only what was there when
-/// the fetch began, so there each hop costs 1.5 waits on average and 2 at worst; librdkafka's
-/// 500 ms was a second per hop at worst. Measured with `weft-bench` (tansu, 2,000 events/s,
-/// passthrough, back to back on a busy 2-core machine): 2 ms gives p50 25–27 ms where 10 ms
-/// gives 36–41 (the one-hop floor 20), but an idle pipeline then costs weft 2.6% of a core
-/// instead of 2.0% and tansu about 5% instead of 1.5%, per idle consumer; 5 ms keeps the idle
-/// cost of 10 (2.0%) and is 4–5 ms faster. `[source.properties] "fetch.wait.max.ms"` moves
-/// it: 2 for the lowest latency on tansu, 100–500 on Kafka for the fewest idle fetches.
+/// only sets how often an idle consumer asks (1000 / wait times a second per broker) and
+/// costs no latency. tansu (0.6) holds every fetch for the whole wait and returns only what
+/// was there when the fetch began, so there each hop costs 1.5 waits on average and 2 at
+/// worst (librdkafka's 500 ms: up to a second per hop). Measured with `weft-bench`
+/// (passthrough over tansu, the settings back to back, 3–5 runs each, a busy 2-core
+/// machine; tansu's idle figure includes the bench's reader fetching every 10 ms):
+///
+/// | wait | p50 at 2,000/s (floor 20.5) | weft at 2,000/s | weft idle | tansu idle |
+/// |---|---|---|---|---|
+/// | 2 ms | 26–27 ms | 4–9% of a core | 3.2–3.4% | 13–14% |
+/// | 5 ms | 32–36 ms | 4–8% | 2.2–2.4% | 8–10% |
+/// | 10 ms | 38–43 ms | 3.5–4.7% | 1.4% | 5% |
+///
+/// 5 ms is the middle: half the latency 2 ms saves for half its idle cost, and on Kafka 200
+/// idle fetches a second rather than 500. Set `[source.properties] "fetch.wait.max.ms"`: 2
+/// for the lowest latency on tansu, 100–500 on Kafka for the fewest idle fetches.
 pub const FETCH_WAIT_MAX_MS: &str = "5";
 
 /// Default `linger.ms` of weft's producers: how long librdkafka waits to fill a request.
@@ -49,9 +56,9 @@ pub const FETCH_WAIT_MAX_MS: &str = "5";
 /// (rust-rdkafka's zero-timeout flush lifts it only for the instant of the call), so the
 /// linger is latency: librdkafka's own 5 ms was. 0 is worse, not better: messages leave
 /// while the batch is still being queued, in many small requests. Measured with `weft-bench`
-/// at 2,000 events/s (passthrough, tansu, back to back, two runs each): 1 ms p50 37 ms, weft
-/// 4% of a core, tansu 16–21%; 0 ms p50 41–44 ms, weft 6%, tansu 23–29%; 5 ms p50 40 ms;
-/// 50 ms p50 160 ms. The idle cost is the same for all of them.
+/// at 2,000 events/s (passthrough, tansu, a 10 ms fetch wait, back to back, two runs each):
+/// 1 ms p50 37 ms, weft 4% of a core, tansu 16–21%; 0 ms p50 41–44 ms, weft 6%, tansu
+/// 23–29%; 5 ms p50 40 ms; 50 ms p50 160 ms. The idle cost is the same for all of them.
 pub const LINGER_MS: &str = "1";
 
 /// The consumer settings of weft's defaults that set latency and idle cost, for a client
