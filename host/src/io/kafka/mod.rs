@@ -43,7 +43,7 @@ pub const HEADER_STAGE: &str = "weft.stage";
 /// |---|---|---|---|---|
 /// | 2 ms | 26–27 ms | 4–9% of a core | 3.2–3.4% | 13–14% |
 /// | 5 ms | 32–36 ms | 4–8% | 2.2–2.4% | 8–10% |
-/// | 10 ms | 38–43 ms | 3.5–4.7% | 1.4% | 5% |
+/// | 10 ms | 38–43 ms | 3.5–4.7% | 1.4–2.2% | 5–8% |
 ///
 /// 5 ms is the middle: half the latency 2 ms saves for half its idle cost, and on Kafka 200
 /// idle fetches a second rather than 500. Set `[source.properties] "fetch.wait.max.ms"`: 2
