@@ -460,6 +460,10 @@ impl Worker {
             m.batch_duration
                 .get_or_create(&labels)
                 .observe(took.as_secs_f64());
+        }
+        // Whatever the step completed: the chain ran over the batch it read, which a later
+        // step completes (the run loop keeps one batch in flight).
+        {
             let ids = lock(&self.shared).stage_ids.clone();
             for (i, (now, id)) in stats.iter().zip(&ids).enumerate() {
                 let before = self.seen.get(i).cloned().unwrap_or_default();
