@@ -140,6 +140,7 @@ impl Pipeline {
             batch: Batch::default(),
             polls: Ticket::default(),
             in_flight: None,
+            unreported: Step::default(),
             failed: false,
             summary,
             started,
@@ -169,6 +170,9 @@ pub struct RunningPipeline {
     polls: Ticket,
     /// The batch written to the sinks and not flushed yet.
     in_flight: Option<InFlight>,
+    /// Counts of a batch completed between two steps (by a swap), which the next step
+    /// reports with its own.
+    unreported: Step,
     /// A step failed: the batch in flight may be lost in the sinks, so it is never
     /// acknowledged and no further step runs (a restart reads it again).
     failed: bool,
@@ -272,7 +276,8 @@ impl RunningPipeline {
             let positions = std::mem::take(&mut self.batch.positions);
             Some(self.chain.process_at(events, positions)?)
         };
-        let mut step = self.finish_in_flight()?;
+        let mut step = std::mem::take(&mut self.unreported);
+        step.add(&self.finish_in_flight()?);
         let processed = output.is_some();
         if let Some(mut output) = output {
             let refused = self.sink.write(&output.events)?;

@@ -110,9 +110,12 @@ impl RunningPipeline {
                 "an earlier step failed; the run cannot go on".into(),
             ));
         }
-        if let Err(e) = self.finish_in_flight() {
-            self.failed = true;
-            return Err(e);
+        match self.finish_in_flight() {
+            Ok(done) => self.unreported.add(&done),
+            Err(e) => {
+                self.failed = true;
+                return Err(e);
+            }
         }
         let input = match &swap.reader {
             Some((_, schema)) => schema.clone(),
