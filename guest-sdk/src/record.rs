@@ -108,8 +108,10 @@ impl RecordOutcome {
 ///
 /// A record the SDK hands to [`RecordProcessor::process`] is decoded on demand: `get`,
 /// `get_mut`, `field` and [`select`](Self::select) decode only the top-level fields they
-/// touch, and emitting it copies the bytes of the fields left unchanged. `value`,
-/// `fields`, `fields_mut` and `into_value` decode all of it.
+/// touch, and emitting it copies the bytes of the fields left unchanged. `get_mut` of a
+/// path through nested records (`owner.email`) decodes that field alone, the first time
+/// in a record (a second such path decodes its top-level field). `value`, `fields`,
+/// `fields_mut` and `into_value` decode all of it.
 #[derive(Clone)]
 pub struct Record(Repr);
 
