@@ -233,3 +233,65 @@ fn a_nested_change_survives_a_selection_and_follows_its_field() {
         .expect("encodes");
     assert_eq!(out, to_avro_datum(&output, expected).expect("encodes"));
 }
+
+#[test]
+fn a_path_through_a_union_or_resolved_elsewhere_goes_through_the_decoded_field() {
+    // `owner` nullable: the way down holds a union, so the field is decoded whole.
+    let nullable = Schema::parse_str(
+        &TITLE
+            .replace(
+                r#""type": {
+        "type": "record",
+        "name": "Owner","#,
+                r#""type": ["null", {
+        "type": "record",
+        "name": "Owner","#,
+            )
+            .replace(
+                r#"{ "name": "email", "type": "string" }
+        ]
+      }"#,
+                r#"{ "name": "email", "type": "string" }
+        ]
+      }]"#,
+            ),
+    )
+    .expect("schema");
+    let Value::Record(mut fields) = title() else {
+        unreachable!()
+    };
+    fields[6].1 = Value::Union(1, Box::new(fields[6].1.clone()));
+    let value = Value::Record(fields);
+    let names = Names::of(&nullable);
+    let layout = Layout::of(&nullable, &names).expect("supported");
+    let bytes = to_avro_datum(&nullable, value.clone()).expect("encodes");
+    let email = FieldPath::resolve(&nullable, "owner.email").expect("a path");
+    let lazy = Lazy::new(bytes, layout.clone()).expect("a title");
+    assert!(!lazy.can_edit(6, &email.steps[1..]));
+    let mut record = Record::lazy(lazy);
+    *record.get_mut(&email).expect("a string") = Value::String("x".into());
+    let mut expected = value;
+    if let Value::Record(fields) = &mut expected
+        && let Value::Union(_, owner) = &mut fields[6].1
+        && let Value::Record(owner) = owner.as_mut()
+    {
+        owner[1].1 = Value::String("x".into());
+    }
+    assert_eq!(
+        encode_record(&record, &nullable),
+        to_avro_datum(&nullable, expected).expect("encodes")
+    );
+
+    // A path resolved against a schema whose nested field sits elsewhere: the names
+    // disagree with the record's, so no edit is made by position.
+    let (_, _, lazy) = title_lazy();
+    let swapped = Schema::parse_str(&TITLE.replace(
+        r#"{ "name": "name", "type": "string" },
+          { "name": "email", "type": "string" }"#,
+        r#"{ "name": "email", "type": "string" },
+          { "name": "name", "type": "string" }"#,
+    ))
+    .expect("schema");
+    let elsewhere = FieldPath::resolve(&swapped, "owner.email").expect("a path");
+    assert!(!lazy.can_edit(6, &elsewhere.steps[1..]));
+}
