@@ -261,7 +261,12 @@ impl Report {
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 label(&v.variant),
-                v.process_rss_mib.len(),
+                // The relay's one process is no weft process.
+                if v.variant == "relay-kafka" {
+                    0
+                } else {
+                    v.process_rss_mib.len()
+                },
                 spread_with(eps, thousands, kilo),
                 if floor {
                     "—".to_owned()

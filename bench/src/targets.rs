@@ -359,6 +359,10 @@ mod tests {
             markdown.contains("| relay (no weft, 2 hops) | 2,000 | 22.0 ms | 31.0 ms | 20.0 ms | 28.9 ms | — | — | 3.0% |"),
             "{markdown}"
         );
+        assert!(
+            markdown.contains("| relay (no weft, 2 hops) | 0 | 150,000 | 1.20 | 1.50 | 60.0 MiB |"),
+            "{markdown}"
+        );
         assert!(markdown.contains("| fused: p50 added over the relay floor (2 hops, no weft) at 2,000/s | ≤ +5 ms | +2.0 ms (24.0 vs relay 22.0) | yes |"), "{markdown}");
         assert!(
             markdown.contains("| 1024 | 500,000 | 420,000 | 660 | 790 | 130 | 0.84× |"),
