@@ -18,7 +18,7 @@ use super::metrics::Metrics;
 use super::{ChangeHook, PartitionLag, State};
 use crate::config::{KafkaSourceConfig, PipelineConfig, SinkConfig, SourceConfig, WireFormat};
 use crate::io::Stall;
-use crate::pipeline::RunningPipeline;
+use crate::pipeline::{RunSummary, RunningPipeline};
 
 /// A pipeline version as read from its file: the config, what the API shows of it, and the
 /// key versions are compared by (its parsed form, so formatting and comments do not count).
@@ -95,16 +95,19 @@ pub(super) enum Outcome {
     Failed(String),
 }
 
-/// Closes the running pipeline (the last step was committed) and ends the run with `outcome`.
-pub(super) fn close(running: RunningPipeline, outcome: Outcome) -> Outcome {
+/// Closes the running pipeline (which completes the batch in flight) and ends the run with
+/// `outcome`; also the run's totals once closed, which count that last batch.
+pub(super) fn close(running: RunningPipeline, outcome: Outcome) -> (Outcome, Option<RunSummary>) {
     match (running.close(), outcome) {
-        (Err(e), Outcome::Failed(first)) => Outcome::Failed(format!("{first} (closing: {e})")),
+        (Err(e), Outcome::Failed(first)) => {
+            (Outcome::Failed(format!("{first} (closing: {e})")), None)
+        }
         (Err(e), Outcome::Stop) => {
             tracing::warn!("closing: {e}");
-            Outcome::Stop
+            (Outcome::Stop, None)
         }
-        (Err(e), _) => Outcome::Failed(format!("closing: {e}")),
-        (Ok(_), outcome) => outcome,
+        (Err(e), _) => (Outcome::Failed(format!("closing: {e}")), None),
+        (Ok(summary), outcome) => (outcome, Some(summary)),
     }
 }
 

@@ -165,24 +165,26 @@ impl Worker {
                 let message = match self.control.try_recv() {
                     Ok(message) => message,
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return close(running, Outcome::Stop),
+                    Err(TryRecvError::Disconnected) => return self.close(running, Outcome::Stop),
                 };
                 match message {
-                    Control::Pause => return close(running, Outcome::Paused),
+                    Control::Pause => return self.close(running, Outcome::Paused),
                     Control::Resume => {}
                     Control::Restart => {
                         self.failures = 0;
-                        return close(running, Outcome::Rebuild);
+                        return self.close(running, Outcome::Rebuild);
                     }
-                    Control::Delete | Control::Shutdown => return close(running, Outcome::Stop),
+                    Control::Delete | Control::Shutdown => {
+                        return self.close(running, Outcome::Stop);
+                    }
                     Control::Replace(version, reply) => {
                         if let Some(outcome) = self.replace(&mut running, *version, reply) {
-                            return close(running, outcome);
+                            return self.close(running, outcome);
                         }
                     }
                     Control::Upgrade(prepared) => {
                         if let Some(outcome) = self.upgrade(&mut running, *prepared) {
-                            return close(running, outcome);
+                            return self.close(running, outcome);
                         }
                     }
                 }
@@ -193,15 +195,15 @@ impl Worker {
                     self.failures = 0;
                     self.record(&step, &running, started.elapsed());
                     if let Some(outcome) = self.watch_canary(&mut running) {
-                        return close(running, outcome);
+                        return self.close(running, outcome);
                     }
                     if step.exhausted {
-                        return close(running, Outcome::Exhausted);
+                        return self.close(running, Outcome::Exhausted);
                     }
                 }
                 Err(e) => {
                     // The batch in flight is uncommitted: the next build reads it again.
-                    return close(running, Outcome::Failed(e.to_string()));
+                    return self.close(running, Outcome::Failed(e.to_string()));
                 }
             }
         }
@@ -450,13 +452,8 @@ impl Worker {
         let labels = Metrics::pipeline(&self.name);
         let m = &self.ctx.metrics;
         let stats = running.summary().stages;
+        self.count(step);
         if step.events_in > 0 {
-            m.events_in.get_or_create(&labels).inc_by(step.events_in);
-            m.events_out.get_or_create(&labels).inc_by(step.events_out);
-            m.dead_letters
-                .get_or_create(&labels)
-                .inc_by(step.dead_letters);
-            m.commits.get_or_create(&labels).inc();
             m.batch_duration
                 .get_or_create(&labels)
                 .observe(took.as_secs_f64());
@@ -509,15 +506,46 @@ impl Worker {
         }
         let mut shared = lock(&self.shared);
         shared.lag = lag;
-        if step.events_in > 0 {
-            shared.events_in += step.events_in;
-            shared.events_out += step.events_out;
-            shared.dead_letters += step.dead_letters;
-            shared.last_commit = Some(SystemTime::now());
-        }
         shared.stage_stats = stats.clone();
         drop(shared);
         self.seen = stats;
+    }
+
+    /// Closes the run (see [`close`]) and counts the batch closing completed: the run loop
+    /// keeps one batch in flight, which no step has counted yet.
+    fn close(&mut self, running: RunningPipeline, outcome: Outcome) -> Outcome {
+        let before = running.summary();
+        let (outcome, closed) = close(running, outcome);
+        if let Some(after) = closed {
+            let last = Step {
+                events_in: after.events_in.saturating_sub(before.events_in),
+                events_out: after.events_out.saturating_sub(before.events_out),
+                dead_letters: after.dead_letters.saturating_sub(before.dead_letters),
+                ..Step::default()
+            };
+            self.count(&last);
+        }
+        outcome
+    }
+
+    /// Adds the counts of completed batches to the status and the metrics.
+    fn count(&self, done: &Step) {
+        if done.events_in == 0 {
+            return;
+        }
+        let labels = Metrics::pipeline(&self.name);
+        let m = &self.ctx.metrics;
+        m.events_in.get_or_create(&labels).inc_by(done.events_in);
+        m.events_out.get_or_create(&labels).inc_by(done.events_out);
+        m.dead_letters
+            .get_or_create(&labels)
+            .inc_by(done.dead_letters);
+        m.commits.get_or_create(&labels).inc();
+        let mut shared = lock(&self.shared);
+        shared.events_in += done.events_in;
+        shared.events_out += done.events_out;
+        shared.dead_letters += done.dead_letters;
+        shared.last_commit = Some(SystemTime::now());
     }
 }
 
