@@ -48,10 +48,12 @@ pub const HEADER_STAGE: &str = "weft.stage";
 /// Against 10 ms at 2,000 events/s, with 20 s phases, two runs each: 5 ms takes p99 from 51
 /// to 41–44 ms in passthrough and from 52 to 43–49 fused (within 15 ms of the floor's 29),
 /// p50 by 4–6 ms, for about one point of a core more (passthrough 5.4% against 4.4%, fused
-/// 9–11% against 6–7%; the relay floor pays the same: 4–5% against 3%). 5 ms is the middle:
-/// half the latency 2 ms saves for half its idle cost, and on Kafka 200 idle fetches a
-/// second rather than 500. Set `[source.properties] "fetch.wait.max.ms"`: 2
-/// for the lowest latency on tansu, 100–500 on Kafka for the fewest idle fetches.
+/// 9–11% against 6–7%; the relay floor pays the same: 4–5% against 3%); 20 idle pipelines
+/// in one `weft serve` (`bench/examples/serve_idle.rs`) cost 12–15% of a core against 10%
+/// (17% at 2 ms). 5 ms is the middle: half the latency 2 ms saves for half its idle cost,
+/// and on Kafka 200 idle fetches a second rather than 500. Set `[source.properties]
+/// "fetch.wait.max.ms"`: 2 for the lowest latency on tansu, 100–500 on Kafka for the fewest
+/// idle fetches (a daemon of many quiet pipelines).
 pub const FETCH_WAIT_MAX_MS: &str = "5";
 
 /// Default `linger.ms` of weft's producers: how long librdkafka waits to fill a request.
