@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use weft_bench::measure::VariantResult;
 use weft_bench::progress;
-use weft_bench::relay::RelaySpec;
+use weft_bench::relay::{RelaySpec, key_value};
 use weft_bench::report::{Machine, Report};
 use weft_bench::stages::{STAGES, default_plugin_dir};
 use weft_bench::workload::{DISTINCT, Workload};
@@ -97,20 +97,7 @@ enum Cmd {
     },
     /// Relays a topic to another with plain rdkafka clients until stopped: the relay floor.
     #[command(hide = true)]
-    Relay {
-        #[arg(long)]
-        broker: String,
-        #[arg(long)]
-        from: String,
-        #[arg(long)]
-        to: String,
-        #[arg(long)]
-        group: String,
-        #[arg(long, value_parser = key_value)]
-        source_property: Vec<(String, String)>,
-        #[arg(long, value_parser = key_value)]
-        sink_property: Vec<(String, String)>,
-    },
+    Relay(RelaySpec),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -118,12 +105,6 @@ enum Which {
     Native,
     Fused,
     Startup,
-}
-
-fn key_value(text: &str) -> Result<(String, String), String> {
-    text.split_once('=')
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .ok_or_else(|| format!("{text:?}: expected KEY=VALUE"))
 }
 
 /// Loads every plugin once through the default runtime, so the variants start from a warm
@@ -247,23 +228,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let plugins = cli.plugins.clone().unwrap_or_else(default_plugin_dir);
     let plan = Plan::from(&cli);
-    if let Some(Cmd::Relay {
-        broker,
-        from,
-        to,
-        group,
-        source_property,
-        sink_property,
-    }) = cli.command
-    {
-        return weft_bench::relay::run(&RelaySpec {
-            broker,
-            from,
-            to,
-            group,
-            source_properties: source_property,
-            sink_properties: sink_property,
-        });
+    if let Some(Cmd::Relay(spec)) = cli.command {
+        return weft_bench::relay::run(&spec);
     }
     if let Some(Cmd::Variant { which, batch }) = cli.command {
         // The driver passes the settled event count: no second `--quick` reduction here.
@@ -470,22 +436,9 @@ mod tests {
         };
         let args = spec.args();
         let cli = Cli::parse_from(std::iter::once("weft-bench".to_owned()).chain(args));
-        let Some(Cmd::Relay {
-            broker,
-            from,
-            to,
-            group,
-            source_property,
-            sink_property,
-        }) = cli.command
-        else {
+        let Some(Cmd::Relay(parsed)) = cli.command else {
             panic!("not the relay subcommand");
         };
-        assert_eq!(
-            (broker, from, to, group),
-            (spec.broker, spec.from, spec.to, spec.group)
-        );
-        assert_eq!(source_property, spec.source_properties);
-        assert_eq!(sink_property, spec.sink_properties);
+        assert_eq!(parsed, spec);
     }
 }

@@ -19,17 +19,31 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 use weft_host::io::kafka;
 
-/// What one relay process reads and writes.
-#[derive(Debug, Clone)]
+/// What one relay process reads and writes; also the hidden `relay` subcommand's arguments,
+/// so what [`RelaySpec::args`] writes is what the subcommand parses back.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct RelaySpec {
+    #[arg(long)]
     pub broker: String,
+    #[arg(long)]
     pub from: String,
+    #[arg(long)]
     pub to: String,
+    #[arg(long)]
     pub group: String,
     /// librdkafka consumer properties over weft's consumer defaults.
+    #[arg(long = "source-property", value_parser = key_value)]
     pub source_properties: Vec<(String, String)>,
     /// librdkafka producer properties over weft's producer defaults.
+    #[arg(long = "sink-property", value_parser = key_value)]
     pub sink_properties: Vec<(String, String)>,
+}
+
+/// Parses a `KEY=VALUE` property argument.
+pub fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .ok_or_else(|| format!("{text:?}: expected KEY=VALUE"))
 }
 
 impl RelaySpec {
