@@ -884,6 +884,18 @@ fn ownership_overlaps(logs: &[String]) -> Vec<String> {
     overlaps
 }
 
+/// The text of `raw_pipeline` for consumer group `group`, its source committing every
+/// `interval_ms` (`commit_interval_ms`).
+fn committing_every(work: &Path, brokers: &str, group: &str, interval_ms: u64) -> String {
+    let text = std::fs::read_to_string(raw_pipeline(work, brokers, group)).expect("pipeline");
+    let line = format!("group = \"{group}\"");
+    assert!(text.contains(&line), "{text}");
+    text.replace(
+        &line,
+        &format!("{line}\ncommit_interval_ms = {interval_ms}"),
+    )
+}
+
 /// Acknowledged offsets are committed on a timer (`commit_interval_ms`), not after every
 /// batch, and at once when the host stops: with a ten-minute interval nothing is committed
 /// while every event is already written, and everything is once SIGTERM stopped the host.
@@ -893,14 +905,10 @@ fn offsets_are_committed_on_a_timer_and_at_once_on_stop() {
     let broker = raw_setup(N, Storage::Sqlite);
     let brokers = broker.address();
     let work = tempfile::tempdir().expect("temp dir");
-    let text = std::fs::read_to_string(raw_pipeline(work.path(), &brokers, "timer-test"))
-        .expect("pipeline");
-    let group = "group = \"timer-test\"";
-    assert!(text.contains(group), "{text}");
     let pipeline = write(
         work.path(),
         "pipeline.toml",
-        &text.replace(group, &format!("{group}\ncommit_interval_ms = 600000")),
+        &committing_every(work.path(), &brokers, "timer-test", 600_000),
     );
     let mut host = Host::start(work.path(), "host", &pipeline, &[]);
     let mut out = Collector::new(&brokers, "out");
@@ -941,10 +949,7 @@ fn the_batch_in_flight_is_committed_after_the_next_step_and_on_close() {
     let broker = raw_setup(N, Storage::Sqlite);
     let brokers = broker.address();
     let work = tempfile::tempdir().expect("temp dir");
-    let text = std::fs::read_to_string(raw_pipeline(work.path(), &brokers, "in-flight"))
-        .expect("pipeline");
-    let group = "group = \"in-flight\"";
-    let text = text.replace(group, &format!("{group}\ncommit_interval_ms = 0"));
+    let text = committing_every(work.path(), &brokers, "in-flight", 0);
     let config =
         weft_host::config::parse_str(&text, &work.path().join("pipeline.toml"), work.path())
             .expect("a valid pipeline");
