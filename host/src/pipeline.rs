@@ -239,16 +239,22 @@ impl RunningPipeline {
     /// in flight. After an error nothing more is acknowledged (a restart reads the batch in
     /// flight again) and every further step fails.
     pub fn step(&mut self) -> Result<Step> {
-        if self.failed {
-            return Err(Error::Runtime(
-                "an earlier step failed; the run cannot go on (a restart reads the batch in flight again)".into(),
-            ));
-        }
+        self.refuse_after_failure()?;
         let stepped = self.move_batch();
         if stepped.is_err() {
             self.failed = true;
         }
         stepped
+    }
+
+    /// After a failed step the run cannot go on: neither a step nor a swap.
+    fn refuse_after_failure(&self) -> Result<()> {
+        if self.failed {
+            return Err(Error::Runtime(
+                "an earlier step failed; the run cannot go on (a restart reads the batch in flight again)".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn move_batch(&mut self) -> Result<Step> {
@@ -329,15 +335,9 @@ impl RunningPipeline {
         self.sink.flush()?;
         self.dead_sink.flush()?;
         self.source.acknowledge(batch.ticket)?;
-        let totals = &mut self.summary;
-        let done = batch.counts;
-        totals.events_in += done.events_in;
-        totals.events_out += done.events_out;
-        totals.source_rejected += done.source_rejected;
-        totals.sink_refused += done.sink_refused;
-        totals.dead_letters += done.dead_letters;
-        totals.batches += u64::from(batch.processed);
-        Ok(done)
+        self.summary.add(&batch.counts);
+        self.summary.batches += u64::from(batch.processed);
+        Ok(batch.counts)
     }
 
     /// What the run has done so far, as [`RunningPipeline::close`] would report it now.
@@ -519,6 +519,15 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Adds the counts of a completed batch to the totals.
+    fn add(&mut self, done: &Step) {
+        self.events_in += done.events_in;
+        self.events_out += done.events_out;
+        self.source_rejected += done.source_rejected;
+        self.sink_refused += done.sink_refused;
+        self.dead_letters += done.dead_letters;
+    }
+
     /// The digest of processor `index`, empty when unknown.
     fn digest(&self, index: usize) -> &str {
         self.digests.get(index).map_or("", String::as_str)

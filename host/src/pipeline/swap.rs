@@ -105,11 +105,7 @@ impl RunningPipeline {
     /// finished), so on an error nothing has changed. The counters of the run go on; the
     /// stage stats start again with the new chain. Returns what it replaced.
     pub fn swap(&mut self, swap: Swap) -> Result<Replaced> {
-        if self.failed {
-            return Err(crate::Error::Runtime(
-                "an earlier step failed; the run cannot go on".into(),
-            ));
-        }
+        self.refuse_after_failure()?;
         match self.finish_in_flight() {
             Ok(done) => self.unreported.add(&done),
             Err(e) => {
