@@ -485,27 +485,6 @@ fn shared_topic(positions: &[Option<Position>], topic: &str) -> Arc<str> {
     }
 }
 
-/// Removes from `positions[start..]` those of `revoked` partitions: what this poll took of
-/// them leaves the batch, and each event's position with it (every event this poll took has
-/// one, see `take`).
-fn drop_revoked_positions(
-    revoked: &[(String, i32)],
-    start: usize,
-    positions: &mut Vec<Option<Position>>,
-) {
-    let mut index = 0;
-    positions.retain(|position| {
-        let gone = index >= start
-            && position.as_ref().is_some_and(|p| {
-                revoked
-                    .iter()
-                    .any(|(topic, partition)| **topic == *p.topic && *partition == p.partition)
-            });
-        index += 1;
-        !gone
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,15 +558,22 @@ mod tests {
         let t: Arc<str> = Arc::from("t");
         let u: Arc<str> = Arc::from("u");
         // Two items of an earlier poll (one without a position), then this poll's.
-        let mut positions = vec![
-            at(&t, 1, 5),
-            None,
-            at(&t, 0, 7),
-            at(&t, 1, 8),
-            at(&u, 1, 9),
-            at(&t, 1, 9),
-        ];
-        drop_revoked_positions(&[("t".into(), 1)], 2, &mut positions);
+        let mut positions = vec![at(&t, 1, 5), None];
+        let mut taken = Taken::default();
+        for (topic, partition, offset) in [(&t, 0, 7), (&t, 1, 8), (&u, 1, 9), (&t, 1, 9)] {
+            taken.take(topic.as_ref(), partition, offset, false);
+            positions.push(at(topic, partition, offset));
+        }
+        let mut events = vec![(); positions.len()];
+        let start = Start { events: 2, dead: 0 };
+        taken.drop_revoked(
+            &[("t".into(), 1)],
+            start,
+            &mut events,
+            &mut positions,
+            &mut Vec::<()>::new(),
+        );
+        assert_eq!(events.len(), positions.len());
         let left: Vec<_> = positions
             .iter()
             .map(|p| {

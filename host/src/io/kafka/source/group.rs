@@ -241,8 +241,13 @@ pub(super) fn drop_revoked(
         return;
     }
     let revoked = lock(&context.offsets).take_revoked();
-    let dropped = taken.drop_revoked(&revoked, start, &mut batch.events, &mut batch.dead);
-    super::drop_revoked_positions(&revoked, start.events, &mut batch.positions);
+    let dropped = taken.drop_revoked(
+        &revoked,
+        start,
+        &mut batch.events,
+        &mut batch.positions,
+        &mut batch.dead,
+    );
     if dropped > 0 {
         tracing::info!(
             source = %name,

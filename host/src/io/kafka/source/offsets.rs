@@ -168,13 +168,14 @@ impl Taken {
     }
 
     /// Forgets what was taken from `revoked` partitions and removes their items from the
-    /// batch's `events` and `dead` past `start` (kept in step with this poll's takes).
-    /// Returns how many items left.
-    pub fn drop_revoked<E, D>(
+    /// batch's `events` (with `positions`, one beside each event) and `dead` past `start`
+    /// (kept in step with this poll's takes). Returns how many items left.
+    pub fn drop_revoked<E, P, D>(
         &mut self,
         revoked: &[Partition],
         start: Start,
         events: &mut Vec<E>,
+        positions: &mut Vec<P>,
         dead: &mut Vec<D>,
     ) -> usize {
         let gone: Vec<Origin> = revoked
@@ -189,8 +190,11 @@ impl Taken {
         }
         self.next.retain(|origin, _| !gone.contains(origin));
         let before = events.len() + dead.len();
-        retain_from(events, start.events, &mut self.events, &gone);
-        retain_from(dead, start.dead, &mut self.dead, &gone);
+        retain_from(events, start.events, &self.events, &gone);
+        retain_from(positions, start.events, &self.events, &gone);
+        self.events.retain(|o| !gone.contains(o));
+        retain_from(dead, start.dead, &self.dead, &gone);
+        self.dead.retain(|o| !gone.contains(o));
         before - events.len() - dead.len()
     }
 
@@ -214,15 +218,15 @@ impl Taken {
 }
 
 /// Keeps `items[..start]` and those of `items[start..]` whose origin is not `gone`;
-/// `origins` lists the origin of each of `items[start..]` and is filtered alike.
-fn retain_from<T>(items: &mut Vec<T>, start: usize, origins: &mut Vec<Origin>, gone: &[Origin]) {
+/// `origins` lists the origin of each of `items[start..]` (or of more: the positions beside
+/// a batch's events may stop short of them).
+fn retain_from<T>(items: &mut Vec<T>, start: usize, origins: &[Origin], gone: &[Origin]) {
     let mut index = 0;
     items.retain(|_| {
         let keep = index < start || !gone.contains(&origins[index - start]);
         index += 1;
         keep
     });
-    origins.retain(|o| !gone.contains(o));
 }
 
 #[cfg(test)]
@@ -329,7 +333,7 @@ mod tests {
                     }
                     prop_assert!(offsets.uncommitted(None).iter().all(|((_, q), o)| allowed[*q as usize].is_some_and(|a| *o <= a)));
                     offsets.revoke(&gone);
-                    taken.drop_revoked(&gone, start, &mut events, &mut Vec::<i32>::new());
+                    taken.drop_revoked(&gone, start, &mut events, &mut Vec::<i32>::new(), &mut Vec::<i32>::new());
                     allowed[*part as usize] = None;
                     for earlier in &mut by_ticket {
                         earlier[*part as usize] = None;
@@ -428,7 +432,7 @@ mod tests {
                 .filter(|(i, (t, part, _))| *i < before || !is_revoked(*t, *part))
                 .map(|(_, e)| *e).collect();
             let expect_dead: Vec<_> = dead.iter().filter(|(t, part, _)| !is_revoked(*t, *part)).copied().collect();
-            let gone = taken.drop_revoked(&revoked, start, &mut events, &mut dead);
+            let gone = taken.drop_revoked(&revoked, start, &mut events, &mut Vec::<()>::new(), &mut dead);
             prop_assert_eq!(&events, &expect_events);
             prop_assert_eq!(&dead, &expect_dead);
             prop_assert_eq!(gone, before + takes.len() - expect_events.len() - expect_dead.len());
@@ -438,7 +442,7 @@ mod tests {
                 prop_assert!(!revoked.contains(&(t.clone(), part)), "{t}/{part} revoked yet acknowledged");
             }
             // A second revoke of the same partitions finds nothing more to drop.
-            prop_assert_eq!(taken.drop_revoked(&revoked, start, &mut events, &mut dead), 0);
+            prop_assert_eq!(taken.drop_revoked(&revoked, start, &mut events, &mut Vec::<()>::new(), &mut dead), 0);
         }
     }
 }
