@@ -93,7 +93,7 @@ mod tests {
         };
         let mut seen = Vec::new();
         for round in 0..3 {
-            let store = Store::open(dir.path()).expect("open");
+            let store = Store::reopen(dir.path()).expect("open");
             store
                 .set_level(None, Some(weft_schema::CompatibilityLevel::None.into()))
                 .expect("level");

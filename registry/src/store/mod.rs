@@ -61,6 +61,26 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the database in `dir`.
+    /// [`Store::open`] of a folder a store of this process had open a moment ago (a test's
+    /// "restart"): sled's background flusher holds the folder's lock for a little while after
+    /// the dropped store, longer on a loaded machine, so the open is retried while the lock
+    /// is held (at most 10 s).
+    #[cfg(test)]
+    pub(crate) fn reopen(dir: &Path) -> ApiResult<Self> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Self::open(dir) {
+                Err(ApiError::Store(e))
+                    if e.contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => return opened,
+            }
+        }
+    }
+
     pub fn open(dir: &Path) -> ApiResult<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| ApiError::Store(format!("creating data dir {dir:?}: {e}")))?;

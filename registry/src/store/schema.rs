@@ -131,7 +131,7 @@ mod tests {
             store.meta.remove(ID_CEILING).expect("remove");
             store.flush().expect("flush");
         }
-        let store = Store::open(dir.path()).expect("reopen");
+        let store = Store::reopen(dir.path()).expect("reopen");
         let canonical = canonical_schema(split).expect("canonical");
         let found = store
             .lookup("s", &canonical.identity, false)
