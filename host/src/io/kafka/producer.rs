@@ -9,13 +9,15 @@
 //! (keeping a copy of every message until acknowledged cost three allocations and copies per
 //! event for the rare failure).
 //!
-//! Delivery reports are served by the producer's own polling thread ([`ThreadedProducer`]),
-//! which counts them as they come; a flush sleeps on a condition variable until the count of
+//! Delivery reports are served by a thread of the producer's own ([`serve_reports`]), which
+//! counts them as they come; a flush sleeps on a condition variable until the count of
 //! messages without a report is zero. The same counters answer a [`DeliveryGate`], so another
 //! thread (a source's revoke callback) can wait for the deliveries without flushing. Polling
 //! from the flush itself spun: rust-rdkafka's `poll` turns a sub-millisecond remainder into a
 //! zero-timeout poll and loops to its deadline, so a 1 ms poll per turn kept a core busy on
-//! `clock_gettime`.
+//! `clock_gettime`. rust-rdkafka's `ThreadedProducer` has the same spin in small: its thread
+//! polls for 100 ms at a time, and each turn in which a report came ends in up to a
+//! millisecond of it (about 1% of a core at 2,000 events/s, most of that thread's CPU).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -27,7 +29,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{
     DeliveryResult, Header as KafkaHeader, Message, OwnedHeaders, OwnedMessage,
 };
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 
 use super::{Diagnostics, client_config, show_key};
 use crate::config::ParamValue;
@@ -53,6 +55,10 @@ const FLUSH_REPORT_EVERY: Duration = Duration::from_secs(10);
 /// How often a waiting flush looks for a fatal producer error (librdkafka also fails every
 /// queued message with it, which wakes the flush sooner).
 const FATAL_CHECK_EVERY: Duration = Duration::from_millis(250);
+/// How long the reports thread polls at a time. Each poll that served a report ends in up
+/// to a millisecond of zero-timeout polls (see the module's doc), so the longer the fewer;
+/// it is also how long the thread, and with it the producer, outlives the sink dropping it.
+const REPORTS_POLL: Duration = Duration::from_secs(1);
 /// Longest wait for room when librdkafka's queue is full, before trying again.
 const ROOM_WAIT: Duration = Duration::from_millis(50);
 /// How long failed deliveries are sent again before the flush gives up.
@@ -241,7 +247,9 @@ fn is_permanent(error: &KafkaError) -> bool {
 pub struct TopicProducer {
     pub name: String,
     pub topic: String,
-    producer: ThreadedProducer<DeliveryContext>,
+    producer: Arc<BaseProducer<DeliveryContext>>,
+    /// Tells the reports thread to end (it holds the other handle on the producer).
+    stop: Arc<AtomicBool>,
     /// Numbers the messages sent (see [`Failure::sequence`]).
     sent: usize,
     /// Says why a flush is still waiting, for `weft serve`'s status; cleared when it returns.
@@ -265,13 +273,19 @@ impl TopicProducer {
             diagnostics: Diagnostics::new(name.clone()),
             tracker: Arc::default(),
         };
-        let producer = config
-            .create_with_context(context)
-            .map_err(|e| fail(format!("creating the producer: {e}")))?;
+        let producer: Arc<BaseProducer<DeliveryContext>> = Arc::new(
+            config
+                .create_with_context(context)
+                .map_err(|e| fail(format!("creating the producer: {e}")))?,
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        serve_reports(producer.clone(), stop.clone())
+            .map_err(|e| fail(format!("starting the delivery reports thread: {e}")))?;
         Ok(Self {
             name,
             topic: topic.to_string(),
             producer,
+            stop,
             sent: 0,
             stall: stall.clone(),
         })
@@ -450,6 +464,32 @@ impl TopicProducer {
         }
         Ok(())
     }
+}
+
+impl Drop for TopicProducer {
+    /// Not joined: the reports thread sees `stop` within [`REPORTS_POLL`] and drops the last
+    /// handle, which destroys the producer (every message was flushed or is abandoned with
+    /// the failed run). Joining would hold a run's exit, or a daemon's rebuild, up to a
+    /// second per producer.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Starts the thread that serves `producer`'s delivery reports (and error events) until
+/// `stop` is set.
+fn serve_reports(
+    producer: Arc<BaseProducer<DeliveryContext>>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("kafka-reports".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                producer.poll(REPORTS_POLL);
+            }
+        })
+        .map(drop)
 }
 
 #[cfg(test)]
