@@ -533,6 +533,17 @@ impl RunSummary {
         self.digests.get(index).map_or("", String::as_str)
     }
 
+    /// Events read per batch the chain ran over, on average; 0 before the first. At a low
+    /// rate a batch is what the source had ready, so this says how much of the cost was per
+    /// batch rather than per event.
+    pub fn events_per_batch(&self) -> f64 {
+        if self.batches == 0 {
+            0.0
+        } else {
+            self.events_in as f64 / self.batches as f64
+        }
+    }
+
     /// The summary as JSON, for scripts and benchmarks.
     pub fn to_json(&self) -> serde_json::Value {
         let secs = self.elapsed.as_secs_f64();
@@ -546,6 +557,7 @@ impl RunSummary {
             "source_rejected": self.source_rejected,
             "sink_refused": self.sink_refused,
             "batches": self.batches,
+            "events_per_batch": self.events_per_batch(),
             "elapsed_s": secs,
             "events_per_s": self.events_in as f64 / secs.max(1e-9),
             "interrupted": self.interrupted,
@@ -597,7 +609,7 @@ impl std::fmt::Display for RunSummary {
         }
         write!(
             f,
-            "{} events in, {} out, {} dead letters ({} undecodable at the source{}) in {:.2}s — {:.0} events/s{}",
+            "{} events in, {} out, {} dead letters ({} undecodable at the source{}) in {:.2}s — {:.0} events/s, {} batches of {:.1} events on average{}",
             self.events_in,
             self.events_out,
             self.dead_letters,
@@ -609,6 +621,8 @@ impl std::fmt::Display for RunSummary {
             },
             secs,
             self.events_in as f64 / secs.max(1e-9),
+            self.batches,
+            self.events_per_batch(),
             if self.interrupted {
                 " (interrupted)"
             } else {

@@ -346,11 +346,12 @@ fn drive(
             let so_far = running.summary();
             let secs = so_far.elapsed.as_secs_f64();
             eprintln!(
-                "[{secs:>6.1}s] in {} · out {} · dead letters {} · {:.0} events/s",
+                "[{secs:>6.1}s] in {} · out {} · dead letters {} · {:.0} events/s · {} batches",
                 so_far.events_in,
                 so_far.events_out,
                 so_far.dead_letters,
-                so_far.events_in as f64 / secs.max(1e-9)
+                so_far.events_in as f64 / secs.max(1e-9),
+                so_far.batches
             );
         }
         if step.exhausted {

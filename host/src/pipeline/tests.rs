@@ -118,3 +118,22 @@ fn a_run_closed_before_its_source_ends_is_interrupted_and_counts_what_it_moved()
     assert_eq!((summary.events_in, summary.events_out), (2, 2));
     assert_eq!(lines(&dir.path().join("out.jsonl")).len(), 2);
 }
+
+#[test]
+fn the_summary_says_how_many_batches_and_how_full_they_were() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut running = open(dir.path());
+    while !running.step().expect("a batch").exhausted {}
+    let summary = running.close().expect("closes");
+    // Five events in batches of two: 2, 2 and the last one.
+    let text = summary.to_string();
+    let last = text.lines().last().expect("a summary line");
+    assert!(
+        last.contains("3 batches of 1.7 events on average"),
+        "{last}"
+    );
+    let json = summary.to_json();
+    assert_eq!(json["batches"], 3);
+    let mean = json["events_per_batch"].as_f64().expect("a mean");
+    assert!((mean - 5.0 / 3.0).abs() < 1e-9, "{mean}");
+}
