@@ -34,7 +34,7 @@ use crate::measure::{
     CpuFigures, IdleFigures, LatencyFigures, SaturationRun, Spread, VariantResult, cpu_seconds_of,
 };
 use crate::native::{self, NativeChain};
-use crate::processes::{Launch, Processes, RssSampler, log_tails};
+use crate::processes::{Launch, Processes, RssSampler, batch_counts, events_per_batch, log_tails};
 use crate::progress;
 use crate::relay::RelaySpec;
 use crate::stages::{STAGES, StageDef, plugin_path};
@@ -336,6 +336,20 @@ fn quantile_ms(samples: &mut [u64], q: f64) -> f64 {
     crate::measure::quantile_us(samples, q).unwrap_or(0.0)
 }
 
+/// [`batch_counts`] once the weft processes printed a progress line covering what was read
+/// so far (one a second; a phase ends when its last event came out). Waits only when there
+/// is a weft process, after the phase's CPU was read.
+fn settled_batch_counts(launches: &[Launch]) -> Option<(u64, u64)> {
+    if !launches.iter().any(|l| matches!(l, Launch::Weft(_))) {
+        return None;
+    }
+    thread::sleep(PROGRESS_EVERY + Duration::from_millis(300));
+    batch_counts(launches)
+}
+
+/// How often `weft run` prints its progress line.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 fn run_plan(
     plan: &Plan,
     run: &Run<'_>,
@@ -350,6 +364,7 @@ fn run_plan(
     producer.send(&plan.input, run.workload, WARM_UP)?;
     let mut total = expected(WARM_UP)?;
     counter.wait_for(total, PHASE_TIMEOUT, || processes.check_running())?;
+    let mut batches = settled_batch_counts(&plan.launches);
 
     let floor = plan.launches.is_empty();
     let relay = matches!(plan.launches.as_slice(), [Launch::Relay(..)]);
@@ -405,13 +420,16 @@ fn run_plan(
         let (weft1, broker1) = cpu_now(&processes, run.broker);
         let per_million = 1e6 / run.events as f64;
         let elapsed_s = last.duration_since(started).as_secs_f64();
+        let batches_after = settled_batch_counts(&plan.launches);
         result.runs.push(SaturationRun {
             events: run.events,
             elapsed_s,
             events_per_s: run.events as f64 / elapsed_s.max(1e-9),
             weft_cpu_s_per_million: (weft1 - weft0) * per_million,
             broker_cpu_s_per_million: (broker1 - broker0) * per_million,
+            events_per_batch: events_per_batch(batches, batches_after),
         });
+        batches = batches_after;
     }
     let median = |f: fn(&SaturationRun) -> f64| {
         Spread::of(result.runs.iter().map(f)).map_or(0.0, |s| s.median)
@@ -465,6 +483,7 @@ fn run_plan(
         })?;
         let (weft1, broker1) = cpu_now(&processes, run.broker);
         let wall = started.elapsed().as_secs_f64();
+        let batches_after = settled_batch_counts(&plan.launches);
         let samples = &mut counter.latencies_us;
         let rss = processes.peak_rss_mib();
         result.latency.push(LatencyFigures {
@@ -477,7 +496,9 @@ fn run_plan(
             weft_core_pct: (weft1 - weft0) / wall * 100.0,
             broker_core_pct: (broker1 - broker0) / wall * 100.0,
             weft_peak_rss_mib: rss,
+            events_per_batch: events_per_batch(batches, batches_after),
         });
+        batches = batches_after;
     }
     drop(processes);
     let peaks = sampler.finish();

@@ -80,6 +80,10 @@ pub struct SaturationRun {
     /// Every weft process of the variant together (0 for the floor, which has none).
     pub weft_cpu_s_per_million: f64,
     pub broker_cpu_s_per_million: f64,
+    /// Events per batch of the weft processes over the run (their progress lines); none for
+    /// the floor, the relay, or a `weft` that does not count batches.
+    #[serde(default)]
+    pub events_per_batch: Option<f64>,
 }
 
 /// The idle cost over Kafka: CPU while nothing is produced, every client still connected
@@ -147,6 +151,10 @@ pub struct LatencyFigures {
     pub broker_core_pct: f64,
     /// Highest resident set of a single `weft run` process, MiB.
     pub weft_peak_rss_mib: f64,
+    /// Events per batch of the weft processes over the phase: at a steady rate a batch is
+    /// what the source had ready, so this says how many events share each batch's fixed cost.
+    #[serde(default)]
+    pub events_per_batch: Option<f64>,
 }
 
 /// User + system CPU seconds of process `pid` so far, all its threads (`/proc/PID/stat`,

@@ -67,6 +67,42 @@ pub fn log_tails(launches: &[Launch]) -> String {
     out
 }
 
+/// Events read and batches completed so far by every `weft run` of `launches` together, from
+/// the last progress line of each log (`[  12.0s] in 24000 · … · 2210 batches`, once a
+/// second); `None` when there is no weft process or a log has no such line yet (a `weft`
+/// from before batches were counted).
+pub fn batch_counts(launches: &[Launch]) -> Option<(u64, u64)> {
+    let mut total = (0, 0);
+    let mut any = false;
+    for launch in launches {
+        let Launch::Weft(_) = launch else { continue };
+        let text = std::fs::read_to_string(launch.log()).ok()?;
+        let (events, batches) = text.lines().rev().find_map(progress_counts)?;
+        total = (total.0 + events, total.1 + batches);
+        any = true;
+    }
+    any.then_some(total)
+}
+
+/// `in N` and `M batches` of one progress line of `weft run`.
+fn progress_counts(line: &str) -> Option<(u64, u64)> {
+    let rest = line.trim_start().strip_prefix('[')?;
+    let events = rest.split(" in ").nth(1)?.split(' ').next()?.parse().ok()?;
+    let batches = rest
+        .strip_suffix(" batches")?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    Some((events, batches))
+}
+
+/// Events per batch between two [`batch_counts`]; `None` without both, or without a batch.
+pub fn events_per_batch(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<f64> {
+    let ((e0, b0), (e1, b1)) = (before?, after?);
+    (b1 > b0).then(|| e1.saturating_sub(e0) as f64 / (b1 - b0) as f64)
+}
+
 /// The running processes of a variant; stopped (SIGINT, then kill) on drop.
 pub struct Processes(Vec<Child>);
 
@@ -162,5 +198,30 @@ impl RssSampler {
     pub fn finish(self) -> Vec<f64> {
         self.stop.store(true, Ordering::Relaxed);
         self.handle.join().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_progress_line_gives_events_and_batches() {
+        let line = "[  12.0s] in 24000 · out 20871 · dead letters 0 · 2000 events/s · 2210 batches";
+        assert_eq!(progress_counts(line), Some((24000, 2210)));
+        // A `weft` from before batches were counted, and lines that are no progress.
+        let old = "[  12.0s] in 24000 · out 20871 · dead letters 0 · 2000 events/s";
+        assert_eq!(progress_counts(old), None);
+        assert_eq!(progress_counts("subscribed"), None);
+    }
+
+    #[test]
+    fn events_per_batch_is_the_phase_delta() {
+        assert_eq!(
+            events_per_batch(Some((1000, 10)), Some((3000, 30))),
+            Some(100.0)
+        );
+        assert_eq!(events_per_batch(Some((1000, 10)), Some((1000, 10))), None);
+        assert_eq!(events_per_batch(None, Some((1000, 10))), None);
     }
 }

@@ -308,9 +308,12 @@ impl Report {
         let _ = writeln!(
             out,
             "\n| over Kafka, latency | rate (events/s) | p50 | p99 | floor p50 | floor p99 | \
-             relay p50 | relay p99 | weft % of a core | broker % of a core |"
+             relay p50 | relay p99 | weft % of a core | broker % of a core | events per batch |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         let ms = |x: Option<f64>| x.map_or("—".to_owned(), |x| format!("{x:.1} ms"));
         for v in &rows {
             for l in &v.latency {
@@ -321,7 +324,7 @@ impl Report {
                 let rate = rate_label(l);
                 let _ = writeln!(
                     out,
-                    "| {} | {rate} | {:.1} ms | {:.1} ms | {} | {} | {} | {} | {:.1}% | {:.1}% |",
+                    "| {} | {rate} | {:.1} ms | {:.1} ms | {} | {} | {} | {} | {:.1}% | {:.1}% | {} |",
                     label(&v.variant),
                     l.p50_ms,
                     l.p99_ms,
@@ -331,6 +334,8 @@ impl Report {
                     ms(r.map(|r| r.p99_ms)),
                     l.weft_core_pct,
                     l.broker_core_pct,
+                    l.events_per_batch
+                        .map_or("—".to_owned(), |b| format!("{b:.1}")),
                 );
             }
         }
@@ -339,7 +344,7 @@ impl Report {
                 let rate = rate_label(l);
                 let _ = writeln!(
                     out,
-                    "| floor (no weft) | {rate} | {:.1} ms | {:.1} ms | — | — | — | — | — | {:.1}% |",
+                    "| floor (no weft) | {rate} | {:.1} ms | {:.1} ms | — | — | — | — | — | {:.1}% | — |",
                     l.p50_ms, l.p99_ms, l.broker_core_pct,
                 );
             }

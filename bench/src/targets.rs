@@ -220,6 +220,7 @@ mod tests {
                     events_per_s: e,
                     weft_cpu_s_per_million: weft_cpu,
                     broker_cpu_s_per_million: 1.5,
+                    events_per_batch: None,
                 })
                 .collect(),
             latency: vec![LatencyFigures {
