@@ -231,6 +231,11 @@ impl HostState {
 
     /// Reports what this store's gates held back, once a second at most (or now: `force`).
     pub(crate) fn report_suppressed(&mut self, force: bool) {
+        // Called after every call: a store that never logged has nothing to report, and
+        // need not take the shared lock or read the clock.
+        if self.gates_used.is_empty() {
+            return;
+        }
         let now = Instant::now();
         let mut gates = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
         for key in &self.gates_used {

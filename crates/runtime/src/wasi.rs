@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -128,28 +129,48 @@ impl Output {
 /// `eprintln!` panics on a failed write, turning a chatty processor into a trapping one.
 #[derive(Clone, Default)]
 pub(crate) struct TailPipe {
-    buffer: Arc<Mutex<Vec<u8>>>,
+    tail: Arc<Tail>,
+}
+
+#[derive(Default)]
+struct Tail {
+    buffer: Mutex<Vec<u8>>,
+    /// Whether `buffer` may hold bytes: every call begins by clearing both tails, and most
+    /// processors never write, so the common clear is one atomic swap instead of a lock.
+    written: AtomicBool,
 }
 
 impl TailPipe {
     fn append(&self, bytes: &[u8]) {
-        let mut buffer = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut buffer = self
+            .tail
+            .buffer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let bytes = &bytes[bytes.len().saturating_sub(OUTPUT_TAIL_BYTES)..];
         let overflow = (buffer.len() + bytes.len()).saturating_sub(OUTPUT_TAIL_BYTES);
         buffer.drain(..overflow);
         buffer.extend_from_slice(bytes);
+        self.tail.written.store(true, Ordering::Release);
     }
 
     pub fn clear(&self) {
-        self.buffer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        if self.tail.written.swap(false, Ordering::AcqRel) {
+            self.tail
+                .buffer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+        }
     }
 
     /// What the tail holds, as text (invalid UTF-8 replaced).
     pub fn contents(&self) -> String {
-        let buffer = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
+        let buffer = self
+            .tail
+            .buffer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         String::from_utf8_lossy(&buffer).into_owned()
     }
 }
@@ -227,8 +248,11 @@ pub(crate) struct RandomStreams {
 
 #[derive(Default)]
 struct Streams {
-    /// Stage index and component sha256 of the call under way.
-    current: (usize, String),
+    /// Stage index of the call under way.
+    current: usize,
+    /// Component sha256 of each stage, by index: selected at every call, so kept per stage
+    /// rather than copied at each switch between the stages of a chain.
+    shas: Vec<String>,
     streams: HashMap<(usize, Stream), HashStream>,
 }
 
@@ -236,9 +260,13 @@ impl RandomStreams {
     /// Makes the next draws come from this stage's streams.
     pub fn select(&self, stage: usize, sha256: &str) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if inner.current.0 != stage || inner.current.1 != sha256 {
-            inner.current = (stage, sha256.to_owned());
+        if inner.shas.len() <= stage {
+            inner.shas.resize(stage + 1, String::new());
         }
+        if inner.shas[stage] != sha256 {
+            sha256.clone_into(&mut inner.shas[stage]);
+        }
+        inner.current = stage;
     }
 
     fn generator(&self, stream: Stream) -> StageRandom {
@@ -250,11 +278,16 @@ impl RandomStreams {
 
     fn fill(&self, stream: Stream, out: &mut [u8]) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let (stage, sha256) = inner.current.clone();
-        inner
-            .streams
+        let Streams {
+            current,
+            shas,
+            streams,
+        } = &mut *inner;
+        let stage = *current;
+        let sha256 = shas.get(stage).map_or("", String::as_str);
+        streams
             .entry((stage, stream))
-            .or_insert_with(|| HashStream::new(stage, &sha256, stream))
+            .or_insert_with(|| HashStream::new(stage, sha256, stream))
             .fill(out);
     }
 }
@@ -336,6 +369,25 @@ mod tests {
         let mut out = vec![0; n];
         streams.fill(stream, &mut out);
         out
+    }
+
+    #[test]
+    fn a_tail_describes_the_call_since_the_last_clear_only() {
+        let pipe = TailPipe::default();
+        pipe.clear();
+        assert_eq!(pipe.contents(), "");
+        pipe.append(b"first call");
+        // A clone is what the WASI context writes through.
+        let writer = pipe.clone();
+        writer.append(b" | more");
+        assert_eq!(pipe.contents(), "first call | more");
+        pipe.clear();
+        assert_eq!(pipe.contents(), "");
+        pipe.clear();
+        writer.append(b"second call");
+        assert_eq!(pipe.contents(), "second call");
+        pipe.clear();
+        assert_eq!(pipe.contents(), "");
     }
 
     #[test]
