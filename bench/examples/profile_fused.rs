@@ -3,7 +3,7 @@
 //! record` / `perf report` name the guest's functions beside the host's. Build the plugins
 //! unstripped for names, e.g.
 //! `CARGO_PROFILE_PLUGIN_STRIP=false cargo build --profile plugin --target wasm32-wasip2 --target-dir /tmp/wasm-prof -p weft-plugin-filter -p weft-plugin-project -p weft-plugin-mask`,
-//! then `WEFT_PERF_MAP=1 perf record -g target/release/examples/profile_fused /tmp/wasm-prof/wasm32-wasip2/plugin 200000`.
+//! then `WEFT_PERF_MAP=1 perf record -g target/release/examples/profile_fused /tmp/wasm-prof/wasm32-wasip2/plugin 200000 [batch]`.
 
 use std::path::PathBuf;
 
@@ -20,7 +20,11 @@ fn main() -> anyhow::Result<()> {
         .next()
         .map_or(Ok(200_000), |n| n.parse())
         .context("event count")?;
-    let batch = 1024;
+    // Batch 1 shows what each call costs whatever its size (low rates over Kafka).
+    let batch: usize = args
+        .next()
+        .map_or(Ok(1024), |n| n.parse())
+        .context("batch size")?;
 
     anyhow::ensure!(
         std::env::var_os("WEFT_PERF_MAP").is_some(),

@@ -1,0 +1,189 @@
+//! What one `process` call of each benchmarked stage costs, alone and chained, at small and
+//! large batches: ns per event per stage (best of five rounds, wall clock on one thread).
+//! The difference between batch 1 and batch 1024 is the fixed cost of a call, what a
+//! pipeline pays per batch when events trickle in (`target/release/examples/call_cost`).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use weft_bench::fused::{event, process};
+use weft_bench::stages::{STAGES, StageDef, default_plugin_dir, owned_params, plugin_path};
+use weft_bench::workload::Workload;
+use weft_runtime::{Chain, Runtime, RuntimeOptions, StageSpec};
+
+fn chain(
+    runtime: &Runtime,
+    dir: &Path,
+    workload: &Workload,
+    defs: &[StageDef],
+) -> anyhow::Result<Chain> {
+    let mut specs = Vec::new();
+    for def in defs {
+        let plugin = runtime.load_file(&plugin_path(dir, def.plugin)?)?;
+        specs.push(StageSpec {
+            plugin,
+            params: owned_params(def),
+        });
+    }
+    Ok(Chain::build(
+        runtime,
+        specs,
+        workload.schema().clone(),
+        weft_bench::fused::LIMITS,
+    )?)
+}
+
+/// CPU time of this thread so far (`/proc/thread-self/schedstat`, first field, ns).
+fn thread_cpu_ns() -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")?;
+    Ok(stat
+        .split_whitespace()
+        .next()
+        .context("empty schedstat")?
+        .parse()?)
+}
+
+/// CPU ns per event per stage at batch 1 with a pause between calls, as at 2,000 events/s
+/// over Kafka: caches and branch predictors go cold between batches.
+fn paced(c: &mut Chain, workload: &Workload, stages: usize) -> anyhow::Result<f64> {
+    let calls = 2000u64;
+    // What the pauses alone cost this thread (the sleep's system calls and wake-ups).
+    let start = thread_cpu_ns()?;
+    for _ in 0..calls {
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    }
+    let pauses = thread_cpu_ns()? - start;
+    let mut source = workload.source(calls);
+    let start = thread_cpu_ns()?;
+    while source.remaining() > 0 {
+        process(c, source.next_batch(1, event))?;
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    }
+    let busy = (thread_cpu_ns()? - start).saturating_sub(pauses);
+    Ok(busy as f64 / calls as f64 / stages as f64)
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let dir = args.next().map_or_else(default_plugin_dir, PathBuf::from);
+    let events: u64 = args
+        .next()
+        .map_or(Ok(200_000), |n| n.parse())
+        .context("event count")?;
+    let runtime = Runtime::new(RuntimeOptions::default()).context("runtime")?;
+    let workload = Workload::generate(16_384)?;
+    let mut variants: Vec<(String, Vec<StageDef>)> = STAGES
+        .iter()
+        .map(|d| (d.plugin.to_string(), vec![*d]))
+        .collect();
+    variants.push(("chain".into(), STAGES.to_vec()));
+    // A component without the SDK that keeps every event: the host's and wasmtime's share.
+    variants.insert(
+        0,
+        (
+            "raw keep".into(),
+            vec![StageDef {
+                plugin: "raw",
+                params: &[("mode", "pass"), ("every", "1000000000")],
+            }],
+        ),
+    );
+    // mask's hash against its redact: what the salted SHA-256 (and its hex) costs in Wasm.
+    variants.push((
+        "mask redact".into(),
+        vec![StageDef {
+            plugin: "mask",
+            params: &[("fields", "owner.email"), ("mode", "redact")],
+        }],
+    ));
+    if let Ok(only) = std::env::var("ONLY") {
+        variants.retain(|(name, _)| *name == only);
+    }
+    println!(
+        "| stages | batch 1 | batch 8 | batch 1024 | fixed per call (1 − 1024) | batch 1 paced at 2,000/s (CPU) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, defs) in variants {
+        let mut c = chain(&runtime, &dir, &workload, &defs)?;
+        let mut row = Vec::new();
+        let only_batch: Option<usize> = std::env::var("BATCH").ok().and_then(|b| b.parse().ok());
+        for batch in [1usize, 8, 1024] {
+            if only_batch.is_some_and(|b| b != batch) {
+                row.push(0.0);
+                continue;
+            }
+            let n = if batch == 1 { events / 4 } else { events };
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let mut source = workload.source(n);
+                let start = Instant::now();
+                while source.remaining() > 0 {
+                    process(&mut c, source.next_batch(batch, event))?;
+                }
+                let ns = start.elapsed().as_nanos() as f64 / n as f64 / defs.len() as f64;
+                best = best.min(ns);
+            }
+            row.push(best);
+        }
+        let slow = paced(&mut c, &workload, defs.len())?;
+        println!(
+            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {slow:.0} |",
+            row[0],
+            row[1],
+            row[2],
+            row[0] - row[2]
+        );
+    }
+    native_hash(&workload)?;
+    Ok(())
+}
+
+/// ns per salted SHA-256 (hex) of the workload's e-mail addresses, natively (the sha2 crate
+/// picks SHA-NI when the CPU has it), beside mask's redact, to compare with the components.
+fn native_hash(workload: &Workload) -> anyhow::Result<()> {
+    use weft_guest::avro::types::Value;
+    let emails: Vec<String> = workload
+        .values()
+        .iter()
+        .filter_map(|bytes| {
+            let value =
+                apache_avro::from_avro_datum(workload.schema(), &mut &bytes[..], None).ok()?;
+            let Value::Record(fields) = value else {
+                return None;
+            };
+            let owner = fields.into_iter().find(|(n, _)| n == "owner")?.1;
+            let owner = match owner {
+                Value::Union(_, v) => *v,
+                v => v,
+            };
+            let Value::Record(owner) = owner else {
+                return None;
+            };
+            match owner.into_iter().find(|(n, _)| n == "email")?.1 {
+                Value::String(s) => Some(s),
+                Value::Union(_, v) => match *v {
+                    Value::String(s) => Some(s),
+                    _ => None,
+                },
+                _ => None,
+            }
+        })
+        .collect();
+    anyhow::ensure!(!emails.is_empty(), "no e-mail address in the workload");
+    let rounds = 200_000usize;
+    let mut best = f64::MAX;
+    let mut sink = 0u8;
+    for _ in 0..5 {
+        let start = Instant::now();
+        for i in 0..rounds {
+            sink ^= mask::salted_sha256_hex("weft-bench", &emails[i % emails.len()])[0];
+        }
+        best = best.min(start.elapsed().as_nanos() as f64 / rounds as f64);
+    }
+    let mean_len = emails.iter().map(String::len).sum::<usize>() as f64 / emails.len() as f64;
+    println!(
+        "native salted SHA-256 hex: {best:.0} ns per hash ({mean_len:.0}-byte values; {sink})"
+    );
+    Ok(())
+}
