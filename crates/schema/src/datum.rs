@@ -83,6 +83,55 @@ enum Frame {
     Seq { item: usize, left: u64, map: bool },
 }
 
+/// The open frames of a check: the first [`INLINE_FRAMES`] on the stack, deeper ones in a
+/// `Vec`. Every emitted event is checked, and a `Vec` alone cost an allocation per event
+/// (a record opens a frame); the common nesting of a few levels now allocates nothing.
+struct Frames {
+    inline: [Frame; INLINE_FRAMES],
+    len: usize,
+    deeper: Vec<Frame>,
+}
+
+/// Frames kept without allocating: records nested this deep are already unusual.
+const INLINE_FRAMES: usize = 16;
+
+impl Frames {
+    fn new() -> Self {
+        Self {
+            inline: [Frame::Record { node: 0, next: 0 }; INLINE_FRAMES],
+            len: 0,
+            deeper: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len + self.deeper.len()
+    }
+
+    fn push(&mut self, frame: Frame) {
+        if self.len < INLINE_FRAMES {
+            self.inline[self.len] = frame;
+            self.len += 1;
+        } else {
+            self.deeper.push(frame);
+        }
+    }
+
+    fn last_mut(&mut self) -> Option<&mut Frame> {
+        if self.deeper.is_empty() {
+            self.len.checked_sub(1).map(|top| &mut self.inline[top])
+        } else {
+            self.deeper.last_mut()
+        }
+    }
+
+    fn pop(&mut self) {
+        if self.deeper.pop().is_none() {
+            self.len = self.len.saturating_sub(1);
+        }
+    }
+}
+
 impl DatumCheck {
     /// Compiles `schema`; `max_depth` bounds the nesting of records, arrays and maps.
     pub fn new(schema: &Schema, max_depth: usize) -> Result<Self, String> {
@@ -120,7 +169,7 @@ impl DatumCheck {
     /// The length of the datum at the start of `bytes` (the rest may be other datums).
     pub fn datum_len(&self, bytes: &[u8]) -> Result<usize, DatumError> {
         let mut r = Reader { bytes, pos: 0 };
-        let mut stack: Vec<Frame> = Vec::new();
+        let mut stack = Frames::new();
         let mut too_deep = false;
         let mut items_left = bytes.len().saturating_add(FREE_ITEMS);
         let mut node = 0;

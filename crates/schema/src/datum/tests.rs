@@ -44,6 +44,21 @@ fn a_linked_list_within_the_limit_is_a_datum() {
 }
 
 #[test]
+fn nesting_around_the_frames_kept_inline_is_read_whole() {
+    let check = DatumCheck::new(&list_schema(), 64).expect("compiles");
+    for depth in INLINE_FRAMES - 1..=INLINE_FRAMES + 2 {
+        let bytes = list_bytes(depth);
+        assert_eq!(check.datum_len(&bytes), Ok(bytes.len()), "depth {depth}");
+        // A datum followed by another: the check stops where the first ends.
+        let twice = [bytes.clone(), bytes.clone()].concat();
+        assert_eq!(check.datum_len(&twice), Ok(bytes.len()), "depth {depth}");
+        let mut short = bytes.clone();
+        short.pop();
+        assert!(check.check(&short).is_err(), "depth {depth}");
+    }
+}
+
+#[test]
 fn a_linked_list_past_the_limit_is_too_deep_and_its_end_is_known() {
     let check = DatumCheck::new(&list_schema(), 64).expect("compiles");
     for depth in [65, 100, 10_000] {
