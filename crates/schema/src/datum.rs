@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 use apache_avro::Schema;
 use apache_avro::schema::{Name, Namespace, ResolvedSchema};
+use smallvec::SmallVec;
 
 /// Default of `[limits] max_depth`: the deepest nesting of records, arrays and maps an event
 /// may have. Deep enough for any hand-written schema's data; its stack cost is measured in
@@ -83,54 +84,13 @@ enum Frame {
     Seq { item: usize, left: u64, map: bool },
 }
 
-/// The open frames of a check: the first [`INLINE_FRAMES`] on the stack, deeper ones in a
-/// `Vec`. Every emitted event is checked, and a `Vec` alone cost an allocation per event
-/// (a record opens a frame); the common nesting of a few levels now allocates nothing.
-struct Frames {
-    inline: [Frame; INLINE_FRAMES],
-    len: usize,
-    deeper: Vec<Frame>,
-}
+/// The open frames of a check, on the stack up to [`INLINE_FRAMES`] deep. Every emitted
+/// event is checked, and a `Vec` cost an allocation per event (a record opens a frame); the
+/// common nesting of a few levels now allocates nothing.
+type Frames = SmallVec<[Frame; INLINE_FRAMES]>;
 
 /// Frames kept without allocating: records nested this deep are already unusual.
 const INLINE_FRAMES: usize = 16;
-
-impl Frames {
-    fn new() -> Self {
-        Self {
-            inline: [Frame::Record { node: 0, next: 0 }; INLINE_FRAMES],
-            len: 0,
-            deeper: Vec::new(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.len + self.deeper.len()
-    }
-
-    fn push(&mut self, frame: Frame) {
-        if self.len < INLINE_FRAMES {
-            self.inline[self.len] = frame;
-            self.len += 1;
-        } else {
-            self.deeper.push(frame);
-        }
-    }
-
-    fn last_mut(&mut self) -> Option<&mut Frame> {
-        if self.deeper.is_empty() {
-            self.len.checked_sub(1).map(|top| &mut self.inline[top])
-        } else {
-            self.deeper.last_mut()
-        }
-    }
-
-    fn pop(&mut self) {
-        if self.deeper.pop().is_none() {
-            self.len = self.len.saturating_sub(1);
-        }
-    }
-}
 
 impl DatumCheck {
     /// Compiles `schema`; `max_depth` bounds the nesting of records, arrays and maps.
