@@ -3,36 +3,13 @@
 //! The difference between batch 1 and batch 1024 is the fixed cost of a call, what a
 //! pipeline pays per batch when events trickle in (`target/release/examples/call_cost`).
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use weft_bench::fused::{event, process};
-use weft_bench::stages::{STAGES, StageDef, default_plugin_dir, owned_params, plugin_path};
+use weft_bench::fused::{build_stages, event, process};
+use weft_bench::stages::{STAGES, StageDef, plugin_dir_and_events};
 use weft_bench::workload::Workload;
-use weft_runtime::{Chain, Runtime, RuntimeOptions, StageSpec};
-
-fn chain(
-    runtime: &Runtime,
-    dir: &Path,
-    workload: &Workload,
-    defs: &[StageDef],
-) -> anyhow::Result<Chain> {
-    let mut specs = Vec::new();
-    for def in defs {
-        let plugin = runtime.load_file(&plugin_path(dir, def.plugin)?)?;
-        specs.push(StageSpec {
-            plugin,
-            params: owned_params(def),
-        });
-    }
-    Ok(Chain::build(
-        runtime,
-        specs,
-        workload.schema().clone(),
-        weft_bench::fused::LIMITS,
-    )?)
-}
+use weft_runtime::{Chain, Runtime, RuntimeOptions};
 
 /// ns per event per stage at batch 1 with a 500 µs pause between calls, as at 2,000
 /// events/s over Kafka: caches and branch predictors go cold between batches. Each call is
@@ -76,11 +53,7 @@ fn after_source(c: &mut Chain, workload: &Workload, stages: usize) -> anyhow::Re
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().map_or_else(default_plugin_dir, PathBuf::from);
-    let events: u64 = args
-        .next()
-        .map_or(Ok(200_000), |n| n.parse())
-        .context("event count")?;
+    let (dir, events) = plugin_dir_and_events(&mut args)?;
     let runtime = Runtime::new(RuntimeOptions::default()).context("runtime")?;
     let workload = Workload::generate(16_384)?;
     let mut variants: Vec<(String, Vec<StageDef>)> = STAGES
@@ -117,7 +90,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (name, defs) in variants {
-        let mut c = chain(&runtime, &dir, &workload, &defs)?;
+        let mut c = build_stages(&runtime, &dir, &defs, workload.schema().clone())?;
         let mut row = Vec::new();
         let only_batch: Option<usize> = std::env::var("BATCH").ok().and_then(|b| b.parse().ok());
         for batch in [1usize, 8, 1024] {

@@ -5,21 +5,15 @@
 //! `CARGO_PROFILE_PLUGIN_STRIP=false cargo build --profile plugin --target wasm32-wasip2 --target-dir /tmp/wasm-prof -p weft-plugin-filter -p weft-plugin-project -p weft-plugin-mask`,
 //! then `WEFT_PERF_MAP=1 perf record -g target/release/examples/profile_fused /tmp/wasm-prof/wasm32-wasip2/plugin 200000 [batch]`.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use weft_bench::fused::{build_chain, event, process};
-use weft_bench::stages::default_plugin_dir;
+use weft_bench::stages::plugin_dir_and_events;
 use weft_bench::workload::Workload;
 use weft_runtime::{Runtime, RuntimeOptions};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().map_or_else(default_plugin_dir, PathBuf::from);
-    let events: u64 = args
-        .next()
-        .map_or(Ok(200_000), |n| n.parse())
-        .context("event count")?;
+    let (dir, events) = plugin_dir_and_events(&mut args)?;
     // Batch 1 shows what each call costs whatever its size (low rates over Kafka).
     let batch: usize = args
         .next()

@@ -9,7 +9,7 @@ use apache_avro::Schema;
 use weft_host::Event;
 use weft_runtime::{Chain, ChainLimits, Runtime, StageSpec, StageStats};
 
-use crate::stages::{STAGES, owned_params, plugin_path};
+use crate::stages::{STAGES, StageDef, owned_params, plugin_path};
 
 /// The limits of a default pipeline file (`[limits]` left out).
 pub const LIMITS: ChainLimits = ChainLimits::DEFAULT;
@@ -20,8 +20,18 @@ pub fn build_chain(
     plugin_dir: &Path,
     input: Arc<Schema>,
 ) -> anyhow::Result<Chain> {
-    let mut specs = Vec::with_capacity(STAGES.len());
-    for def in STAGES {
+    build_stages(runtime, plugin_dir, STAGES, input)
+}
+
+/// Loads the components of `defs` (some of [`STAGES`]) from `plugin_dir` and chains them.
+pub fn build_stages(
+    runtime: &Runtime,
+    plugin_dir: &Path,
+    defs: &[StageDef],
+    input: Arc<Schema>,
+) -> anyhow::Result<Chain> {
+    let mut specs = Vec::with_capacity(defs.len());
+    for def in defs {
         let path = plugin_path(plugin_dir, def.plugin)?;
         let plugin = runtime
             .load_file(&path)

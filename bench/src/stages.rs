@@ -60,6 +60,19 @@ pub fn default_plugin_dir() -> PathBuf {
         .join("plugin")
 }
 
+/// The arguments the profiling examples share, `[PLUGIN_DIR [EVENTS]]`, read from `args`
+/// (the plugin folder defaults to [`default_plugin_dir`], the event count to 200,000).
+pub fn plugin_dir_and_events(
+    args: &mut impl Iterator<Item = String>,
+) -> anyhow::Result<(PathBuf, u64)> {
+    let dir = args.next().map_or_else(default_plugin_dir, PathBuf::from);
+    let events = args
+        .next()
+        .map_or(Ok(200_000), |n| n.parse())
+        .map_err(|e| anyhow::anyhow!("event count: {e}"))?;
+    Ok((dir, events))
+}
+
 /// Path of the component of `plugin` in `dir`, or an error saying how to build it.
 pub fn plugin_path(dir: &Path, plugin: &str) -> anyhow::Result<PathBuf> {
     let path = dir.join(format!("{plugin}.wasm"));
