@@ -3,6 +3,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --kafka
+# A full build of the suite writes several GB under target/; a disk that fills mid-link
+# shows up as a linker "Bus error", far from its cause, so say how much room there is.
+free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+echo "==> free disk: $((free_kb / 1024 / 1024)) GiB (target/ holds every build of this tree)"
+if [ "$free_kb" -lt $((8 * 1024 * 1024)) ]; then
+    echo "warning: under 8 GiB free; the build may fail with a linker Bus error." >&2
+    echo "         'cargo clean' (or removing old target/debug/deps) frees the space." >&2
+fi
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 # The tests would build the plugins themselves (crates/test-components/build.rs); building
