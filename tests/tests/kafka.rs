@@ -942,35 +942,102 @@ fn offsets_are_committed_on_a_timer_and_at_once_on_stop() {
 /// event once, and the output topic holds each exactly once.
 #[test]
 fn the_batch_in_flight_is_committed_after_the_next_step_and_on_close() {
-    use weft_host::pipeline::{LocalOnly, Pipeline, Step, on_run_thread};
-    use weft_runtime::{Runtime, RuntimeOptions};
-
     const N: u64 = 900;
     let broker = raw_setup(N, Storage::Sqlite);
     let brokers = broker.address();
     let work = tempfile::tempdir().expect("temp dir");
     let text = committing_every(work.path(), &brokers, "in-flight", 0);
-    let config =
-        weft_host::config::parse_str(&text, &work.path().join("pipeline.toml"), work.path())
-            .expect("a valid pipeline");
+    let committed_sum = || committed_total(&brokers, "in-flight", "in");
+    // Until two batches were completed and a third is in flight (the first polls wait for
+    // the group to form).
+    step_checking_commits(work.path(), &text, &brokers, N, &committed_sum, |steps| {
+        steps.iter().filter(|s| s.events_in > 0).count() >= 2
+    });
+}
+
+/// A union of two Kafka sources hands each member its own tickets: a member is polled only
+/// while the batch has room, so after a few polls the members have counted different
+/// numbers of polls, and the union's acknowledgement must reach each as that member's
+/// ticket. Two topics, each read by its own group, one batch of 200 at a time: after every
+/// step the two groups together have committed exactly what the steps completed, both
+/// topics take part, and closing commits the batch in flight; nothing is written twice.
+#[test]
+fn a_union_of_two_topics_commits_each_member_what_the_steps_completed() {
+    const N: u64 = 900;
+    let broker = raw_setup(N, Storage::Sqlite);
+    let brokers = broker.address();
+    broker.create_topic("in2", PARTITIONS);
+    TestProducer::new(&brokers).titles("in2", N + 1..=2 * N, Framing::Raw, false);
+    let work = tempfile::tempdir().expect("temp dir");
+    let text = committing_every(work.path(), &brokers, "union-a", 0);
+    let second = format!(
+        r#"[[source]]
+kind = "kafka"
+brokers = "{brokers}"
+topics = ["in2"]
+group = "union-b"
+commit_interval_ms = 0
+format = "avro"
+schema = {schema}
+
+[[processor]]"#,
+        schema = toml_path(&title_schema()),
+    );
+    assert_eq!(text.matches("[[processor]]").count(), 1, "{text}");
+    let text = text.replace("[[processor]]", &second);
+    let first = || committed_total(&brokers, "union-a", "in");
+    let other = || committed_total(&brokers, "union-b", "in2");
+    let committed_sum = || first() + other();
+    // Until each topic has had events committed and a batch is in flight.
+    let summary =
+        step_checking_commits(work.path(), &text, &brokers, 2 * N, &committed_sum, |_| {
+            first() > 0 && other() > 0
+        });
+    assert!(
+        first() > 0 && other() > 0,
+        "both members committed: {} and {} ({summary:?})",
+        first(),
+        other()
+    );
+}
+
+/// The offsets group `group` has committed on the partitions of `topic`, added up (an
+/// offset is the count of events read before it, from a topic's start).
+fn committed_total(brokers: &str, group: &str, topic: &str) -> i64 {
+    committed(brokers, group, topic, PARTITIONS as i32)
+        .into_iter()
+        .flatten()
+        .sum()
+}
+
+/// Runs the pipeline `text` (raw titles to `out`, every one kept) step by step through the
+/// library until `enough` says so of the steps taken and a batch is in flight, checking after
+/// every step that `committed_sum` is exactly what the steps completed, never the batch in
+/// flight. Then closes it, and checks that closing completed and committed that batch, that
+/// the summary counts each event once, and that `out` holds each exactly once.
+fn step_checking_commits(
+    dir: &Path,
+    text: &str,
+    brokers: &str,
+    produced: u64,
+    committed_sum: &(dyn Fn() -> i64 + Sync),
+    enough: impl Fn(&[weft_host::pipeline::Step]) -> bool + Sync,
+) -> weft_host::pipeline::RunSummary {
+    use weft_host::pipeline::{LocalOnly, Pipeline, Step, on_run_thread};
+    use weft_runtime::{Runtime, RuntimeOptions};
+
+    let config = weft_host::config::parse_str(text, &dir.join("pipeline.toml"), dir)
+        .expect("a valid pipeline");
     let runtime = Runtime::new(RuntimeOptions { cache_dir: None }).expect("runtime");
-    let committed_sum = || -> i64 {
-        committed(&brokers, "in-flight", "in", PARTITIONS as i32)
-            .into_iter()
-            .flatten()
-            .sum()
-    };
     let (steps, last, summary) = on_run_thread(|| {
         let mut running = Pipeline::build(config, &runtime, &LocalOnly)
             .expect("builds")
             .open()
             .expect("opens");
         let mut steps: Vec<Step> = Vec::new();
-        // Until two batches were completed and a third is in flight (the first polls wait
-        // for the group to form).
         let patience = Instant::now() + Duration::from_secs(120);
         loop {
-            assert!(Instant::now() < patience, "no events after {steps:?}");
+            assert!(Instant::now() < patience, "not enough after {steps:?}");
             let step = running.step().expect("a step");
             steps.push(step);
             let completed: u64 = steps.iter().map(|s| s.events_in).sum();
@@ -986,8 +1053,7 @@ fn the_batch_in_flight_is_committed_after_the_next_step_and_on_close() {
                 "after {} steps ({steps:?}), the committed offsets must cover the completed batches, not the one in flight",
                 steps.len()
             );
-            let batches = steps.iter().filter(|s| s.events_in > 0).count();
-            if batches >= 2 && step.in_flight > 0 {
+            if step.in_flight > 0 && enough(&steps) {
                 break;
             }
         }
@@ -996,7 +1062,7 @@ fn the_batch_in_flight_is_committed_after_the_next_step_and_on_close() {
     })
     .expect("run thread");
     let completed: u64 = steps.iter().map(|s| s.events_in).sum();
-    assert!(completed + last <= N, "{steps:?}");
+    assert!(completed + last <= produced, "{steps:?}");
     assert_eq!(
         committed_sum(),
         (completed + last) as i64,
@@ -1008,7 +1074,7 @@ fn the_batch_in_flight_is_committed_after_the_next_step_and_on_close() {
         "the filter keeps every id > 0"
     );
     assert!(summary.interrupted, "a Kafka source is never exhausted");
-    let mut out = Collector::new(&brokers, "out");
+    let mut out = Collector::new(brokers, "out");
     let distinct = distinct_after(&mut out, Duration::from_secs(60), |d| {
         d as u64 >= summary.events_in
     });
@@ -1021,6 +1087,7 @@ fn the_batch_in_flight_is_committed_after_the_next_step_and_on_close() {
         summary.events_in,
         "and none twice"
     );
+    summary
 }
 
 /// `topic_pattern` picks up every matching topic and `start = "latest"` skips what was
