@@ -316,8 +316,8 @@ fn chain_of(name: &str, email: &str) -> Chain {
 
 /// The "Done when": two pipelines from a folder, a third added through the API, a
 /// file edited while events flow (swapped at a batch boundary without leaving the consumer
-/// group), one paused and resumed, one deleted; every produced event is in the output
-/// exactly once, and /metrics agrees with what was counted.
+/// group), one paused in the middle of a backlog and resumed, one deleted; every produced
+/// event is in the output exactly once, and /metrics agrees with what was counted.
 #[test]
 fn a_daemon_runs_changes_pauses_and_deletes_pipelines_without_losing_an_event() {
     let broker = Broker::start(Storage::Sqlite);
@@ -460,7 +460,30 @@ fn a_daemon_runs_changes_pauses_and_deletes_pipelines_without_losing_an_event() 
         "one edit, one swap"
     );
 
-    // 4. Pause k2k with the CLI: nothing moves while paused, all of it after resuming.
+    // 4. Pause k2k with the CLI while it works through a backlog (every step then reads a
+    // full batch and leaves it in flight), so the pause lands with a batch in flight:
+    // closing completes and counts it (the metrics below must still match the topic).
+    // Nothing moves while paused, all of it after resuming.
+    const BACKLOG_END: u64 = 2000 + 20_000;
+    const TOTAL: u64 = BACKLOG_END + 200;
+    let backlog = {
+        let brokers = brokers.clone();
+        std::thread::spawn(move || {
+            TestProducer::new(&brokers).titles(
+                "titles-in",
+                2001..=BACKLOG_END,
+                weft_tests::kafka::Framing::Raw,
+                false,
+            );
+        })
+    };
+    let flows = out.wait_for(Duration::from_secs(60), |m| m.len() >= 2100);
+    assert!(
+        flows,
+        "{} of 2100 arrived\nlog:\n{}",
+        out.messages.len(),
+        serve.log()
+    );
     let paused = serve.cli_ok(&["pipelines", "pause", "k2k"]);
     assert_eq!(paused.trim(), "k2k: PAUSED");
     let status = serve.cli_ok(&["status"]);
@@ -470,26 +493,32 @@ fn a_daemon_runs_changes_pauses_and_deletes_pipelines_without_losing_an_event() 
         .find(|l| l.starts_with("k2k "))
         .expect("k2k row");
     assert!(k2k_line.contains("PAUSED"), "{status}");
+    // What the pause flushed is in the topic; nothing after it.
+    out.poll(Duration::from_secs(2));
+    let at_pause = out.messages.len();
+    backlog.join().expect("producer thread");
+    assert!(
+        (at_pause as u64) < BACKLOG_END,
+        "the pause landed after the backlog: {at_pause} of {BACKLOG_END} were out"
+    );
     producer.titles(
         "titles-in",
-        2001..=3000,
+        BACKLOG_END + 1..=TOTAL,
         weft_tests::kafka::Framing::Raw,
         false,
     );
     out.poll(Duration::from_secs(3));
-    let schema_ids =
-        |msgs: &[Received]| -> Vec<i64> { msgs.iter().map(|m| decode(&schema, m).0).collect() };
-    let while_paused = schema_ids(&out.messages)
-        .into_iter()
-        .filter(|id| *id > 2000)
-        .count();
-    assert_eq!(while_paused, 0, "a paused pipeline wrote events");
+    assert_eq!(
+        out.messages.len(),
+        at_pause,
+        "a paused pipeline wrote events"
+    );
     let resumed = serve.cli_ok(&["pipelines", "resume", "k2k"]);
     assert!(resumed.starts_with("k2k: "), "{resumed}");
-    let arrived = out.wait_for(Duration::from_secs(120), |m| m.len() >= 3000);
+    let arrived = out.wait_for(Duration::from_secs(120), |m| m.len() as u64 >= TOTAL);
     assert!(
         arrived,
-        "{} of 3000 arrived\nlog:\n{}",
+        "{} of {TOTAL} arrived\nlog:\n{}",
         out.messages.len(),
         serve.log()
     );
@@ -515,8 +544,8 @@ fn a_daemon_runs_changes_pauses_and_deletes_pipelines_without_losing_an_event() 
     out.poll(Duration::from_secs(2));
     let decoded: Vec<(i64, String, String)> =
         out.messages.iter().map(|m| decode(&schema, m)).collect();
-    let t = tally(decoded.iter().map(|d| d.0), 1..=3000);
-    println!("serve: produced 3000, output {t:?}");
+    let t = tally(decoded.iter().map(|d| d.0), 1..=TOTAL as i64);
+    println!("serve: produced {TOTAL}, output {t:?}");
     assert!(t.missing.is_empty() && t.unexpected.is_empty(), "{t:?}");
     // At-least-once allows a duplicate only for a batch written but not committed: a kill,
     // a crash, a sink that timed out. The swap and the pause both finish, write and commit
@@ -554,7 +583,7 @@ fn a_daemon_runs_changes_pauses_and_deletes_pipelines_without_losing_an_event() 
         metrics.pipeline("weft_pipeline_events_out_total", "files")
     );
     assert_eq!(k2k_out, t.received as f64, "k2k events out vs the topic");
-    assert_eq!(k2k_in, 3000.0, "k2k events in");
+    assert_eq!(k2k_in, TOTAL as f64, "k2k events in");
     assert_eq!(
         metrics.pipeline("weft_pipeline_events_out_total", "files"),
         FILE_EVENTS as f64
@@ -569,7 +598,7 @@ fn a_daemon_runs_changes_pauses_and_deletes_pipelines_without_losing_an_event() 
             "weft_stage_events_in_total",
             &[("pipeline", "k2k"), ("stage", "1")]
         ),
-        3000.0,
+        TOTAL as f64,
         "the mask stage saw every event once, across both chains"
     );
     assert_eq!(
