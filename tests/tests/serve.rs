@@ -314,6 +314,17 @@ fn chain_of(name: &str, email: &str) -> Chain {
     }
 }
 
+/// Reads `out` until it holds `n` messages, failing with the daemon's log after `within`.
+fn wait_for_messages(out: &mut Collector, n: usize, within: Duration, serve: &Serve) {
+    let arrived = out.wait_for(within, |m| m.len() >= n);
+    assert!(
+        arrived,
+        "{} of {n} arrived\nlog:\n{}",
+        out.messages.len(),
+        serve.log()
+    );
+}
+
 /// The "Done when": two pipelines from a folder, a third added through the API, a
 /// file edited while events flow (swapped at a batch boundary without leaving the consumer
 /// group), one paused in the middle of a backlog and resumed, one deleted; every produced
@@ -358,13 +369,7 @@ fn a_daemon_runs_changes_pauses_and_deletes_pipelines_without_losing_an_event() 
         weft_tests::kafka::Framing::Raw,
         false,
     );
-    let arrived = out.wait_for(Duration::from_secs(120), |m| m.len() >= 1000);
-    assert!(
-        arrived,
-        "{} of 1000 arrived\nlog:\n{}",
-        out.messages.len(),
-        serve.log()
-    );
+    wait_for_messages(&mut out, 1000, Duration::from_secs(120), &serve);
     serve.wait_state("files", "STOPPED", Duration::from_secs(60));
     let files_out = std::fs::read_to_string(dir.join("files-out.jsonl")).expect("file output");
     assert_eq!(
@@ -441,13 +446,7 @@ fn a_daemon_runs_changes_pauses_and_deletes_pipelines_without_losing_an_event() 
         "no swap of k2k after its file changed\nlog:\n{}",
         serve.log()
     );
-    let arrived = out.wait_for(Duration::from_secs(120), |m| m.len() >= 2000);
-    assert!(
-        arrived,
-        "{} of 2000 arrived\nlog:\n{}",
-        out.messages.len(),
-        serve.log()
-    );
+    wait_for_messages(&mut out, 2000, Duration::from_secs(120), &serve);
     let after_swap = serve.metrics();
     assert_eq!(
         after_swap.pipeline("weft_kafka_rebalances_total", "k2k"),
@@ -477,13 +476,7 @@ fn a_daemon_runs_changes_pauses_and_deletes_pipelines_without_losing_an_event() 
             );
         })
     };
-    let flows = out.wait_for(Duration::from_secs(60), |m| m.len() >= 2100);
-    assert!(
-        flows,
-        "{} of 2100 arrived\nlog:\n{}",
-        out.messages.len(),
-        serve.log()
-    );
+    wait_for_messages(&mut out, 2100, Duration::from_secs(60), &serve);
     let paused = serve.cli_ok(&["pipelines", "pause", "k2k"]);
     assert_eq!(paused.trim(), "k2k: PAUSED");
     let status = serve.cli_ok(&["status"]);
@@ -515,13 +508,7 @@ fn a_daemon_runs_changes_pauses_and_deletes_pipelines_without_losing_an_event() 
     );
     let resumed = serve.cli_ok(&["pipelines", "resume", "k2k"]);
     assert!(resumed.starts_with("k2k: "), "{resumed}");
-    let arrived = out.wait_for(Duration::from_secs(120), |m| m.len() as u64 >= TOTAL);
-    assert!(
-        arrived,
-        "{} of {TOTAL} arrived\nlog:\n{}",
-        out.messages.len(),
-        serve.log()
-    );
+    wait_for_messages(&mut out, TOTAL as usize, Duration::from_secs(120), &serve);
 
     // 5. Delete gen with the CLI: gone from the daemon and the folder.
     assert_eq!(
